@@ -1,0 +1,64 @@
+"""The one exception hierarchy of labkit.
+
+Every error labkit raises on purpose derives from :class:`LabkitError`, and says
+what went wrong *and* what to do about it. Where a builtin exception type fits
+(a missing file, a refused permission) the labkit class also derives from it, so
+``except FileNotFoundError`` keeps working.
+
+Examples
+--------
+>>> from labkit.errors import LabkitError, MissingDependencyError
+>>> issubclass(MissingDependencyError, ImportError)
+True
+"""
+
+from __future__ import annotations
+
+
+class LabkitError(Exception):
+    """Base class of every error labkit raises on purpose."""
+
+
+class MissingDependencyError(LabkitError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+class ConfigurationError(LabkitError, ValueError):
+    """A parameter, setting or environment variable is missing or invalid."""
+
+
+class SandboxError(LabkitError, RuntimeError):
+    """The local sandbox could not be started, found or stopped."""
+
+
+class ServiceUnavailableError(LabkitError, ConnectionError):
+    """A remote service (or its sandbox replica) cannot be reached."""
+
+
+class NotFoundError(LabkitError, FileNotFoundError):
+    """A remote object (image, key, item, path) does not exist."""
+
+
+class AuthenticationError(LabkitError, PermissionError):
+    """Credentials were refused."""
+
+
+class AccessDeniedError(LabkitError, PermissionError):
+    """The credentials are valid but lack the permission for this operation."""
+
+
+class FormatError(LabkitError, ValueError):
+    """Data is not in the format expected (not an OME-Zarr, malformed metadata, ...)."""
+
+
+__all__ = [
+    "AccessDeniedError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "FormatError",
+    "LabkitError",
+    "MissingDependencyError",
+    "NotFoundError",
+    "SandboxError",
+    "ServiceUnavailableError",
+]

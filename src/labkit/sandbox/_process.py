@@ -1,0 +1,157 @@
+"""Run one server as a subprocess: free port, logs, readiness probe, clean stop of the whole tree."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import psutil
+
+from labkit.errors import SandboxError
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now.
+
+    Examples
+    --------
+    >>> 1024 < free_port() < 65536
+    True
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something accepts connections on ``127.0.0.1:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((HOST, port)) == 0
+
+
+class ManagedProcess:
+    """A server subprocess in its own session, logging to ``log_path``.
+
+    Parameters
+    ----------
+    name : str
+        Short name used in messages and as the log file stem.
+    cmd : sequence of str
+        The command line.
+    log_dir : Path
+        Folder for ``{name}.log``.
+    env : dict, optional
+        Extra environment variables.
+    cwd : Path, optional
+        Working directory.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        cmd: Sequence[str],
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.cmd = list(cmd)
+        self.log_path = Path(log_dir) / f"{name}.log"
+        self.env = env or {}
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """Process id, or ``None`` before start."""
+        return self.proc.pid if self.proc else None
+
+    def start(self) -> ManagedProcess:
+        """Start the process (non-blocking)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self.proc = subprocess.Popen(
+                self.cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            raise SandboxError(
+                f"cannot start the sandbox {self.name}: {self.cmd[0]!r} was not found. "
+                'Install the sandbox extra: pip install "labkit[sandbox]"'
+            ) from exc
+        finally:
+            log.close()
+        return self
+
+    def wait_ready(self, probe: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Call ``probe`` until it returns True; raise with the log's tail on failure or timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise SandboxError(
+                    f"the sandbox {self.name} exited with code {self.proc.returncode} while starting.\n"
+                    f"Last lines of {self.log_path}:\n{self.log_tail()}"
+                )
+            with contextlib.suppress(Exception):
+                if probe():
+                    return
+            time.sleep(0.1)
+        raise SandboxError(
+            f"the sandbox {self.name} was not ready after {timeout:.0f} s.\n"
+            f"Last lines of {self.log_path}:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, n: int = 20) -> str:
+        """The last ``n`` lines of the log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the process and every descendant it started."""
+        if self.proc is None:
+            return
+        stop_tree(self.proc.pid, timeout=timeout)
+        with contextlib.suppress(Exception):
+            self.proc.wait(timeout=1)
+
+
+def stop_tree(pid: int, timeout: float = 10.0) -> None:
+    """Terminate ``pid`` and all its descendants: SIGTERM, wait, then SIGKILL what remains.
+
+    Descendants are collected *before* signalling, because servers such as
+    dask-gateway start their children in new sessions.
+    """
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.send_signal(signal.SIGTERM)
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    # a graceful shutdown may have started more children (or left grandchildren)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            alive.extend(c for c in p.children(recursive=True) if c not in alive)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(alive, timeout=5)

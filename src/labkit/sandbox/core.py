@@ -1,0 +1,375 @@
+"""The sandbox: real local servers for every remote service the tutorials use."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from labkit.errors import ConfigurationError, SandboxError
+from labkit.sandbox import ipfs_node
+from labkit.sandbox._process import stop_tree
+from labkit.sandbox._service import Context, Service
+from labkit.sandbox.endpoints import GatewayEndpoint, IpfsEndpoint, OmeroEndpoint, S3Endpoint, StacEndpoint
+from labkit.sandbox.state import default_root, read_state, remove_state, write_state
+
+SERVICES = ("s3", "stac", "gateway", "omero", "ipfs")
+REQUIRES = {"stac": ("s3",)}
+GATEWAY_USER = "labkit"
+FLOOD_PREFIX = "GFM"
+
+
+def default_services() -> tuple[str, ...]:
+    """Every service that can run on this machine (the IPFS node needs Node.js and its packages)."""
+    return tuple(s for s in SERVICES if s != "ipfs" or ipfs_node.available())
+
+
+def _resolve(services: Iterable[str] | str | None) -> tuple[str, ...]:
+    if services is None:
+        return default_services()
+    if isinstance(services, str):
+        services = [s.strip() for s in services.split(",") if s.strip()]
+    wanted = list(services)
+    unknown = sorted(set(wanted) - set(SERVICES))
+    if unknown:
+        raise ConfigurationError(f"unknown sandbox service(s) {unknown}; choose from {list(SERVICES)}")
+    for s in list(wanted):
+        wanted += [r for r in REQUIRES.get(s, ()) if r not in wanted]
+    return tuple(s for s in SERVICES if s in wanted)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+class Sandbox:
+    """Real local servers speaking the protocols of IDR, S3, STAC, dask-gateway and IPFS.
+
+    Parameters
+    ----------
+    services : iterable of str or str, optional
+        Any of ``"s3"``, ``"stac"``, ``"gateway"``, ``"omero"``, ``"ipfs"`` (default: all
+        that can run here). Dependencies are added (``stac`` needs ``s3``).
+    root : path, optional
+        Sandbox folder for logs, data and the state file (default :func:`default_root`).
+    seed : int
+        Seed of the synthetic data.
+    flood_size, flood_dates : int
+        Size in pixels and number of dates of the synthetic flood scenes.
+
+    Examples
+    --------
+    >>> with Sandbox(services=["s3"]) as sb:  # doctest: +SKIP
+    ...     fs = sb.s3.filesystem(anon=True)
+    ...     fs.ls("idr/zarr/v0.1/6001240.zarr")
+    """
+
+    def __init__(
+        self,
+        services: Iterable[str] | str | None = None,
+        root: str | Path | None = None,
+        *,
+        seed: int = 0,
+        flood_size: int = 1024,
+        flood_dates: int = 6,
+    ) -> None:
+        self.services = _resolve(services)
+        self.root = Path(root).resolve() if root else default_root()
+        self.options = {"seed": seed, "flood_size": flood_size, "flood_dates": flood_dates}
+        self.records: dict[str, dict[str, Any]] = {}
+        self._secrets: dict[str, str] = {}
+        self._running: dict[str, Service] = {}
+        self._owner = True
+        self.startup_seconds: float | None = None
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self) -> Sandbox:
+        """Start every service and record the sandbox in its state file."""
+        other = current(self.root)
+        if other is not None:
+            raise SandboxError(
+                f"a sandbox is already running in {self.root} (process {other.owner_pid}). "
+                "Use labkit.sandbox.current() to reach it, or stop it with `labkit sandbox down`."
+            )
+        t0 = time.perf_counter()
+        self._secrets = {
+            "s3_key": "LK" + secrets.token_hex(8).upper(),
+            "s3_secret": secrets.token_urlsafe(24),
+            "gateway_password": secrets.token_urlsafe(16),
+        }
+        (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        ctx = Context(self.root, self._secrets, self.options, self.records)
+        try:
+            services = self._build(ctx)
+            first = [s for s in services if not s.requires]
+            later = [s for s in services if s.requires]
+            for wave in (first, later):
+                with ThreadPoolExecutor(max(1, len(wave))) as pool:
+                    futures = {s.name: pool.submit(self._start_one, s, ctx) for s in wave}
+                    for name, fut in futures.items():
+                        self.records[name] = fut.result()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.perf_counter() - t0
+        write_state(self.root, self._state())
+        atexit.register(self.stop)
+        return self
+
+    def _start_one(self, service: Service, ctx: Context) -> dict[str, Any]:
+        self._running[service.name] = service
+        return service.start(ctx)
+
+    def _build(self, ctx: Context) -> list[Service]:
+        from labkit.sandbox.gateway import GatewayService
+        from labkit.sandbox.locate import idr_image_path
+        from labkit.sandbox.omero import OmeroService
+        from labkit.sandbox.s3 import IDR_PREFIX, S3Service
+        from labkit.sandbox.stac import StacService
+
+        built: list[Service] = []
+        scenes = None
+        if "s3" in self.services:
+            from labkit.sandbox.synthetic import flood_scenes
+
+            o = self.options
+            scenes = flood_scenes(
+                ctx.data_dir / f"flood-{o['seed']}-{o['flood_size']}-{o['flood_dates']}",
+                size=o["flood_size"], n_dates=o["flood_dates"], seed=o["seed"],
+            )
+            scenes["prefix"] = FLOOD_PREFIX
+            idr = idr_image_path()
+            uploads = [("idr", f"{IDR_PREFIX}/{idr.name}", idr), ("gfm", FLOOD_PREFIX, scenes["folder"])]
+            built.append(S3Service(uploads))
+        if "stac" in self.services:
+            built.append(StacService(scenes))
+        if "gateway" in self.services:
+            built.append(GatewayService())
+        if "omero" in self.services:
+            built.append(OmeroService())
+        if "ipfs" in self.services:
+            built.append(ipfs_node.IpfsService())
+        return built
+
+    def stop(self) -> None:
+        """Stop every service this process started and forget the state file."""
+        if not self._owner:
+            raise SandboxError("this sandbox was started by another process: stop it with labkit.sandbox.down()")
+        for name in reversed(list(self._running)):
+            self._running.pop(name).stop()
+        state = read_state(self.root)
+        if state and state.get("owner_pid") == os.getpid():
+            remove_state(self.root)
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ state
+    def _state(self) -> dict[str, Any]:
+        return {
+            "owner_pid": os.getpid(),
+            "root": str(self.root),
+            "services": self.records,
+            "options": self.options,
+            "secrets": self._secrets,
+            "startup_seconds": self.startup_seconds,
+        }
+
+    @classmethod
+    def _attach(cls, state: dict[str, Any]) -> Sandbox:
+        sb = cls(services=list(state["services"]), root=state["root"], **state.get("options", {}))
+        sb.records = state["services"]
+        sb._secrets = state["secrets"]
+        sb._owner = False
+        sb.owner_pid = state["owner_pid"]
+        sb.startup_seconds = state.get("startup_seconds")
+        return sb
+
+    @property
+    def owner_pid(self) -> int:
+        """Process that owns the servers."""
+        return getattr(self, "_owner_pid", os.getpid())
+
+    @owner_pid.setter
+    def owner_pid(self, pid: int) -> None:
+        self._owner_pid = pid
+
+    def pids(self) -> list[int]:
+        """Process ids of the servers."""
+        return [r["pid"] for r in self.records.values() if r.get("pid")]
+
+    def ports(self) -> list[int]:
+        """Every port the servers listen on."""
+        return [p for r in self.records.values() for k, p in r.items() if k.endswith("port") and p]
+
+    # ------------------------------------------------------------------ endpoints
+    def _record(self, name: str) -> dict[str, Any]:
+        if name not in self.records:
+            raise SandboxError(
+                f"the sandbox has no {name!r} service (running: {sorted(self.records)}). "
+                f"Start it with Sandbox(services=[..., {name!r}]) or `labkit sandbox up --services ...,{name}`."
+            )
+        return self.records[name]
+
+    @property
+    def s3(self) -> S3Endpoint:
+        """The S3 server (``endpoint_url``, credentials for the ``results`` bucket)."""
+        r = self._record("s3")
+        return S3Endpoint(r["endpoint_url"], self._secrets["s3_key"], self._secrets["s3_secret"])
+
+    @property
+    def stac(self) -> StacEndpoint:
+        """The STAC API."""
+        r = self._record("stac")
+        return StacEndpoint(r["url"], r["collection"], r["n_items"])
+
+    @property
+    def gateway(self) -> GatewayEndpoint:
+        """The dask-gateway server."""
+        r = self._record("gateway")
+        return GatewayEndpoint(r["address"], GATEWAY_USER, self._secrets["gateway_password"])
+
+    @property
+    def omero(self) -> OmeroEndpoint:
+        """The OMERO.web JSON API replica."""
+        r = self._record("omero")
+        return OmeroEndpoint(r["url"], tuple(r["images"]))
+
+    @property
+    def ipfs(self) -> IpfsEndpoint:
+        """The IPFS node."""
+        r = self._record("ipfs")
+        return IpfsEndpoint(r["api"], r["gateway"])
+
+    def endpoints(self) -> dict[str, str]:
+        """The public address of every service (no secrets).
+
+        Examples
+        --------
+        >>> sb.endpoints()  # doctest: +SKIP
+        {'s3': 'http://127.0.0.1:41234', 'stac': 'http://127.0.0.1:38211', ...}
+        """
+        keys = {"s3": "endpoint_url", "stac": "url", "gateway": "address", "omero": "url", "ipfs": "gateway"}
+        return {name: self.records[name][keys[name]] for name in self.records}
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point standard clients at the sandbox (includes S3 credentials)."""
+        env = {"LABKIT_SANDBOX_DIR": str(self.root)}
+        if "s3" in self.records:
+            env.update(self.s3.env())
+        if "ipfs" in self.records:
+            env["IPFS_GATEWAY"] = self.ipfs.gateway
+        return env
+
+    def __repr__(self) -> str:
+        lines = [f"<labkit Sandbox at {self.root}>"] + [f"  {k:8s} {v}" for k, v in self.endpoints().items()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{k}</td><td><code>{v}</code></td></tr>" for k, v in self.endpoints().items())
+        return f"<b>labkit sandbox</b> <small>{self.root}</small><table>{rows}</table>"
+
+
+# ---------------------------------------------------------------------- process-wide helpers
+def current(root: str | Path | None = None) -> Sandbox | None:
+    """The sandbox running in ``root`` (started by any process), or ``None``.
+
+    Examples
+    --------
+    >>> sb = current()  # doctest: +SKIP
+    """
+    state = read_state(Path(root) if root else None)
+    if not state or not _alive(state.get("owner_pid")):
+        return None
+    return Sandbox._attach(state)
+
+
+def start_background(
+    services: Iterable[str] | str | None = None, root: str | Path | None = None, timeout: float = 120
+) -> Sandbox:
+    """Start a sandbox in a detached process that outlives the caller; return it once ready."""
+    root_path = Path(root).resolve() if root else default_root()
+    if (sb := current(root_path)) is not None:
+        return sb
+    remove_state(root_path)
+    names = ",".join(_resolve(services))
+    (root_path / "logs").mkdir(parents=True, exist_ok=True)
+    log = open(root_path / "logs" / "daemon.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labkit.sandbox.daemon", "--root", str(root_path), "--services", names],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    log.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (sb := current(root_path)) is not None and sb.owner_pid == proc.pid:
+            return sb
+        if proc.poll() is not None:
+            tail = (root_path / "logs" / "daemon.log").read_text(errors="replace").splitlines()[-25:]
+            raise SandboxError("the sandbox failed to start:\n" + "\n".join(tail))
+        time.sleep(0.2)
+    stop_tree(proc.pid)
+    raise SandboxError(f"the sandbox was not ready after {timeout:.0f} s; see {root_path / 'logs'}")
+
+
+def ensure(services: Iterable[str] | str | None = None, root: str | Path | None = None) -> Sandbox:
+    """The running sandbox, or a new one started in the background (it keeps running; stop it with :func:`down`).
+
+    Examples
+    --------
+    >>> sb = ensure()  # doctest: +SKIP
+    >>> sb.s3.endpoint_url  # doctest: +SKIP
+    'http://127.0.0.1:41234'
+    """
+    sb = current(root)
+    if sb is not None:
+        missing = set(_resolve(services)) - set(sb.records)
+        if missing:
+            raise SandboxError(
+                f"the running sandbox lacks {sorted(missing)}: stop it with `labkit sandbox down` and start it "
+                f"again with `labkit sandbox up --services {','.join(sorted(set(sb.records) | missing))}`"
+            )
+        return sb
+    return start_background(services, root)
+
+
+def down(root: str | Path | None = None, timeout: float = 30) -> bool:
+    """Stop the sandbox recorded in ``root``; return whether one was running."""
+    root_path = Path(root).resolve() if root else default_root()
+    state = read_state(root_path)
+    if not state:
+        return False
+    owner = state.get("owner_pid")
+    pids = [r.get("pid") for r in state.get("services", {}).values()]
+    if owner and owner != os.getpid() and _alive(owner):
+        os.kill(owner, signal.SIGTERM)
+        try:
+            psutil.Process(owner).wait(timeout)
+        except psutil.TimeoutExpired:
+            stop_tree(owner)
+        except psutil.Error:
+            pass
+    for pid in pids:  # whatever the owner left behind
+        if _alive(pid):
+            stop_tree(pid)
+    remove_state(root_path)
+    return True

@@ -1,0 +1,97 @@
+"""Typed views of a running sandbox's services, built from its state record.
+
+Secrets are fields with ``repr=False``: printing an endpoint (or a sandbox) in a
+notebook never shows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from labkit._lazy import attempt_import
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    """The sandbox S3 server.
+
+    Examples
+    --------
+    >>> ep = S3Endpoint("http://127.0.0.1:9000", "key", "secret")
+    >>> ep.storage_options(anon=True)
+    {'anon': True, 'endpoint_url': 'http://127.0.0.1:9000'}
+    >>> "secret" in repr(ep)
+    False
+    """
+
+    endpoint_url: str
+    key: str = field(repr=False)
+    secret: str = field(repr=False)
+    region: str = "us-east-1"
+
+    def storage_options(self, anon: bool = False) -> dict[str, Any]:
+        """Keyword arguments for ``s3fs.S3FileSystem`` / fsspec (``anon=True`` for public reads)."""
+        if anon:
+            return {"anon": True, "endpoint_url": self.endpoint_url}
+        return {"key": self.key, "secret": self.secret, "endpoint_url": self.endpoint_url}
+
+    def env(self) -> dict[str, str]:
+        """The standard AWS environment variables for clients that read credentials from there."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.key,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ENDPOINT_URL_S3": self.endpoint_url,
+        }
+
+    def filesystem(self, anon: bool = False) -> Any:
+        """An ``s3fs.S3FileSystem`` connected to the sandbox."""
+        s3fs = attempt_import("s3fs")
+        return s3fs.S3FileSystem(**self.storage_options(anon=anon))
+
+
+@dataclass(frozen=True)
+class StacEndpoint:
+    """The sandbox STAC API."""
+
+    url: str
+    collection: str = "GFM"
+    n_items: int = 0
+
+    def client(self) -> Any:
+        """A ``pystac_client.Client`` opened on the API."""
+        return attempt_import("pystac_client").Client.open(self.url)
+
+
+@dataclass(frozen=True)
+class GatewayEndpoint:
+    """The sandbox dask-gateway (proxy address and password authentication)."""
+
+    address: str
+    username: str
+    password: str = field(repr=False)
+
+    def auth(self) -> Any:
+        """A ``dask_gateway.BasicAuth`` for the sandbox user."""
+        return attempt_import("dask_gateway").BasicAuth(self.username, self.password)
+
+    def gateway(self) -> Any:
+        """A connected ``dask_gateway.Gateway``."""
+        return attempt_import("dask_gateway").Gateway(self.address, auth=self.auth())
+
+
+@dataclass(frozen=True)
+class OmeroEndpoint:
+    """The sandbox OMERO.web JSON API replica."""
+
+    url: str
+    images: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class IpfsEndpoint:
+    """The sandbox IPFS node: Kubo RPC API and path gateway."""
+
+    api: str
+    gateway: str
