@@ -1,0 +1,43 @@
+"""Fixtures shared by the whole suite: one real sandbox per session, started in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from labkit.sandbox import Sandbox
+
+
+def _online() -> bool:
+    try:
+        socket.create_connection(("uk1s3.embassy.ebi.ac.uk", 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if any("network" in item.keywords for item in items) and not _online():
+        skip = pytest.mark.skip(reason="needs the internet (IDR / EBI S3 unreachable from here)")
+        for item in items:
+            if "network" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory):
+    """Every sandbox service that can run here, for the whole session (small synthetic data)."""
+    root = tmp_path_factory.mktemp("sandbox")
+    with Sandbox(root=root, flood_size=1024, flood_dates=4) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sandbox_env(sandbox, monkeypatch: pytest.MonkeyPatch):
+    """The sandbox's client environment (AWS_* credentials, LABKIT_SANDBOX_DIR) for one test."""
+    for key, value in sandbox.env().items():
+        monkeypatch.setenv(key, value)
+    yield sandbox
+    os.environ.pop("IPFS_GATEWAY", None)

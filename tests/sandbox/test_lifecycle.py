@@ -1,0 +1,62 @@
+"""Starting the whole sandbox in the background, and stopping it without leftovers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+from dask_gateway import BasicAuth, Gateway
+
+from labkit.sandbox import current, default_services
+from labkit.sandbox._process import port_in_use
+
+
+def labkit(*args: str, root) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LABKIT_SANDBOX_DIR": str(root)}
+    return subprocess.run([sys.executable, "-m", "labkit.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=180)
+
+
+def test_up_status_down_leaves_nothing_behind(tmp_path):
+    t0 = time.perf_counter()
+    up = labkit("sandbox", "up", root=tmp_path)
+    startup = time.perf_counter() - t0
+    assert up.returncode == 0, up.stderr
+    assert startup < 30, f"the full sandbox took {startup:.1f} s to start"
+    sb = current(tmp_path)
+    assert sb is not None and set(sb.records) == set(default_services())
+    state_file = tmp_path / "state.json"
+    assert oct(state_file.stat().st_mode & 0o777) == "0o600"
+    secret = json.loads(state_file.read_text())["secrets"]
+    assert all(v not in up.stdout + up.stderr for v in secret.values())
+    assert "s3" in labkit("sandbox", "status", root=tmp_path).stdout
+
+    # leave a running gateway cluster: its scheduler and workers must go too
+    gw = Gateway(sb.gateway.address, auth=BasicAuth(sb.gateway.username, sb.gateway.password))
+    cluster = gw.new_cluster(shutdown_on_close=False)
+    cluster.scale(1)
+    client = cluster.get_client()
+    client.wait_for_workers(1, timeout=90)
+    owner = psutil.Process(sb.owner_pid)
+    tree = [owner, *owner.children(recursive=True)]
+    assert len(tree) >= len(sb.records) + 2  # daemon, servers, scheduler, worker
+    ports = sb.ports()
+    assert all(port_in_use(p) for p in ports)
+
+    client.close()
+    down = labkit("sandbox", "down", root=tmp_path)
+    assert down.returncode == 0 and "stopped" in down.stdout
+    _, alive = psutil.wait_procs(tree, timeout=10)
+    assert alive == [], f"left running: {[p.pid for p in alive]}"
+    assert [p for p in ports if port_in_use(p)] == []
+    assert not state_file.exists()
+    cluster.close()
+    gw.close()
+    assert labkit("sandbox", "status", root=tmp_path).returncode == 1
+    for log in (tmp_path / "logs").glob("*.log"):
+        text = log.read_text(errors="replace")
+        assert all(v not in text for v in secret.values()), f"a secret appears in {log.name}"

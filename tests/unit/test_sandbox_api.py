@@ -1,0 +1,40 @@
+"""The sandbox's Python API without servers: argument checks, state file, secrets kept out of reprs."""
+
+from __future__ import annotations
+
+import pytest
+
+from labkit.errors import ConfigurationError, SandboxError
+from labkit.sandbox import Sandbox, current
+from labkit.sandbox.core import _resolve
+from labkit.sandbox.endpoints import GatewayEndpoint, S3Endpoint
+from labkit.sandbox.state import read_state, write_state
+
+
+def test_resolve_adds_dependencies_and_rejects_unknown():
+    assert _resolve(["stac"]) == ("s3", "stac")
+    assert _resolve("omero, gateway") == ("gateway", "omero")
+    with pytest.raises(ConfigurationError, match="unknown sandbox service"):
+        _resolve(["s4"])
+
+
+def test_state_file_is_private(tmp_path):
+    path = write_state(tmp_path, {"owner_pid": 1, "secrets": {"x": "y"}})
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert read_state(tmp_path)["secrets"] == {"x": "y"}
+
+
+def test_stale_state_is_not_current(tmp_path):
+    write_state(tmp_path, {"owner_pid": 2**22 + 12345, "root": str(tmp_path), "services": {}, "secrets": {}})
+    assert current(tmp_path) is None
+
+
+def test_secrets_not_in_reprs():
+    assert "s3cr3t" not in repr(S3Endpoint("http://x", "KEY", "s3cr3t"))
+    assert "s3cr3t" not in repr(GatewayEndpoint("http://x", "u", "s3cr3t"))
+
+
+def test_missing_service_says_how_to_start_it(tmp_path):
+    sb = Sandbox(services=["omero"], root=tmp_path)
+    with pytest.raises(SandboxError, match="labkit sandbox up --services"):
+        sb.stac  # noqa: B018
