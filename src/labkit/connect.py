@@ -1,12 +1,19 @@
-"""Sessions with remote services: dask-gateway (and, with the IDR tutorial, OMERO)."""
+"""Sessions with remote services: OMERO.web (IDR) and dask-gateway."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from labkit._lazy import attempt_import
-from labkit.errors import AuthenticationError, ConfigurationError, ServiceUnavailableError
+from labkit.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    FormatError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 TOKEN_ENV = "LABKIT_GATEWAY_TOKEN"
 ADDRESS_ENV = "LABKIT_GATEWAY_ADDRESS"
@@ -117,3 +124,197 @@ def gateway(address: str | None = None, auth: Any = None, *, check: bool = True)
                 "a local cluster (ClusterPanel(backend='local'))."
             ) from None
     return gw
+
+
+# --------------------------------------------------------------------------- OMERO.web JSON API
+IDR_ZARR_ENDPOINT = "https://uk1s3.embassy.ebi.ac.uk"
+
+
+@dataclass(frozen=True)
+class ChannelMeta:
+    """One channel of an OMERO image: label, colour (hex RGB), display window, active flag."""
+
+    label: str
+    color: str
+    window: tuple[float, float]
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """What OMERO knows about an image, and where its OME-Zarr lives.
+
+    Attributes
+    ----------
+    id, name : int, str
+    sizes : dict
+        ``{"t", "c", "z", "y", "x"}`` sizes.
+    pixel_sizes : dict
+        Pixel size in micrometres along ``x``, ``y``, ``z`` (``None`` when unknown).
+    pixel_type : str
+        e.g. ``"uint16"``.
+    channels : tuple of ChannelMeta
+    default_z, default_t : int
+    zarr_url : str
+        ``s3://idr/zarr/v0.1/{id}.zarr`` by IDR's layout (or as overridden).
+    zarr_endpoint : str
+        The S3 endpoint serving ``zarr_url``.
+    """
+
+    id: int
+    name: str
+    sizes: dict[str, int]
+    pixel_sizes: dict[str, float | None]
+    pixel_type: str
+    channels: tuple[ChannelMeta, ...]
+    default_z: int
+    default_t: int
+    zarr_url: str
+    zarr_endpoint: str
+
+    @property
+    def channel_names(self) -> list[str]:
+        """Channel labels in order."""
+        return [c.label for c in self.channels]
+
+
+def idr_zarr_url(image_id: int, study: str | None = None, ngff_version: str = "0.1") -> str:
+    """Where IDR publishes an image's OME-Zarr: ``zarr/v0.1/{id}.zarr`` or ``zarr/v0.4/{study}/{id}.zarr``.
+
+    Examples
+    --------
+    >>> idr_zarr_url(6001240)
+    's3://idr/zarr/v0.1/6001240.zarr'
+    >>> idr_zarr_url(6001240, "idr0062A", "0.4")
+    's3://idr/zarr/v0.4/idr0062A/6001240.zarr'
+    """
+    if ngff_version == "0.1" or not study:
+        return f"s3://idr/zarr/v0.1/{image_id}.zarr"
+    return f"s3://idr/zarr/v{ngff_version}/{study}/{image_id}.zarr"
+
+
+class OmeroSession:
+    """A session with an OMERO.web JSON API (anonymous, as IDR allows). Use :func:`omero` to open one."""
+
+    def __init__(self, host: str, *, zarr_endpoint: str | None = None, timeout: float = 30) -> None:
+        import requests
+
+        self.host = host.rstrip("/")
+        self.timeout = timeout
+        self.zarr_endpoint = zarr_endpoint or IDR_ZARR_ENDPOINT
+        self._http = requests.Session()
+        self._http.headers["User-Agent"] = "labkit"
+        self.api_version = self._discover()
+
+    def _get(self, path: str) -> Any:
+        import requests
+
+        url = f"{self.host}{path}"
+        try:
+            return self._http.get(url, timeout=self.timeout)
+        except requests.ConnectionError as exc:
+            raise ServiceUnavailableError(
+                f"cannot reach the OMERO server at {self.host} ({exc.__class__.__name__}). Check the host name "
+                "and your connection; without internet use mode='sandbox'."
+            ) from None
+        except requests.Timeout:
+            raise ServiceUnavailableError(f"the OMERO server at {self.host} did not answer in {self.timeout} s") from None
+
+    def _discover(self) -> str:
+        r = self._get("/api/")
+        try:
+            versions = r.json()["data"]
+            return str(versions[-1]["version"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise FormatError(
+                f"{self.host} does not serve the OMERO.web JSON API (GET /api/ answered {r.status_code} "
+                f"{r.headers.get('Content-Type', '')}). Check the host: it should be the OMERO.web address, "
+                "e.g. https://idr.openmicroscopy.org"
+            ) from None
+
+    def image(self, image_id: int, *, zarr_url: str | None = None) -> ImageMeta:
+        """The metadata of image ``image_id``.
+
+        Parameters
+        ----------
+        image_id : int
+        zarr_url : str, optional
+            Override where the image's OME-Zarr lives (default: IDR's layout).
+
+        Raises
+        ------
+        labkit.errors.NotFoundError
+            No such image, or not readable anonymously.
+        """
+        r = self._get(f"/api/v{self.api_version}/m/images/{int(image_id)}/")
+        if r.status_code in (403, 404):
+            raise NotFoundError(
+                f"image {image_id} was not found on {self.host} (HTTP {r.status_code}). Check the id, and "
+                "that the image is public (try it in the web client)."
+            )
+        r.raise_for_status()
+        data = r.json()["data"]
+        px = data["Pixels"]
+        rd = self._get(f"/webgateway/imgData/{int(image_id)}/")
+        img = rd.json() if rd.ok else {}
+
+        def size(key: str) -> float | None:
+            v = px.get(key)
+            return float(v["Value"]) if isinstance(v, dict) and v.get("Value") is not None else None
+
+        channels = []
+        for i, c in enumerate(img.get("channels") or px.get("Channels", [])):
+            if "label" in c:  # imgData
+                w = c.get("window", {})
+                channels.append(ChannelMeta(c["label"], c.get("color", "FFFFFF").upper(),
+                                            (float(w.get("start", 0)), float(w.get("end", 0))), c.get("active", True)))
+            else:  # API: signed RGBA colour
+                rgba = int(c.get("Color", -1)) & 0xFFFFFFFF
+                channels.append(ChannelMeta(c.get("Name") or f"channel {i}", f"{rgba >> 8:06X}", (0.0, 0.0)))
+        rdefs = img.get("rdefs", {})
+        sizes = {"t": px["SizeT"], "c": px["SizeC"], "z": px["SizeZ"], "y": px["SizeY"], "x": px["SizeX"]}
+        return ImageMeta(
+            id=int(image_id),
+            name=data.get("Name", str(image_id)),
+            sizes={k: int(v) for k, v in sizes.items()},
+            pixel_sizes={"x": size("PhysicalSizeX"), "y": size("PhysicalSizeY"), "z": size("PhysicalSizeZ")},
+            pixel_type=px.get("Type", {}).get("value", img.get("meta", {}).get("pixelsType", "")),
+            channels=tuple(channels),
+            default_z=int(rdefs.get("defaultZ", sizes["z"] // 2)),
+            default_t=int(rdefs.get("defaultT", 0)),
+            zarr_url=zarr_url or idr_zarr_url(int(image_id)),
+            zarr_endpoint=self.zarr_endpoint,
+        )
+
+    def close(self) -> None:
+        """Close the session."""
+        self._http.close()
+
+    def __enter__(self) -> OmeroSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<OmeroSession {self.host} (anonymous, API v{self.api_version})>"
+
+
+def omero(host: str = "https://idr.openmicroscopy.org", *, zarr_endpoint: str | None = None) -> OmeroSession:
+    """Open an anonymous OMERO.web JSON API session; use it as a context manager to close it.
+
+    Parameters
+    ----------
+    host : str
+        OMERO.web address (IDR by default, or the sandbox's ``labkit.endpoints().omero``).
+    zarr_endpoint : str, optional
+        S3 endpoint holding the images' OME-Zarr (IDR's EBI endpoint by default).
+
+    Examples
+    --------
+    >>> with omero("https://idr.openmicroscopy.org") as conn:  # doctest: +SKIP
+    ...     meta = conn.image(6001240)
+    >>> meta.channel_names  # doctest: +SKIP
+    ['LaminB1', 'Dapi']
+    """
+    return OmeroSession(host, zarr_endpoint=zarr_endpoint)

@@ -23,6 +23,8 @@ from labkit.sandbox._service import Context, Service
 from labkit.sandbox.endpoints import GatewayEndpoint, IpfsEndpoint, OmeroEndpoint, S3Endpoint, StacEndpoint
 from labkit.sandbox.state import default_root, read_state, remove_state, write_state
 
+IDR_STUDY = "idr0062A"
+
 SERVICES = ("s3", "stac", "gateway", "omero", "ipfs")
 REQUIRES = {"stac": ("s3",)}
 GATEWAY_USER = "labkit"
@@ -155,6 +157,8 @@ class Sandbox:
             scenes["prefix"] = FLOOD_PREFIX
             idr = idr_image_path()
             uploads = [("idr", f"{IDR_PREFIX}/{idr.name}", idr), ("gfm", FLOOD_PREFIX, scenes["folder"])]
+            for version, folder in idr_copies(idr, ctx.data_dir).items():
+                uploads.append(("idr", f"zarr/v{version}/{IDR_STUDY}/{idr.name}", folder))
             built.append(S3Service(uploads))
         if "stac" in self.services:
             built.append(StacService(scenes))
@@ -234,7 +238,8 @@ class Sandbox:
     def s3(self) -> S3Endpoint:
         """The S3 server (``endpoint_url``, credentials for the ``results`` bucket)."""
         r = self._record("s3")
-        return S3Endpoint(r["endpoint_url"], self._secrets["s3_key"], self._secrets["s3_secret"])
+        return S3Endpoint(r["endpoint_url"], self._secrets["s3_key"], self._secrets["s3_secret"],
+                          access_log=r.get("access_log"))
 
     @property
     def stac(self) -> StacEndpoint:
@@ -287,6 +292,22 @@ class Sandbox:
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td>{k}</td><td><code>{v}</code></td></tr>" for k, v in self.endpoints().items())
         return f"<b>labkit sandbox</b> <small>{self.root}</small><table>{rows}</table>"
+
+
+def idr_copies(source: Path, data_dir: Path) -> dict[str, Path]:
+    """NGFF 0.4 and 0.5 (sharded) copies of the IDR image, made once and kept in the data folder."""
+    from labkit import ngff
+    from labkit.sandbox.omero import IDR_6001240
+
+    out = {}
+    # 16 planes a file: v0.4 in chunks, v0.5 in shards of single-plane chunks
+    block = (1, 1, 16, 275, 271)
+    for version, kw in (("0.4", {"chunks": block}), ("0.5", {"shards": block})):
+        dest = data_dir / f"idr-v{version}" / source.name
+        if not (dest / (".zattrs" if version == "0.4" else "zarr.json")).is_file():
+            ngff.convert(source, dest, version=version, pixel_sizes=IDR_6001240["pixel_size"], overwrite=True, **kw)
+        out[version] = dest
+    return out
 
 
 # ---------------------------------------------------------------------- process-wide helpers

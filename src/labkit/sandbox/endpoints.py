@@ -6,10 +6,48 @@ notebook never shows them.
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from labkit._lazy import attempt_import
+from labkit.errors import SandboxError
+
+
+class TransferMeter:
+    """Requests and body bytes a sandbox server sent since the meter was made, read from its access log.
+
+    Examples
+    --------
+    >>> meter = sb.s3.transfers()  # doctest: +SKIP
+    >>> fs.cat("idr/zarr/v0.1/6001240.zarr/.zattrs")  # doctest: +SKIP
+    >>> meter.bytes, meter.requests  # doctest: +SKIP
+    (1052, 1)
+    """
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.offset = log.stat().st_size if log.exists() else 0
+
+    def entries(self, prefix: str = "") -> list[dict[str, Any]]:
+        """Access-log entries since the meter was made, for paths starting with ``prefix``."""
+        time.sleep(0.05)  # the server writes its line after the last byte is sent
+        with open(self.log) as fh:
+            fh.seek(self.offset)
+            lines = [json.loads(line) for line in fh if line.strip()]
+        return [e for e in lines if e["path"].startswith(prefix)]
+
+    @property
+    def bytes(self) -> int:
+        """Body bytes sent."""
+        return sum(e["bytes"] for e in self.entries())
+
+    @property
+    def requests(self) -> int:
+        """Number of requests answered."""
+        return len(self.entries())
 
 
 @dataclass(frozen=True)
@@ -29,6 +67,13 @@ class S3Endpoint:
     key: str = field(repr=False)
     secret: str = field(repr=False)
     region: str = "us-east-1"
+    access_log: str | None = field(default=None, repr=False)
+
+    def transfers(self) -> TransferMeter:
+        """Count what the server sends from now on (see :class:`TransferMeter`)."""
+        if not self.access_log:
+            raise SandboxError("this S3 server keeps no access log")
+        return TransferMeter(Path(self.access_log))
 
     def storage_options(self, anon: bool = False) -> dict[str, Any]:
         """Keyword arguments for ``s3fs.S3FileSystem`` / fsspec (``anon=True`` for public reads)."""

@@ -52,7 +52,8 @@ def start_moto(name: str, ctx: Context, env: dict[str, str] | None = None) -> Ma
     port = free_port()
     proc = ManagedProcess(
         name,
-        [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+        [sys.executable, "-m", "labkit.sandbox.moto_server", "--port", str(port),
+         "--access-log", str(ctx.log_dir / f"{name}-access.jsonl")],
         ctx.log_dir,
         env={"MOTO_PORT": str(port), **(env or {})},
     ).start()
@@ -83,7 +84,8 @@ class S3Service(Service):
         for bucket, acl in BUCKETS.items():
             client.create_bucket(Bucket=bucket, ACL=acl)
         counts = {f"{b}/{p}": upload_tree(client, b, p, folder) for b, p, folder in self.uploads}
-        return {"pid": self.process.pid, "port": port, "endpoint_url": endpoint, "uploaded": counts}
+        return {"pid": self.process.pid, "port": port, "endpoint_url": endpoint, "uploaded": counts,
+                "access_log": str(ctx.log_dir / "s3-access.jsonl")}
 
 
 class IamS3Service(Service):

@@ -1,0 +1,462 @@
+"""OME-NGFF multiscale image metadata, v0.1 to v0.5, read into one model and written as v0.4 or v0.5.
+
+* v0.1 and v0.2 have no axes: they are TCZYX, without physical scales.
+* v0.3 names its axes; v0.4 gives them types and units and every level a scale
+  (and translation); v0.5 is v0.4 on zarr v3 under the attribute ``ome``, with
+  sharded arrays allowed.
+
+Examples
+--------
+>>> import numpy as np, zarr
+>>> img = np.zeros((2, 4, 32, 32), np.uint16)
+>>> ms = write_image("/tmp/doc.ome.zarr", img, axes="czyx", pixel_sizes={"z": 0.5, "y": 0.2, "x": 0.2},
+...                  channel_names=["a", "b"], version="0.5", n_levels=2, overwrite=True)
+>>> [lv.shape for lv in ms.levels], ms.levels[1].scale
+([(2, 4, 32, 32), (2, 4, 16, 16)], (1.0, 0.5, 0.4, 0.4))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from labkit._lazy import attempt_import
+from labkit.errors import FormatError
+
+VERSIONS = ("0.1", "0.2", "0.3", "0.4", "0.5")
+SPACE, TIME, CHANNEL = "space", "time", "channel"
+_TYPES = {"x": SPACE, "y": SPACE, "z": SPACE, "t": TIME, "c": CHANNEL}
+DEFAULT_COLORS = ("0000FF", "FFFF00", "FF00FF", "00FF00", "FF0000", "00FFFF", "FFFFFF")
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One dimension: name, type (space, time, channel) and unit."""
+
+    name: str
+    type: str | None = None
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Rendering settings of one channel, from the ``omero`` metadata."""
+
+    label: str
+    color: str = "FFFFFF"
+    window: Mapping[str, float] | None = None
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Level:
+    """One resolution level: its array and its place in physical space."""
+
+    path: str
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    dtype: str
+    scale: tuple[float, ...]
+    translation: tuple[float, ...]
+    shards: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Multiscale:
+    """A multiscale image, whatever NGFF version it was written in.
+
+    ``scales_known`` is False for v0.1-v0.3, which store no physical scales: the
+    level scales are then ratios of level shapes, in pixels of level 0.
+    """
+
+    version: str
+    zarr_format: int
+    axes: tuple[Axis, ...]
+    levels: tuple[Level, ...]
+    channels: tuple[Channel, ...] = ()
+    name: str | None = None
+    rdefs: Mapping[str, Any] = field(default_factory=dict)
+    scales_known: bool = True
+
+    @property
+    def axis_names(self) -> tuple[str, ...]:
+        """Axis names in array order, e.g. ``("t", "c", "z", "y", "x")``."""
+        return tuple(a.name for a in self.axes)
+
+    def pixel_sizes(self, level: int = 0) -> dict[str, float]:
+        """Physical size of a pixel along each spatial axis at ``level``."""
+        lv = self.levels[level]
+        return {a.name: s for a, s in zip(self.axes, lv.scale, strict=True) if a.type == SPACE}
+
+    def describe(self, url: str = "") -> str:
+        """A text summary in the manner of ``ome_zarr info``, with channels and pixel sizes."""
+        kind = "zarr.json" if self.zarr_format == 3 else "zgroup"
+        lines = [f"{url} [{kind}]".strip(), " - metadata", f"   - Multiscales (OME-NGFF {self.version})"]
+        if self.channels:
+            lines.append("   - OMERO")
+        lines.append(" - data")
+        for lv in self.levels:
+            extra = f", shards {lv.shards}" if lv.shards else ""
+            lines.append(f"   - {lv.shape} {lv.dtype}, chunks {lv.chunks}{extra}")
+        lines.append(" - axes: " + ", ".join(a.name + (f" ({a.unit})" if a.unit else "") for a in self.axes))
+        if self.channels:
+            chans = []
+            for c in self.channels:
+                w = c.window or {}
+                win = f", window {w.get('start', '?'):g}-{w.get('end', '?'):g}" if w else ""
+                chans.append(f"{c.label} (#{c.color}{win})")
+            lines.append(" - channels: " + "; ".join(chans))
+        if self.scales_known:
+            units = {a.name: a.unit or "" for a in self.axes}
+            sizes = ", ".join(f"{k} {v:.4g} {units[k]}".rstrip() for k, v in self.pixel_sizes(0).items())
+            lines.append(f" - pixel sizes: {sizes}")
+        else:
+            lines.append(f" - pixel sizes: not in the metadata (OME-NGFF {self.version} stores none)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"Multiscale(version={self.version!r}, axes={''.join(self.axis_names)!r}, "
+                f"levels={[lv.shape for lv in self.levels]}, channels={[c.label for c in self.channels]})")
+
+
+# --------------------------------------------------------------------------- reading
+def ome_attributes(attrs: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The NGFF version and the attributes holding ``multiscales``, or ``None`` when there are none."""
+    if isinstance(attrs.get("ome"), Mapping) and "multiscales" in attrs["ome"]:
+        ome = dict(attrs["ome"])
+        return str(ome.get("version", "0.5")), ome
+    if "multiscales" in attrs:
+        ms = attrs["multiscales"]
+        version = str(ms[0].get("version", "0.4")) if ms else "0.4"
+        return version, dict(attrs)
+    return None
+
+
+def _axes(version: str, raw: Any, ndim: int) -> tuple[Axis, ...]:
+    if version in ("0.1", "0.2") or raw is None:
+        names = "tczyx"[-ndim:] if ndim <= 5 else None
+        if names is None:
+            raise FormatError(f"OME-NGFF {version} images are 5D (TCZYX); found {ndim} dimensions")
+        return tuple(Axis(n, _TYPES[n]) for n in names)
+    out = []
+    for a in raw:
+        if isinstance(a, str):  # v0.3
+            out.append(Axis(a, _TYPES.get(a)))
+        else:
+            out.append(Axis(a["name"], a.get("type", _TYPES.get(a["name"])), a.get("unit")))
+    return tuple(out)
+
+
+def _transforms(items: Sequence[Mapping[str, Any]] | None, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    scale, translation = np.ones(ndim), np.zeros(ndim)
+    for t in items or ():
+        if t.get("type") == "scale" and "scale" in t:
+            scale = scale * np.asarray(t["scale"], float)
+        elif t.get("type") == "translation" and "translation" in t:
+            translation = translation + np.asarray(t["translation"], float)
+    return scale, translation
+
+
+def _channels(omero: Mapping[str, Any] | None) -> tuple[Channel, ...]:
+    if not omero:
+        return ()
+    return tuple(
+        Channel(
+            label=str(c.get("label", f"channel {i}")),
+            color=str(c.get("color", DEFAULT_COLORS[i % len(DEFAULT_COLORS)])).upper(),
+            window=dict(c["window"]) if isinstance(c.get("window"), Mapping) else None,
+            active=bool(c.get("active", True)),
+        )
+        for i, c in enumerate(omero.get("channels", []))
+    )
+
+
+def read(group: Any) -> Multiscale:
+    """Read the first multiscale image of a zarr group (any NGFF version, zarr v2 or v3).
+
+    Only metadata is read: the group's attributes and each level's array metadata.
+
+    Parameters
+    ----------
+    group : zarr.Group
+
+    Returns
+    -------
+    Multiscale
+
+    Raises
+    ------
+    labkit.errors.FormatError
+        The group has no (or malformed) multiscales metadata.
+    """
+    found = ome_attributes(dict(group.attrs))
+    if found is None:
+        raise FormatError("the zarr group has no OME-NGFF 'multiscales' metadata")
+    version, ome = found
+    try:
+        ms = ome["multiscales"][0]
+        datasets = ms["datasets"]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise FormatError(f"malformed OME-NGFF {version} metadata: multiscales[0].datasets is missing") from exc
+    arrays = []
+    for i, ds in enumerate(datasets):
+        try:
+            arrays.append(group[ds["path"]])
+        except KeyError as exc:
+            raise FormatError(f"multiscales[0].datasets[{i}] names the array {ds['path']!r}, which is missing") from exc
+    ndim = len(arrays[0].shape)
+    axes = _axes(version, ms.get("axes"), ndim)
+    gscale, gtrans = _transforms(ms.get("coordinateTransformations"), ndim)
+    levels = []
+    scales_known = version not in ("0.1", "0.2", "0.3")
+    shape0 = np.asarray(arrays[0].shape, float)
+    for ds, arr in zip(datasets, arrays, strict=True):
+        if scales_known:
+            s, t = _transforms(ds.get("coordinateTransformations"), ndim)
+            scale, translation = s * gscale, t * gscale + gtrans
+        else:  # ratio of shapes along space axes, in level-0 pixels
+            ratio = shape0 / np.asarray(arr.shape, float)
+            scale = np.where([a.type == SPACE for a in axes], ratio, 1.0)
+            translation = np.zeros(ndim)
+        shards = getattr(arr, "shards", None)
+        levels.append(
+            Level(
+                path=str(ds["path"]),
+                shape=tuple(int(v) for v in arr.shape),
+                chunks=tuple(int(v) for v in arr.chunks),
+                dtype=str(arr.dtype),
+                scale=tuple(float(v) for v in scale),
+                translation=tuple(float(v) for v in translation),
+                shards=tuple(int(v) for v in shards) if shards else None,
+            )
+        )
+    omero = ome.get("omero")
+    return Multiscale(
+        version=version,
+        zarr_format=int(getattr(group.metadata, "zarr_format", 2)),
+        axes=axes,
+        levels=tuple(levels),
+        channels=_channels(omero),
+        name=ms.get("name"),
+        rdefs=dict(omero.get("rdefs", {})) if omero else {},
+        scales_known=scales_known,
+    )
+
+
+# --------------------------------------------------------------------------- writing
+def _axis_json(axis: Axis) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": axis.name}
+    if axis.type:
+        out["type"] = axis.type
+    if axis.unit:
+        out["unit"] = axis.unit
+    return out
+
+
+def _channel_json(c: Channel, dtype: np.dtype) -> dict[str, Any]:
+    info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+    lo, hi = (float(info.min), float(info.max)) if info else (0.0, 1.0)
+    window = {"start": lo, "end": hi, "min": lo, "max": hi, **dict(c.window or {})}
+    return {"label": c.label, "color": c.color, "window": window, "active": c.active,
+            "coefficient": 1.0, "family": "linear", "inverted": False}
+
+
+def write_image(
+    dest: Any,
+    data: Any,
+    *,
+    axes: str | Sequence[Axis] = "tczyx",
+    pixel_sizes: Mapping[str, float] | None = None,
+    unit: str = "micrometer",
+    channel_names: Sequence[str] | None = None,
+    channels: Sequence[Channel] | None = None,
+    version: str = "0.4",
+    chunks: Sequence[int] | None = None,
+    shards: Sequence[int] | None = None,
+    n_levels: int = 1,
+    name: str | None = None,
+    rdefs: Mapping[str, Any] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Multiscale:
+    """Write an image as an OME-NGFF v0.4 (zarr v2) or v0.5 (zarr v3) multiscale group.
+
+    Parameters
+    ----------
+    dest : str, path or zarr store
+        Where to write (a local path, an ``s3://`` URL, ``memory://`` ...).
+    data : array or sequence of arrays
+        One array (numpy or dask); ``n_levels`` levels are made by taking every
+        second pixel in y and x. Or the levels themselves, largest first.
+    axes : str or sequence of Axis
+        Axis names in array order (``"czyx"``) or full :class:`Axis` objects.
+    pixel_sizes : mapping, optional
+        Level-0 pixel size per spatial axis (default 1).
+    unit : str
+        Unit of the spatial axes (an NGFF unit name).
+    channel_names, channels : optional
+        Channel labels, or full :class:`Channel` objects.
+    version : {"0.4", "0.5"}
+        NGFF version; 0.5 writes zarr v3.
+    chunks, shards : sequence of int, optional
+        Chunk shape (default: one yx plane) and, for v0.5, shard shape.
+    n_levels : int
+        Number of levels to make from a single array.
+    overwrite : bool
+        Replace an existing group at ``dest``; otherwise refuse.
+
+    Returns
+    -------
+    Multiscale
+        The metadata as written (read back).
+    """
+    zarr = attempt_import("zarr")
+    if version not in ("0.4", "0.5"):
+        raise FormatError(f"labkit writes OME-NGFF 0.4 or 0.5, not {version!r}")
+    if shards is not None and version != "0.5":
+        raise FormatError("sharded arrays need OME-NGFF 0.5 (zarr v3): pass version='0.5'")
+    levels = list(data) if isinstance(data, (list, tuple)) else [data]
+    if len(levels) == 1:
+        for _ in range(n_levels - 1):
+            prev = levels[-1]
+            levels.append(prev[(slice(None),) * (prev.ndim - 2) + (slice(None, None, 2), slice(None, None, 2))])
+    ndim = levels[0].ndim
+    if isinstance(axes, str):
+        axis_objs = tuple(Axis(n, _TYPES.get(n), unit if _TYPES.get(n) == SPACE else None) for n in axes)
+    else:
+        axis_objs = tuple(axes)
+    if len(axis_objs) != ndim:
+        raise FormatError(f"{len(axis_objs)} axes given for a {ndim}-dimensional array")
+    names = [a.name for a in axis_objs]
+    pixel = np.array([float((pixel_sizes or {}).get(a.name, 1.0)) if a.type == SPACE else 1.0 for a in axis_objs])
+    shape0 = np.asarray(levels[0].shape, float)
+    datasets = []
+    for i, lv in enumerate(levels):
+        factor = np.where([a.type == SPACE for a in axis_objs], np.round(shape0 / np.asarray(lv.shape, float)), 1)
+        scale = pixel * np.maximum(factor, 1)
+        datasets.append({"path": str(i), "coordinateTransformations": [{"type": "scale", "scale": scale.tolist()}]})
+    multiscale: dict[str, Any] = {"axes": [_axis_json(a) for a in axis_objs], "datasets": datasets}
+    if name:
+        multiscale["name"] = name
+    if channels is None and "c" in names:
+        n_c = levels[0].shape[names.index("c")]
+        labels = list(channel_names or [f"channel {i}" for i in range(n_c)])
+        if len(labels) != n_c:
+            raise FormatError(f"{len(labels)} channel names given for {n_c} channels")
+        channels = [Channel(lab, DEFAULT_COLORS[i % len(DEFAULT_COLORS)]) for i, lab in enumerate(labels)]
+    dtype = np.dtype(levels[0].dtype)
+    omero = None
+    if channels:
+        omero = {"channels": [_channel_json(c, dtype) for c in channels]}
+        if rdefs:
+            omero["rdefs"] = dict(rdefs)
+    if version == "0.4":
+        multiscale["version"] = "0.4"
+        attrs: dict[str, Any] = {"multiscales": [multiscale]}
+        if omero:
+            attrs["omero"] = {"version": "0.4", **omero}
+    else:
+        ome: dict[str, Any] = {"version": "0.5", "multiscales": [multiscale]}
+        if omero:
+            ome["omero"] = omero
+        attrs = {"ome": ome}
+
+    from labkit.stores import open_store
+
+    store = open_store(dest, storage_options=storage_options, mode="w" if overwrite else "w-")
+    zarr_format = 2 if version == "0.4" else 3
+    try:
+        root = zarr.open_group(store, mode="w" if overwrite else "w-", zarr_format=zarr_format)
+    except Exception as exc:  # zarr raises ContainsGroupError / ContainsArrayError / FileExistsError
+        if "exist" in str(exc).lower() or "contains" in type(exc).__name__.lower():
+            raise FileExistsError(f"{dest} already holds data; pass overwrite=True to replace it") from exc
+        raise
+    for i, lv in enumerate(levels):
+        lv_chunks = tuple(chunks) if chunks else (1,) * (ndim - 2) + tuple(lv.shape[-2:])
+        lv_chunks = tuple(min(c, s) for c, s in zip(lv_chunks, lv.shape, strict=True))
+        kwargs: dict[str, Any] = {"shape": lv.shape, "dtype": lv.dtype, "chunks": lv_chunks}
+        if zarr_format == 3:
+            kwargs["dimension_names"] = names
+            if shards:
+                kwargs["shards"] = tuple(min(s, n) for s, n in zip(shards, lv.shape, strict=True))
+        arr = root.create_array(str(i), **kwargs)
+        _store_array(lv, arr, kwargs.get("shards") or lv_chunks)
+    root.attrs.update(attrs)
+    return read(zarr.open_group(store, mode="r", zarr_format=zarr_format))
+
+
+def _store_array(src: Any, arr: Any, block: Sequence[int]) -> None:
+    """Write ``src`` (numpy or dask) into ``arr`` in whole blocks (shards must never be written twice at once)."""
+    if hasattr(src, "dask"):
+        src.rechunk(tuple(block)).store(arr, lock=False)
+    else:
+        arr[...] = np.asarray(src)
+
+
+def validate(group: Any) -> Any:
+    """Validate a v0.4 or v0.5 image group with ome-zarr-models; return its model.
+
+    Raises
+    ------
+    labkit.errors.FormatError
+        With ome-zarr-models' own description of what is wrong.
+    """
+    models = attempt_import("ome_zarr_models")
+    found = ome_attributes(dict(group.attrs))
+    version = found[0] if found else None
+    if version not in ("0.4", "0.5"):
+        raise FormatError(f"ome-zarr-models validates OME-NGFF 0.4 and 0.5; this group is {version or 'not NGFF'}")
+    try:
+        if version == "0.4":
+            from ome_zarr_models.v04.image import Image
+        else:
+            from ome_zarr_models.v05.image import Image
+        return Image.from_zarr(group)
+    except Exception as exc:
+        raise FormatError(f"not a valid OME-NGFF {version} image ({models.__name__}): {exc}") from exc
+
+
+def convert(
+    src: Any,
+    dest: Any,
+    *,
+    version: str = "0.4",
+    pixel_sizes: Mapping[str, float] | None = None,
+    chunks: Sequence[int] | None = None,
+    shards: Sequence[int] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Multiscale:
+    """Copy an OME-Zarr image (any version) to NGFF 0.4 or 0.5, levels, channels and rendering kept.
+
+    Parameters
+    ----------
+    src, dest : str, path or store
+    version : {"0.4", "0.5"}
+    pixel_sizes : mapping, optional
+        Level-0 pixel sizes for sources that store none (v0.1-v0.3), e.g. from OMERO.
+    chunks : sequence of int, optional
+        Chunk shape of the copy (default: the source's).
+    shards : sequence of int, optional
+        Shard shape for v0.5.
+
+    Examples
+    --------
+    >>> convert("6001240.zarr", "6001240-v05.zarr", version="0.5", pixel_sizes={"x": 0.36})  # doctest: +SKIP
+    """
+    zarr = attempt_import("zarr")
+    dask_array = attempt_import("dask.array")
+    from labkit.stores import open_store
+
+    group = zarr.open_group(open_store(src, storage_options), mode="r")
+    meta = read(group)
+    sizes = dict(pixel_sizes or {}) if not meta.scales_known else meta.pixel_sizes(0)
+    levels = [dask_array.from_zarr(group[lv.path]) for lv in meta.levels]
+    axes = [Axis(a.name, a.type, a.unit or ("micrometer" if a.type == SPACE and sizes else None)) for a in meta.axes]
+    return write_image(
+        dest, levels, axes=axes, pixel_sizes=sizes, channels=list(meta.channels) or None, version=version,
+        chunks=chunks or meta.levels[0].chunks, shards=shards, name=meta.name, rdefs=meta.rdefs or None, overwrite=overwrite,
+    )

@@ -1,0 +1,85 @@
+"""One URL in, a zarr store out: local paths, ``s3://``, ``http(s)://``, ``ipfs://``, ``memory://``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from labkit._lazy import attempt_import
+
+_PROTOCOL_MODULES = {"s3": "s3fs", "ipfs": "ipfsspec", "http": "aiohttp", "https": "aiohttp"}
+
+
+def protocol(url: str | os.PathLike[str]) -> str:
+    """The URL's protocol, ``"file"`` for local paths.
+
+    Examples
+    --------
+    >>> protocol("s3://idr/zarr"), protocol("/tmp/x.zarr"), protocol("ipfs://bafy.../a.zarr")
+    ('s3', 'file', 'ipfs')
+    """
+    s = str(url)
+    return s.split("://", 1)[0].lower() if "://" in s else "file"
+
+
+def storage_options_for(
+    url: str, storage_options: Mapping[str, Any] | None = None, *, endpoint_url: str | None = None,
+    write: bool = False,
+) -> dict[str, Any]:
+    """fsspec options for ``url``: S3 is anonymous for reads unless credentials are given or in the environment."""
+    opts = dict(storage_options or {})
+    if protocol(url) == "s3":
+        if endpoint_url:
+            opts["endpoint_url"] = endpoint_url
+        has_creds = "key" in opts or "profile" in opts or (write and os.environ.get("AWS_ACCESS_KEY_ID"))
+        opts.setdefault("anon", not has_creds)
+        if not opts.get("endpoint_url") and os.environ.get("AWS_ENDPOINT_URL_S3"):
+            opts["endpoint_url"] = os.environ["AWS_ENDPOINT_URL_S3"]
+    return opts
+
+
+def filesystem(url: str, storage_options: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+    """The fsspec filesystem and the path inside it for ``url``."""
+    fsspec = attempt_import("fsspec")
+    proto = protocol(url)
+    if proto in _PROTOCOL_MODULES:
+        attempt_import(_PROTOCOL_MODULES[proto])
+    fs, path = fsspec.core.url_to_fs(str(url), **storage_options_for(str(url), storage_options, **kwargs))
+    return fs, path
+
+
+def open_store(
+    url: str | os.PathLike[str] | Any,
+    storage_options: Mapping[str, Any] | None = None,
+    *,
+    mode: str = "r",
+    endpoint_url: str | None = None,
+) -> Any:
+    """A zarr store for ``url`` (already a store: returned as is).
+
+    Parameters
+    ----------
+    url : str, path or zarr store
+    storage_options : mapping, optional
+        fsspec options (``anon``, ``key``, ``secret``, ``endpoint_url`` ...).
+    mode : str
+        ``"r"`` to read; anything else opens for writing.
+    endpoint_url : str, optional
+        S3 endpoint (shortcut for ``storage_options={"endpoint_url": ...}``).
+    """
+    if not isinstance(url, (str, os.PathLike)):
+        return url
+    zarr = attempt_import("zarr")
+    read_only = mode == "r"
+    if protocol(url) == "file":
+        path = Path(str(url).removeprefix("file://")).expanduser()
+        return zarr.storage.LocalStore(path, read_only=read_only)
+    proto = protocol(url)
+    if proto in _PROTOCOL_MODULES:
+        attempt_import(_PROTOCOL_MODULES[proto])
+    opts = storage_options_for(str(url), storage_options, endpoint_url=endpoint_url, write=not read_only)
+    if proto in ("http", "https"):
+        opts.setdefault("client_kwargs", {}).setdefault("trust_env", True)
+    return zarr.storage.FsspecStore.from_url(str(url).rstrip("/"), storage_options=opts, read_only=read_only)
