@@ -55,6 +55,16 @@ def sandbox_down(root: Path | None) -> None:
     click.echo("sandbox stopped" if down(root) else "no sandbox was running")
 
 
+@main.command("info")
+@click.argument("url")
+@click.option("--endpoint-url", default=None, help="S3 endpoint, e.g. https://uk1s3.embassy.ebi.ac.uk")
+def info_cmd(url: str, endpoint_url: str | None) -> None:
+    """Print an OME-Zarr image's metadata (reads metadata only)."""
+    from labkit.load_remote import info
+
+    info(url, endpoint_url=endpoint_url)
+
+
 @main.group()
 def tutorials() -> None:
     """Run the tutorial notebooks."""

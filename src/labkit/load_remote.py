@@ -21,6 +21,8 @@ from labkit._lazy import attempt_import
 from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
 from labkit.stores import open_store
 
+__all__ = ["info", "open_image", "open_store", "read_metadata"]
+
 
 def _open_group(url: Any, storage_options: Mapping[str, Any] | None, endpoint_url: str | None) -> Any:
     zarr = attempt_import("zarr")

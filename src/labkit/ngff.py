@@ -370,8 +370,8 @@ def write_image(
     zarr_format = 2 if version == "0.4" else 3
     try:
         root = zarr.open_group(store, mode="w" if overwrite else "w-", zarr_format=zarr_format)
-    except Exception as exc:  # zarr raises ContainsGroupError / ContainsArrayError / FileExistsError
-        if "exist" in str(exc).lower() or "contains" in type(exc).__name__.lower():
+    except Exception as exc:  # zarr raises FileExistsError, ContainsGroupError or ContainsArrayError
+        if isinstance(exc, FileExistsError) or type(exc).__name__.startswith("Contains"):
             raise FileExistsError(f"{dest} already holds data; pass overwrite=True to replace it") from exc
         raise
     for i, lv in enumerate(levels):

@@ -1,0 +1,108 @@
+"""connect.omero, load_remote and the NGFF copies against the sandbox OMERO replica and S3."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from labkit import connect, load_remote, ngff
+from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
+from labkit.sandbox._process import free_port
+from labkit.sandbox.locate import idr_image_path
+
+V01 = "s3://idr/zarr/v0.1/6001240.zarr"
+COPIES = {"0.4": "s3://idr/zarr/v0.4/idr0062A/6001240.zarr", "0.5": "s3://idr/zarr/v0.5/idr0062A/6001240.zarr"}
+
+
+@pytest.fixture(scope="module")
+def source():
+    return zarr.open_group(idr_image_path(), mode="r")
+
+
+def test_omero_image_meta(sandbox):
+    with connect.omero(sandbox.omero.url, zarr_endpoint=sandbox.s3.endpoint_url) as conn:
+        meta = conn.image(6001240)
+    assert meta.sizes == {"t": 1, "c": 2, "z": 236, "y": 275, "x": 271}
+    assert meta.pixel_sizes == {"x": 0.3603981534640209, "y": 0.3603981534640209, "z": 0.5002025531914894}
+    assert meta.pixel_type == "uint16" and meta.default_z == 118
+    assert [(c.label, c.color, c.window) for c in meta.channels] == [
+        ("LaminB1", "0000FF", (0.0, 1500.0)), ("Dapi", "FFFF00", (0.0, 1500.0))]
+    assert meta.zarr_url == V01 and meta.zarr_endpoint == sandbox.s3.endpoint_url
+
+
+def test_omero_errors_say_what_to_check(sandbox):
+    with connect.omero(sandbox.omero.url) as conn, pytest.raises(NotFoundError, match="image 42 was not found"):
+        conn.image(42)
+    with pytest.raises(ServiceUnavailableError, match="cannot reach the OMERO server"):
+        connect.omero(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(FormatError, match="does not serve the OMERO.web JSON API"):
+        connect.omero(sandbox.stac.url)  # a real server, but not OMERO
+
+
+def test_info_reads_metadata_only(sandbox, capsys):
+    meter = sandbox.s3.transfers()
+    meta = load_remote.info(V01, endpoint_url=sandbox.s3.endpoint_url)
+    sent = meter.bytes
+    assert sent < 64 * 1024, f"info() transferred {sent} bytes"
+    assert meter.entries(prefix="/idr/zarr/v0.1/6001240.zarr/0/0.") == []  # no chunk was read
+    out = capsys.readouterr().out
+    assert "(1, 2, 236, 275, 271)" in out and "Dapi" in out and "0.1" in out
+    assert [lv.shape for lv in meta.levels][2] == (1, 2, 236, 68, 67)
+
+
+@pytest.mark.parametrize("url", [V01, *COPIES.values()])
+def test_every_level_equals_the_source(sandbox, source, url):
+    for level in range(3):
+        img = load_remote.open_image(url, level=level, endpoint_url=sandbox.s3.endpoint_url)
+        assert img.dims == ("t", "c", "z", "y", "x")
+        assert list(img.c.values) == ["LaminB1", "Dapi"]
+        np.testing.assert_array_equal(img.values, source[str(level)][...])
+
+
+def test_physical_coordinates(sandbox):
+    img = load_remote.open_image(COPIES["0.5"], level=1, endpoint_url=sandbox.s3.endpoint_url)
+    assert float(img.x[1] - img.x[0]) == pytest.approx(2 * 0.3603981534640209)
+    assert float(img.z[1] - img.z[0]) == pytest.approx(0.5002025531914894)
+    assert img.x.attrs["units"] == "micrometer"
+    legacy = load_remote.open_image(V01, endpoint_url=sandbox.s3.endpoint_url, pixel_sizes={"x": 0.36, "y": 0.36})
+    assert float(legacy.x[2]) == pytest.approx(0.72)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_copies_validate_and_open_with_other_tools(sandbox, tmp_path, version):
+    store = load_remote.open_store(COPIES[version], endpoint_url=sandbox.s3.endpoint_url)
+    ngff.validate(zarr.open_group(store, mode="r"))
+    local = tmp_path / f"v{version}.zarr"
+    ngff.convert(idr_image_path(), local, version=version, pixel_sizes={"x": 0.36, "y": 0.36, "z": 0.5})
+    ome_zarr = str(Path(sys.executable).with_name("ome_zarr"))
+    out = subprocess.run([ome_zarr, "info", str(local)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"version: {version}" in out.stdout and "(1, 2, 236, 137, 135)" in out.stdout
+    plain = zarr.open_group(local, mode="r")  # zarr alone
+    assert plain["0"].shape == (1, 2, 236, 275, 271)
+
+
+def test_not_an_ome_zarr_says_what_was_found(sandbox):
+    ep = sandbox.s3.endpoint_url
+    with pytest.raises(FormatError, match="is a zarr array of shape"):
+        load_remote.info(f"{V01}/0", endpoint_url=ep)
+    with pytest.raises(FormatError, match="without OME-NGFF 'multiscales'"):
+        load_remote.open_image(f"{V01}/labels", endpoint_url=ep)
+    with pytest.raises(FormatError, match="is a file of 657 bytes"):
+        load_remote.info(f"{V01}/.zattrs", endpoint_url=ep)
+    with pytest.raises(NotFoundError, match="nothing found"):
+        load_remote.info("s3://idr/zarr/v0.1/1.zarr", endpoint_url=ep)
+    with pytest.raises(IndexError, match="levels 0-2"):
+        load_remote.open_image(V01, level=3, endpoint_url=ep)
+
+
+def test_cli_info(sandbox):
+    out = subprocess.run([sys.executable, "-m", "labkit.cli", "info", V01, "--endpoint-url", sandbox.s3.endpoint_url],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "Multiscales (OME-NGFF 0.1)" in out.stdout and "LaminB1" in out.stdout

@@ -1,0 +1,92 @@
+"""labkit.ngff: one model for every NGFF version; v0.4 and v0.5 writers validated by ome-zarr-models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zarr
+
+from labkit import ngff
+from labkit.errors import FormatError
+
+
+@pytest.fixture
+def image():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 4000, size=(2, 6, 40, 36), dtype=np.uint16)
+
+
+@pytest.mark.parametrize("version,shards", [("0.4", None), ("0.5", None), ("0.5", (1, 3, 40, 36))])
+def test_write_read_validate_roundtrip(tmp_path, image, version, shards):
+    dest = tmp_path / "img.zarr"
+    ms = ngff.write_image(dest, image, axes="czyx", pixel_sizes={"z": 2.0, "y": 0.5, "x": 0.25},
+                          channel_names=["dna", "membrane"], version=version, n_levels=3, shards=shards)
+    assert ms.version == version and ms.zarr_format == (2 if version == "0.4" else 3)
+    assert [lv.shape for lv in ms.levels] == [(2, 6, 40, 36), (2, 6, 20, 18), (2, 6, 10, 9)]
+    assert ms.levels[2].scale == (1.0, 2.0, 2.0, 1.0)
+    assert ms.pixel_sizes(1) == {"z": 2.0, "y": 1.0, "x": 0.5}
+    assert [c.label for c in ms.channels] == ["dna", "membrane"]
+    assert ms.levels[0].shards == shards
+    group = zarr.open_group(dest, mode="r")
+    ngff.validate(group)  # raises if ome-zarr-models disagrees
+    np.testing.assert_array_equal(group["0"][...], image)
+    np.testing.assert_array_equal(group["2"][...], image[:, :, ::4, ::4])
+    if version == "0.5":
+        assert group["0"].metadata.dimension_names == ("c", "z", "y", "x")
+
+
+def _legacy(tmp_path, version, axes_json):
+    g = zarr.open_group(tmp_path / f"v{version}.zarr", mode="w", zarr_format=2)
+    for i, shape in enumerate([(1, 2, 4, 32, 30), (1, 2, 4, 16, 15)]):
+        g.create_array(str(i), shape=shape, dtype="uint8", chunks=(1, 1, 1) + shape[-2:])
+    ms = {"version": version, "datasets": [{"path": "0"}, {"path": "1"}]}
+    if axes_json is not None:
+        ms["axes"] = axes_json
+    g.attrs.update({"multiscales": [ms], "omero": {"channels": [{"label": "a", "color": "ff0000"}, {"label": "b"}]}})
+    return g
+
+
+@pytest.mark.parametrize("version,axes_json", [("0.1", None), ("0.2", None), ("0.3", ["t", "c", "z", "y", "x"])])
+def test_read_legacy_versions(tmp_path, version, axes_json):
+    ms = ngff.read(_legacy(tmp_path, version, axes_json))
+    assert ms.version == version and ms.axis_names == ("t", "c", "z", "y", "x")
+    assert not ms.scales_known
+    assert ms.levels[1].scale == (1.0, 1.0, 1.0, 2.0, 2.0)
+    assert [c.label for c in ms.channels] == ["a", "b"] and ms.channels[0].color == "FF0000"
+    assert "stores none" in ms.describe()
+
+
+def test_read_v04_global_and_translation(tmp_path):
+    g = zarr.open_group(tmp_path / "t.zarr", mode="w", zarr_format=2)
+    g.create_array("s0", shape=(8, 8), dtype="uint8", chunks=(8, 8))
+    g.attrs["multiscales"] = [{
+        "version": "0.4",
+        "axes": [{"name": "y", "type": "space", "unit": "micrometer"}, {"name": "x", "type": "space"}],
+        "datasets": [{"path": "s0", "coordinateTransformations": [
+            {"type": "scale", "scale": [0.5, 0.5]}, {"type": "translation", "translation": [1.0, 2.0]}]}],
+        "coordinateTransformations": [{"type": "scale", "scale": [2.0, 1.0]}],
+    }]
+    lv = ngff.read(g).levels[0]
+    assert lv.scale == (1.0, 0.5) and lv.translation == (2.0, 2.0)
+
+
+def test_errors_name_the_problem(tmp_path, image):
+    with pytest.raises(FormatError, match="3 channel names given for 2 channels"):
+        ngff.write_image(tmp_path / "a.zarr", image, axes="czyx", channel_names=["a", "b", "c"])
+    with pytest.raises(FormatError, match="sharded arrays need OME-NGFF 0.5"):
+        ngff.write_image(tmp_path / "b.zarr", image, axes="czyx", shards=(1, 1, 40, 36))
+    with pytest.raises(FormatError, match="0.4 or 0.5"):
+        ngff.write_image(tmp_path / "c.zarr", image, axes="czyx", version="0.3")
+    with pytest.raises(FormatError, match="3 axes given"):
+        ngff.write_image(tmp_path / "d.zarr", image, axes="zyx")
+    g = zarr.open_group(tmp_path / "e.zarr", mode="w")
+    with pytest.raises(FormatError, match="no OME-NGFF"):
+        ngff.read(g)
+
+
+def test_existing_data_is_not_overwritten(tmp_path, image):
+    dest = tmp_path / "keep.zarr"
+    ngff.write_image(dest, image, axes="czyx", version="0.4")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        ngff.write_image(dest, image * 0, axes="czyx", version="0.4")
+    np.testing.assert_array_equal(zarr.open_group(dest, mode="r")["0"][...], image)
