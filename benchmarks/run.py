@@ -1,0 +1,21 @@
+"""Run every benchmark and print a table of ratios measured in the same run (``make bench``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import bench_idr  # noqa: E402
+from common import print_table, sandbox  # noqa: E402
+
+
+def main() -> None:
+    with sandbox(["s3"]) as sb:
+        bench_idr.run(sb)
+    print_table(Path("build/bench/results.json"))
+
+
+if __name__ == "__main__":
+    main()
