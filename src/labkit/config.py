@@ -52,6 +52,11 @@ class Endpoints:
     ipfs_gateway: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def transfer_meter(self) -> Any:
+        """In sandbox mode, a meter of the bytes the S3 server sends from now on; ``None`` in live mode."""
+        sb = self.extra.get("sandbox")
+        return sb.s3.transfers() if sb is not None and "s3" in sb.records else None
+
     def idr_storage_options(self) -> dict[str, Any]:
         """fsspec options to read the public ``idr`` bucket anonymously."""
         return {"anon": True, "endpoint_url": self.idr_s3}

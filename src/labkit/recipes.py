@@ -55,3 +55,51 @@ def segment_plane(plane: Any, sigma: float = 1.0, fraction: float = 0.75) -> tup
 def count_objects(plane: Any, sigma: float = 1.0, fraction: float = 0.75) -> int:
     """Number of objects :func:`segment_plane` finds (only an integer travels back from a worker)."""
     return segment_plane(plane, sigma, fraction)[1]
+
+
+FLOOD_NODATA = 255
+
+
+def flood_summary(ds: Any, extent: str = "ensemble_flood_extent", likelihood: str = "ensemble_likelihood") -> Any:
+    """Maximum flood extent and mean likelihood over time, the EODC GFM tutorial's arithmetic with nodata kept.
+
+    As the original: values 0 and 255 are masked; the extent is 1 where any date is
+    flooded, 0 elsewhere; the likelihood is the mean over time of the remaining
+    values, cast to uint8. The documented fix: a pixel with no valid observation
+    gets 255 (nodata) in both results, where the original cast NaN to uint8 (an
+    undefined value) and reported unobserved pixels as dry.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        With ``time``, ``y``, ``x`` and the two GFM bands (uint8, nodata 255).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ensemble_flood_extent`` and ``ensemble_likelihood``, uint8, lazy if ``ds`` is.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> ds = xr.Dataset({"ensemble_flood_extent": (("time", "x"), [[0, 1, 255], [1, 0, 255]]),
+    ...                  "ensemble_likelihood": (("time", "x"), [[10, 80, 255], [60, 0, 255]])})
+    >>> out = flood_summary(ds)
+    >>> out.ensemble_flood_extent.values.tolist(), out.ensemble_likelihood.values.tolist()
+    ([1, 1, 255], [35, 80, 255])
+    """
+    import xarray as xr
+
+    ext, like = ds[extent], ds[likelihood]
+    flooded = ext.where((ext != FLOOD_NODATA) & (ext != 0)).sum(dim="time")
+    observed = (ext != FLOOD_NODATA).any(dim="time")
+    max_extent = xr.where(observed, xr.where(flooded > 0, 1, 0), FLOOD_NODATA).astype("uint8")
+    mean = like.where((like != FLOOD_NODATA) & (like != 0)).mean(dim="time")
+    mean_likelihood = mean.fillna(FLOOD_NODATA).astype("uint8")
+    out = xr.Dataset({extent: max_extent, likelihood: mean_likelihood})
+    for name in out.data_vars:
+        out[name].attrs["nodata"] = FLOOD_NODATA
+    out[likelihood].attrs["long_name"] = "mean GFM ensemble likelihood"
+    out[likelihood].attrs["units"] = "%"
+    out[extent].attrs["long_name"] = "maximum flood extent"
+    return out

@@ -1,0 +1,307 @@
+"""ClusterPanel: one object that is both the Python API and the JupyterLab widget for a Dask cluster.
+
+Headless code calls the same methods the buttons call::
+
+    with ClusterPanel(backend="gateway", options={"worker_cores": 1}) as panel:
+        panel.start()
+        panel.adapt(1, 4)
+        client = panel.client
+        ...
+    # the cluster is shut down here
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from labkit._lazy import attempt_import
+from labkit.errors import ConfigurationError, LabkitError
+
+log = logging.getLogger("labkit.cluster_panel")
+BACKENDS = ("local", "gateway")
+
+
+class ClusterPanel:
+    """A local or dask-gateway cluster with start, scale, adapt, close and a live status.
+
+    Parameters
+    ----------
+    backend : {"local", "gateway"}
+        Where the workers run.
+    address : str, optional
+        Gateway address (default: :func:`labkit.connect.gateway`'s lookup). When none is
+        found, the panel falls back to a local cluster and says so.
+    auth : dask_gateway.auth.GatewayAuth, optional
+        Gateway authentication (default: from the environment, dask config or sandbox).
+    options : mapping, optional
+        Gateway cluster options (``worker_cores``, ``worker_memory``, ``image`` ...), or for
+        the local backend ``threads_per_worker`` and ``memory_limit``.
+    refresh : float
+        Seconds between status refreshes of the widget.
+
+    Examples
+    --------
+    >>> panel = ClusterPanel(backend="local")
+    >>> panel.status["workers"]
+    0
+    """
+
+    def __init__(
+        self,
+        backend: str = "local",
+        address: str | None = None,
+        auth: Any = None,
+        options: Mapping[str, Any] | None = None,
+        *,
+        refresh: float = 2.0,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ConfigurationError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        self.backend = backend
+        self.address = address
+        self.auth = auth
+        self.options_values = dict(options or {})
+        self.refresh = refresh
+        self.messages: list[str] = []
+        self.cluster: Any = None
+        self._client: Any = None
+        self._gateway: Any = None
+        self._options: Any = None
+        self._widgets: dict[str, Any] | None = None
+        self._stop_refresh = threading.Event()
+        self._lock = threading.RLock()
+        if backend == "gateway":
+            self._connect_gateway()
+
+    # ------------------------------------------------------------------ gateway
+    def _connect_gateway(self) -> None:
+        from labkit import connect
+
+        try:
+            self._gateway = connect.gateway(self.address, self.auth)
+        except ConfigurationError:
+            self.backend = "local"
+            self._say("no dask-gateway address was found: using a local cluster instead")
+            return
+        self.address = self._gateway.address
+        self._options = self._gateway.cluster_options()
+        for key, value in self.options_values.items():
+            if key not in self._options:
+                raise ConfigurationError(f"the gateway at {self.address} has no option {key!r}; it offers "
+                                         f"{list(self._options)}")
+            self._options[key] = value
+
+    @property
+    def cluster_options(self) -> Any:
+        """The gateway's cluster options (typed, validated fields), or ``None`` for a local cluster."""
+        return self._options
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self) -> ClusterPanel:
+        """Create the cluster and its client (no workers until :meth:`scale` or :meth:`adapt`)."""
+        with self._lock:
+            if self.cluster is not None:
+                return self
+            if self.backend == "gateway":
+                self.cluster = self._gateway.new_cluster(self._options, shutdown_on_close=True)
+            else:
+                distributed = attempt_import("distributed")
+                kw = {"threads_per_worker": 1, **self.options_values}
+                self.cluster = distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0", **kw)
+            self._client = self.cluster.get_client()
+            atexit.register(self.close)
+            self._say(f"started a {self.backend} cluster ({self.cluster.name})")
+        self._start_refresh()
+        return self
+
+    def _require(self) -> Any:
+        if self.cluster is None:
+            raise LabkitError("the cluster is not running: call start() (or press Start) first")
+        return self.cluster
+
+    def scale(self, n: int) -> None:
+        """Ask for exactly ``n`` workers."""
+        if n < 0:
+            raise ConfigurationError(f"cannot scale to {n} workers")
+        self._require().scale(int(n))
+        self._say(f"scaling to {n} workers")
+
+    def adapt(self, minimum: int = 1, maximum: int = 4) -> None:
+        """Let the number of workers follow the load, between ``minimum`` and ``maximum``."""
+        if not 0 <= minimum <= maximum:
+            raise ConfigurationError(f"adapt needs 0 <= minimum <= maximum, got {minimum}, {maximum}")
+        self._require().adapt(minimum=minimum, maximum=maximum)
+        self._say(f"adapting between {minimum} and {maximum} workers")
+
+    def wait_for_workers(self, n: int = 1, timeout: float = 120) -> None:
+        """Block until ``n`` workers are connected."""
+        self.client.wait_for_workers(n, timeout=timeout)
+
+    def close(self) -> None:
+        """Shut the cluster down (always safe to call; also runs at exit)."""
+        self._stop_refresh.set()
+        with self._lock:
+            if self._client is not None:
+                try:
+                    self._client.close()
+                except Exception as exc:  # noqa: BLE001 - closing must not fail
+                    log.debug("closing the client: %s", exc)
+                self._client = None
+            if self.cluster is not None:
+                name = self.cluster.name
+                try:
+                    if self.backend == "gateway":
+                        self.cluster.shutdown()
+                    else:
+                        self.cluster.close()
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("closing the cluster: %s", exc)
+                self.cluster = None
+                self._say(f"cluster {name} shut down")
+            atexit.unregister(self.close)
+        self._update_widget()
+
+    def __enter__(self) -> ClusterPanel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        if self._gateway is not None:
+            self._gateway.close()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` of the running cluster."""
+        self._require()
+        return self._client
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """URL of the Dask dashboard."""
+        return self.cluster.dashboard_link if self.cluster is not None else None
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """Workers, threads, memory (bytes) and tasks of the cluster right now."""
+        if self._client is None:
+            return {"running": False, "workers": 0, "threads": 0, "memory": 0, "tasks": 0}
+        info = self._client.scheduler_info(n_workers=-1) if _takes_n_workers(self._client) else \
+            self._client.scheduler_info()
+        workers = info.get("workers", {})
+        try:
+            tasks = self._client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+        except Exception:  # noqa: BLE001 - the gateway proxy may refuse run_on_scheduler
+            tasks = sum(len(v) for v in self._client.processing().values())
+        return {
+            "running": True,
+            "workers": len(workers),
+            "threads": sum(w.get("nthreads", 0) for w in workers.values()),
+            "memory": sum(w.get("memory_limit", 0) or 0 for w in workers.values()),
+            "tasks": int(tasks),
+        }
+
+    def _say(self, message: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self.messages.append(f"{stamp} {message}")
+        log.info(message)
+        self._update_widget()
+
+    # ------------------------------------------------------------------ widget
+    def _widget(self) -> Any:
+        """The ipywidgets panel (made once); every button calls a public method through :meth:`_guard`."""
+        if self._widgets is not None:
+            return self._widgets["box"]
+        w = attempt_import("ipywidgets")
+        title = w.HTML(f"<b>Dask cluster</b> <small>({self.backend}{' ' + self.address if self.address else ''})</small>")
+        start = w.Button(description="Start", button_style="success", icon="play")
+        stop = w.Button(description="Stop", button_style="danger", icon="stop")
+        n = w.BoundedIntText(value=2, min=0, max=64, description="Workers", layout=w.Layout(width="160px"))
+        scale = w.Button(description="Scale")
+        lo = w.BoundedIntText(value=1, min=0, max=64, description="Min", layout=w.Layout(width="130px"))
+        hi = w.BoundedIntText(value=4, min=1, max=64, description="Max", layout=w.Layout(width="130px"))
+        adapt = w.Button(description="Adapt")
+        status = w.HTML()
+        messages = w.HTML()
+        start.on_click(self._guard(lambda _: self.start()))
+        stop.on_click(self._guard(lambda _: self.close()))
+        scale.on_click(self._guard(lambda _: self.scale(n.value)))
+        adapt.on_click(self._guard(lambda _: self.adapt(lo.value, hi.value)))
+        rows = [title]
+        if self._options is not None:
+            rows.append(self._options._widget())
+        rows += [w.HBox([start, stop]), w.HBox([n, scale]), w.HBox([lo, hi, adapt]), status, messages]
+        box = w.VBox(rows)
+        self._widgets = {"box": box, "start": start, "stop": stop, "scale": scale, "n": n, "adapt": adapt,
+                         "minimum": lo, "maximum": hi, "status": status, "messages": messages}
+        self._update_widget()
+        return box
+
+    def _guard(self, fn: Callable[[Any], Any]) -> Callable[[Any], None]:
+        """Wrap a button callback: errors are logged into the panel, never raised into the frontend."""
+
+        def callback(button: Any) -> None:
+            try:
+                fn(button)
+            except Exception as exc:  # noqa: BLE001 - shown to the user instead
+                self._say(f"error: {exc}")
+
+        return callback
+
+    def _update_widget(self) -> None:
+        if self._widgets is None:
+            return
+        try:
+            s = self.status
+        except Exception as exc:  # noqa: BLE001
+            s = {"running": self._client is not None, "workers": "?", "threads": "?", "memory": 0, "tasks": "?"}
+            log.debug("status: %s", exc)
+        link = self.dashboard_link
+        dash = f" · <a href='{link}' target='_blank'>dashboard</a>" if link else ""
+        state = "running" if s["running"] else "stopped"
+        self._widgets["status"].value = (
+            f"<span class='labkit-status'>{state}: {s['workers']} workers, {s['threads']} threads, "
+            f"{_gib(s['memory'])} memory, {s['tasks']} tasks</span>{dash}"
+        )
+        self._widgets["messages"].value = "<br>".join(f"<small>{m}</small>" for m in self.messages[-5:])
+
+    def _start_refresh(self) -> None:
+        self._stop_refresh.clear()
+
+        def loop() -> None:
+            while not self._stop_refresh.wait(self.refresh):
+                self._update_widget()
+
+        threading.Thread(target=loop, name="labkit-cluster-panel", daemon=True).start()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import HTML, display
+
+        try:
+            display(self._widget())
+        except ImportError:
+            display(HTML(self._repr_html_()))
+
+    def _repr_html_(self) -> str:
+        s = self.status
+        return (f"<b>Dask cluster</b> ({self.backend}): {'running' if s['running'] else 'stopped'}, "
+                f"{s['workers']} workers, {s['threads']} threads")
+
+    def __repr__(self) -> str:
+        s = self.status
+        return f"<ClusterPanel {self.backend}: {s['workers']} workers, {s['threads']} threads, {s['tasks']} tasks>"
+
+
+def _gib(n: Any) -> str:
+    return f"{n / 2**30:.1f} GiB" if isinstance(n, (int, float)) else str(n)
+
+
+def _takes_n_workers(client: Any) -> bool:
+    import inspect
+
+    return "n_workers" in inspect.signature(client.scheduler_info).parameters
