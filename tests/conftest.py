@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def sandbox(tmp_path_factory: pytest.TempPathFactory):
     """Every sandbox service that can run here, for the whole session (small synthetic data)."""
     root = tmp_path_factory.mktemp("sandbox")
-    with Sandbox(root=root, flood_size=1024, flood_dates=4) as sb:
+    with Sandbox(root=root, flood_size=2048, flood_dates=4) as sb:
         yield sb
 
 

@@ -133,3 +133,15 @@ def write_zarr(ds: Any, url: str, *, storage_options: Mapping[str, Any] | None =
             f"no permission to write {url} ({exc}). Check the credentials in the environment "
             "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or ~/.aws, and that they may write to this bucket."
         ) from None
+
+
+def du(url: str, storage_options: Mapping[str, Any] | None = None) -> int:
+    """Total size in bytes of everything under ``url``.
+
+    Examples
+    --------
+    >>> du("s3://results/flood.zarr", {"anon": False})  # doctest: +SKIP
+    2113536
+    """
+    fs, path = filesystem(url, storage_options)
+    return int(fs.du(path, total=True))

@@ -87,7 +87,7 @@ class Sandbox:
         root: str | Path | None = None,
         *,
         seed: int = 0,
-        flood_size: int = 1024,
+        flood_size: int = 2048,
         flood_dates: int = 6,
     ) -> None:
         self.services = _resolve(services)
