@@ -41,3 +41,14 @@ def sandbox_env(sandbox, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv(key, value)
     yield sandbox
     os.environ.pop("IPFS_GATEWAY", None)
+
+
+@pytest.fixture(scope="session")
+def iam_s3(tmp_path_factory):
+    from labkit.sandbox._service import Context
+    from labkit.sandbox.s3 import IamS3Service
+
+    service = IamS3Service()
+    record = service.start(Context(tmp_path_factory.mktemp("iam"), secrets={}))
+    yield record
+    service.stop()

@@ -57,17 +57,6 @@ def test_flood_scenes_are_public(sandbox):
 
 
 # ------------------------------------------------------------------ permissions, against moto in IAM mode
-@pytest.fixture(scope="module")
-def iam_s3(tmp_path_factory):
-    from labkit.sandbox._service import Context
-    from labkit.sandbox.s3 import IamS3Service
-
-    service = IamS3Service()
-    record = service.start(Context(tmp_path_factory.mktemp("iam"), secrets={}))
-    yield record
-    service.stop()
-
-
 def test_reader_cannot_write(iam_s3):
     reader = iam_s3["users"]["reader"]
     fs = s3fs.S3FileSystem(key=reader["key"], secret=reader["secret"], endpoint_url=iam_s3["endpoint_url"])

@@ -144,6 +144,18 @@ class FloodTruth:
     flooded_area_m2: dict[str, float]
     transform: tuple[float, ...]
 
+    def on_grid(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The truth at pixel centres ``x``, ``y`` (metres in the scene projection), 255 outside the scene."""
+        a, _, c, _, e, f = self.transform
+        cols = np.floor((np.asarray(x, float) - c) / a).astype(int)
+        rows = np.floor((np.asarray(y, float) - f) / e).astype(int)
+        ny, nx = self.max_extent.shape
+        inside = (rows[:, None] >= 0) & (rows[:, None] < ny) & (cols[None, :] >= 0) & (cols[None, :] < nx)
+        r, k = np.clip(rows, 0, ny - 1), np.clip(cols, 0, nx - 1)
+        pick = np.ix_(r, k)
+        return (np.where(inside, self.max_extent[pick], NODATA).astype(np.uint8),
+                np.where(inside, self.mean_likelihood[pick], NODATA).astype(np.uint8))
+
 
 def equi7_wkt2() -> str:
     """The WKT2 of the Equi7Grid-like projection the flood scenes use."""

@@ -1,0 +1,145 @@
+"""load_stac, flood_summary, write_zarr and ClusterPanel against the sandbox STAC, S3 and gateway."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import s3fs
+import xarray as xr
+from dask_gateway import BasicAuth
+
+from labkit import load_remote, recipes
+from labkit.cluster_panel import ClusterPanel
+from labkit.errors import AccessDeniedError, AuthenticationError, NotFoundError, ServiceUnavailableError
+from labkit.sandbox._process import free_port
+from labkit.sandbox.synthetic import flood_scenes
+from labkit.stores import open_store, write_zarr
+
+BANDS = ["ensemble_flood_extent", "ensemble_likelihood"]
+
+
+@pytest.fixture(scope="module")
+def truth(sandbox, tmp_path_factory):
+    o = sandbox.options
+    return flood_scenes(tmp_path_factory.mktemp("truth"), size=o["flood_size"], n_dates=o["flood_dates"],
+                        seed=o["seed"])["truth"]
+
+
+def _bbox(sandbox):
+    return tuple(sandbox.stac.client().get_collection("GFM").extent.spatial.bboxes[0])
+
+
+def test_summary_equals_the_ground_truth(sandbox, truth):
+    ds = load_remote.load_stac(sandbox.stac.url, "GFM", bbox=_bbox(sandbox), datetime="2022-09-01/2022-10-01",
+                               bands=BANDS, dtype="uint8", chunks={"x": 1024, "y": 1024, "time": -1}, show=False)
+    assert ds.attrs["stac_items"] == sandbox.stac.n_items == ds.sizes["time"]
+    out = recipes.flood_summary(ds).compute(scheduler="threads")
+    extent, likelihood = truth.on_grid(out.x.values, out.y.values)
+    np.testing.assert_array_equal(out.ensemble_flood_extent.values, extent)
+    diff = np.abs(out.ensemble_likelihood.values.astype(int) - likelihood.astype(int))
+    assert diff.max() <= 1
+    assert 0 < (extent == 1).mean() < 1 and (extent == 255).any() and (extent == 0).any()
+
+
+def test_grid_comes_from_the_items(sandbox):
+    ds = load_remote.load_stac(sandbox.stac.url, "GFM", bbox=_bbox(sandbox), bands=BANDS[:1],
+                               chunks={"x": 512, "y": 512}, show=False)
+    assert float(abs(ds.x[1] - ds.x[0])) == 20.0
+    from pyproj import CRS
+
+    from labkit.sandbox.synthetic import equi7_wkt2
+
+    assert CRS.from_wkt(ds.odc.crs.to_wkt()) == CRS.from_wkt(equi7_wkt2())
+
+
+def test_empty_search_and_unreachable_api(sandbox):
+    with pytest.raises(NotFoundError, match="found no item"):
+        load_remote.load_stac(sandbox.stac.url, "GFM", bbox=(10, 10, 10.1, 10.1), bands=BANDS, show=False)
+    with pytest.raises(ServiceUnavailableError):
+        load_remote.load_stac(f"http://127.0.0.1:{free_port()}", "GFM", bbox=_bbox(sandbox), bands=BANDS)
+
+
+def test_workers_write_zarr_to_s3(sandbox, sandbox_env, truth):
+    url = "s3://results/test-flood.zarr"
+    ds = load_remote.load_stac(sandbox.stac.url, "GFM", bbox=_bbox(sandbox), bands=BANDS, dtype="uint8",
+                               chunks={"x": 1024, "y": 1024, "time": -1}, show=False)
+    with ClusterPanel(backend="gateway", address=sandbox.gateway.address) as panel:
+        panel.start()
+        panel.scale(1)
+        panel.wait_for_workers(1)
+        write_zarr(recipes.flood_summary(ds), url)
+        gw = panel._gateway
+        assert [c.name for c in gw.list_clusters()] == [panel.cluster.name]
+    assert panel._gateway is not None and panel.cluster is None
+    back = xr.open_zarr(open_store(url, {"anon": False}), consolidated=True)
+    assert back.ensemble_flood_extent.dtype == np.uint8
+    extent, _ = truth.on_grid(back.x.values, back.y.values)
+    np.testing.assert_array_equal(back.ensemble_flood_extent.values, extent)
+    gw = sandbox.gateway.gateway()
+    assert gw.list_clusters() == []  # no orphan left on the gateway
+    gw.close()
+
+
+def test_write_without_permission_is_refused_and_writes_nothing(iam_s3):
+    reader = iam_s3["users"]["reader"]
+    ds = xr.Dataset({"a": (("y", "x"), np.zeros((4, 4), np.uint8))})
+    opts = {"key": reader["key"], "secret": reader["secret"], "endpoint_url": iam_s3["endpoint_url"]}
+    with pytest.raises(AccessDeniedError, match="no permission to write"):
+        write_zarr(ds, "s3://results/denied.zarr", storage_options=opts)
+    admin = iam_s3["users"]["admin"]
+    fs = s3fs.S3FileSystem(key=admin["key"], secret=admin["secret"], endpoint_url=iam_s3["endpoint_url"])
+    assert not fs.exists("results/denied.zarr/.zgroup")
+
+
+# ------------------------------------------------------------------ ClusterPanel
+def test_panel_gateway_options_scale_adapt_close(sandbox, sandbox_env):
+    with ClusterPanel(backend="gateway", address=sandbox.gateway.address,
+                      options={"worker_cores": 1, "worker_memory": 0.5, "image": "x/y:1"}) as panel:
+        opts = panel.cluster_options
+        assert {f: type(opts._fields[f]).__name__ for f in opts} == {
+            "worker_cores": "Integer", "worker_memory": "Float", "image": "String"}
+        assert panel.status["running"] is False
+        panel.start()
+        panel.scale(2)
+        panel.wait_for_workers(2)
+        s = panel.status
+        assert s["workers"] == 2 and s["threads"] == 2 and s["memory"] == 2 * 2**29
+        panel.adapt(1, 2)
+        assert panel.dashboard_link.startswith(sandbox.gateway.address)
+    assert panel.status["running"] is False
+    gw = sandbox.gateway.gateway()
+    assert gw.list_clusters() == []
+    gw.close()
+
+
+def test_panel_bad_gateway_input(sandbox, sandbox_env, tmp_path, monkeypatch):
+    with pytest.raises(AuthenticationError):
+        ClusterPanel(backend="gateway", address=sandbox.gateway.address, auth=BasicAuth("labkit", "wrong"))
+    with pytest.raises(ServiceUnavailableError):
+        ClusterPanel(backend="gateway", address=f"http://127.0.0.1:{free_port()}", auth=BasicAuth("a", "b"))
+    with pytest.raises(Exception, match="no option"):
+        ClusterPanel(backend="gateway", address=sandbox.gateway.address, options={"gpus": 1})
+    gw = sandbox.gateway.gateway()
+    assert gw.list_clusters() == []
+    gw.close()
+    monkeypatch.setenv("LABKIT_SANDBOX_DIR", str(tmp_path))  # no sandbox, no address anywhere
+    monkeypatch.delenv("LABKIT_GATEWAY_ADDRESS", raising=False)
+    panel = ClusterPanel(backend="gateway")
+    assert panel.backend == "local" and "using a local cluster" in panel.messages[-1]
+
+
+def test_panel_callbacks_log_errors_instead_of_raising():
+    pytest.importorskip("ipywidgets")
+    panel = ClusterPanel(backend="local")
+    w = panel._widget()
+    assert w is panel._widget()  # made once
+    panel._widgets["scale"].click()  # before start: an error, logged in the panel
+    assert "error: the cluster is not running" in panel._widgets["messages"].value
+    panel._widgets["n"].value = 1
+    panel._widgets["start"].click()
+    panel._widgets["scale"].click()
+    panel.wait_for_workers(1)
+    panel._update_widget()
+    assert "running: 1 workers" in panel._widgets["status"].value
+    panel._widgets["stop"].click()
+    assert panel.cluster is None and "stopped" in panel._widgets["status"].value
