@@ -27,7 +27,7 @@ def run(sb) -> None:
     in_memory = raw[0, 1]
     t_compute_only = best_of(lambda: [recipes.count_objects(p) for p in in_memory], 3)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+            Client(cluster):
         lazy = [dask.delayed(recipes.count_objects)(dapi.isel(z=z).data) for z in range(n)]
 
         def parallel() -> list[int]:
@@ -36,7 +36,6 @@ def run(sb) -> None:
         parallel()  # warm the workers' imports
         assert parallel() == serial(), "parallel and serial counts differ"
         t_serial, t_parallel = best_of(serial, 2), best_of(parallel, 2)
-        client.close()
     record("segment 236 planes from S3: serial / 2 workers", t_serial / t_parallel, ">= 1.6",
            f"serial {t_serial:.2f} s, parallel {t_parallel:.2f} s; segmentation alone {t_compute_only:.2f} s "
            f"({1000 * t_compute_only / n:.1f} ms a plane): reading from the sandbox S3 dominates")

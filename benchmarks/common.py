@@ -29,11 +29,12 @@ def record(name: str, ratio: float, target: str, detail: str) -> None:
 
 
 @contextmanager
-def sandbox(services: list[str]):
-    """A sandbox with ``services`` for the benchmark run."""
+def sandbox(services: list[str], **options: Any):
+    """A sandbox with ``services`` (and data ``options``) for the benchmark run."""
     from labkit.sandbox import Sandbox
 
-    with tempfile.TemporaryDirectory(prefix="labkit-bench-") as root, Sandbox(services=services, root=root) as sb:
+    with tempfile.TemporaryDirectory(prefix="labkit-bench-") as root, \
+            Sandbox(services=services, root=root, **options) as sb:
         yield sb
 
 

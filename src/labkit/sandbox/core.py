@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import dask
 import psutil
 
 from labkit.errors import ConfigurationError, SandboxError
@@ -305,7 +306,9 @@ def idr_copies(source: Path, data_dir: Path) -> dict[str, Path]:
     for version, kw in (("0.4", {"chunks": block}), ("0.5", {"shards": block})):
         dest = data_dir / f"idr-v{version}" / source.name
         if not (dest / (".zattrs" if version == "0.4" else "zarr.json")).is_file():
-            ngff.convert(source, dest, version=version, pixel_sizes=IDR_6001240["pixel_size"], overwrite=True, **kw)
+            with dask.config.set(scheduler="threads"):  # whatever cluster the caller has, this is local work
+                ngff.convert(source, dest, version=version, pixel_sizes=IDR_6001240["pixel_size"], overwrite=True,
+                             **kw)
         out[version] = dest
     return out
 
