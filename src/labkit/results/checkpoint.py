@@ -1,0 +1,173 @@
+"""``checkpoint``: compute a result once, store it through a serializer, read it back next time."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import os
+import string
+from collections.abc import Callable
+from typing import Any
+
+from labkit.errors import ConfigurationError
+from labkit.results import provenance as prov
+from labkit.results.serializers import Serializer, for_target
+from labkit.results.store import PROVENANCE_SUFFIX, ResultStore
+
+
+def _store(store: ResultStore | str | os.PathLike[str]) -> ResultStore:
+    return store if isinstance(store, ResultStore) else ResultStore(store)
+
+
+def _fields(template: str) -> list[str]:
+    return [f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+class Checkpointed:
+    """A function whose results are checkpointed in a store (made by :func:`checkpoint`).
+
+    Calling it returns the result, computed or read back. ``target(...)`` gives the name
+    a call would write, ``state(...)`` says whether that call would be read back
+    (``"fresh"``), recomputed because the code or arguments changed (``"stale"``), or
+    computed for the first time (``"missing"``). Picklable, so it runs on Dask workers.
+    """
+
+    def __init__(self, func: Callable[..., Any], store: ResultStore, template: str,
+                 serializer: Serializer | None, overwrite: bool) -> None:
+        self.func = func
+        self.store = store
+        self.template = template
+        self.serializer = serializer or for_target(template)
+        self.overwrite = overwrite
+        self.signature = inspect.signature(func)
+        missing = [f for f in _fields(template) if f not in self.signature.parameters]
+        if missing:
+            raise ConfigurationError(
+                f"the target {template!r} names {missing}, which {'is not an argument' if len(missing) == 1 else 'are not arguments'}"
+                f" of {func.__name__}{self.signature}; use only its arguments in the template"
+            )
+        self.code_hash = prov.code_hash(func)
+        self.git = prov.git_state(prov.caller_folder(func))
+        functools.update_wrapper(self, func)
+
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def target(self, *args: Any, **kwargs: Any) -> str:
+        """The target name of this call."""
+        return self.template.format(**self._bind(args, kwargs))
+
+    def state(self, *args: Any, **kwargs: Any) -> str:
+        """``"fresh"``, ``"stale"`` or ``"missing"`` for this call, without computing anything."""
+        arguments = self._bind(args, kwargs)
+        return self._state(self.template.format(**arguments), prov.arguments_hash(arguments))
+
+    def _state(self, name: str, args_hash: str) -> str:
+        record = self.store.read_json(name + PROVENANCE_SUFFIX)
+        if record is None or not self._exists(name):
+            return "missing"
+        if record.get("code_hash") != self.code_hash or record.get("arguments_hash") != args_hash:
+            return "stale"
+        return "fresh"
+
+    def _exists(self, name: str) -> bool:
+        return self.store.exists(name + ("/.zattrs" if getattr(self.serializer, "is_folder", False) else ""))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        arguments = self._bind(args, kwargs)
+        name = self.template.format(**arguments)
+        args_hash = prov.arguments_hash(arguments)
+        if not self.overwrite and self._state(name, args_hash) == "fresh":
+            return self._read(name)
+        result = self.func(*args, **kwargs)
+        self.serializer.check(result)
+        digest = self._write(name, result)
+        self.store.write_json(name + PROVENANCE_SUFFIX, {
+            "target": name,
+            "function": f"{self.func.__module__}.{self.func.__qualname__}",
+            "code_hash": self.code_hash,
+            "arguments": prov.describe_arguments(arguments),
+            "arguments_hash": args_hash,
+            "serializer": repr(self.serializer),
+            "sha256": digest,
+            "computed_at": prov.now(),
+            "versions": prov.package_versions(),
+            **self.git,
+        })
+        return result
+
+    def _read(self, name: str) -> Any:
+        if getattr(self.serializer, "is_folder", False):
+            return self.serializer.read(self.store.url_of(name), self.store.storage_options)
+        return self.serializer.loads(self.store.read_bytes(name))
+
+    def _write(self, name: str, result: Any) -> str | None:
+        if getattr(self.serializer, "is_folder", False):
+            # a folder cannot be swapped in atomically on object stores: its provenance record, written
+            # last, is what makes it a finished target
+            self.store.fs.rm(self.store.path(name + PROVENANCE_SUFFIX)) if self.store.exists(
+                name + PROVENANCE_SUFFIX) else None
+            self.serializer.write(self.store.url_of(name), result, self.store.storage_options)
+            return None
+        data = self.serializer.dumps(result)
+        self.store.write_bytes(name, data)
+        return hashlib.sha256(data).hexdigest()
+
+    def __dask_tokenize__(self) -> tuple[Any, ...]:
+        return ("labkit-checkpoint", self.func.__qualname__, self.code_hash, self.store.url, self.template,
+                self.overwrite)
+
+    def __repr__(self) -> str:
+        return f"<checkpointed {self.func.__name__} -> {self.store.url}/{self.template} ({self.serializer!r})>"
+
+
+def checkpoint(
+    store: ResultStore | str | os.PathLike[str],
+    target: str | None = None,
+    serializer: Serializer | None = None,
+    *,
+    location: str | None = None,
+    overwrite: bool = False,
+) -> Callable[[Callable[..., Any]], Checkpointed]:
+    """Decorate a function so its results are stored, with provenance, and read back instead of recomputed.
+
+    Parameters
+    ----------
+    store : str, path or ResultStore
+        Where results go: a local folder, ``s3://bucket/prefix`` or ``memory://...``. Changing this URL
+        is the only change needed to move from local to remote storage.
+    target : str
+        Name of a call's result, formatted from its arguments, e.g. ``"{cell_id}.ome.tiff"``. A target that
+        exists and was made by the same code (function source and labkit version) with the same
+        arguments is read back; otherwise the function runs and the result is written atomically
+        with a provenance record (``<target>.prov.json``).
+    serializer : Serializer, optional
+        How to store the result; default from the target's suffix.
+    location : str, optional
+        As ``target``, but always recompute (the planning doc's ``location``).
+    overwrite : bool
+        Always recompute and replace.
+
+    Examples
+    --------
+    >>> @checkpoint("memory://doc-cells", target="{cell_id}.npy")
+    ... def square(cell_id, x):
+    ...     return x ** 2
+    >>> import numpy as np
+    >>> square(1, np.arange(3))
+    array([0, 1, 4])
+    >>> square.state(1, np.arange(3))
+    'fresh'
+    """
+    if (target is None) == (location is None):
+        raise ConfigurationError("give exactly one of target=... (checkpointed) or location=... (always recomputed)")
+    template = target if target is not None else location
+    result_store = _store(store)
+
+    def decorate(func: Callable[..., Any]) -> Checkpointed:
+        return Checkpointed(func, result_store, template, serializer, overwrite or location is not None)
+
+    return decorate

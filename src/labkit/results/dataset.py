@@ -1,0 +1,90 @@
+"""``Dataset``: the targets of a step gathered into a manifest (Parquet) with a README, next to them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from labkit._lazy import attempt_import
+from labkit.results import provenance as prov
+from labkit.results.store import PROVENANCE_SUFFIX, ResultStore
+
+MANIFEST = "manifest.parquet"
+README = "README.md"
+
+
+class Dataset:
+    """The results of one step: one row per item with file-path columns, metadata and provenance.
+
+    Parameters
+    ----------
+    store : str, path or ResultStore
+    name : str
+        Folder of the dataset inside the store (where its targets live).
+    description : str
+        One paragraph for the README.
+
+    Examples
+    --------
+    >>> ds = Dataset("memory://doc-ds", "projections", "Maximum projections of single cells.")
+    >>> ds.add(cell_id=1, path="projections/1.png")
+    >>> ds.rows[0]["cell_id"]
+    1
+    """
+
+    def __init__(self, store: ResultStore | str | os.PathLike[str], name: str, description: str = "") -> None:
+        self.store = store if isinstance(store, ResultStore) else ResultStore(store)
+        self.name = name.strip("/")
+        self.description = description
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, path: str | Iterable[str] | Mapping[str, str] | None = None, **metadata: Any) -> None:
+        """Add one item: its target name(s) in the store and its metadata.
+
+        ``path`` may be one name (column ``path``), or a mapping of column name to target
+        name for items with several files.
+        """
+        paths = {"path": path} if isinstance(path, str) else dict(path or {})
+        row: dict[str, Any] = dict(metadata)
+        for column, target in paths.items():
+            row[column] = target
+            row[f"{column}_url"] = self.store.url_of(target)
+            record = self.store.read_json(target + PROVENANCE_SUFFIX) or {}
+            for key in ("function", "code_hash", "computed_at", "sha256", "git_commit", "git_dirty"):
+                if key in record:
+                    row[key if column == "path" else f"{column}_{key}"] = record[key]
+        self.rows.append(row)
+
+    def dataframe(self) -> Any:
+        """The manifest as a pandas DataFrame."""
+        pd = attempt_import("pandas")
+        return pd.DataFrame(self.rows)
+
+    def write(self) -> Any:
+        """Write ``<name>/manifest.parquet`` and ``<name>/README.md``; return the DataFrame."""
+        df = self.dataframe()
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        self.store.write_bytes(f"{self.name}/{MANIFEST}", buf.getvalue())
+        git = prov.git_state(os.getcwd())
+        lines = [
+            f"# {self.name}", "", self.description or "A labkit results dataset.", "",
+            f"- items: {len(df)}",
+            f"- columns: {', '.join(map(str, df.columns))}",
+            f"- written: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by labkit {prov.labkit_version()}",
+        ]
+        if git:
+            lines.append(f"- code: {git['git_repository']} at {git['git_commit']}{' (uncommitted changes)' if git['git_dirty'] else ''}")
+        lines += ["", f"Read it with `labkit.results.Dataset.read({self.store.url!r}, {self.name!r})`.", ""]
+        self.store.write_bytes(f"{self.name}/{README}", "\n".join(lines).encode())
+        return df
+
+    @staticmethod
+    def read(store: ResultStore | str | os.PathLike[str], name: str) -> Any:
+        """Read a dataset's manifest back as a pandas DataFrame."""
+        pd = attempt_import("pandas")
+        st = store if isinstance(store, ResultStore) else ResultStore(store)
+        return pd.read_parquet(io.BytesIO(st.read_bytes(f"{name.strip('/')}/{MANIFEST}")))

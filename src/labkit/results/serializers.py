@@ -1,0 +1,284 @@
+"""Serializers: how a result becomes bytes in a store and comes back as the same type.
+
+Each knows its file suffix and the Python types it accepts. Output is deterministic
+(the same data gives the same bytes), so local and S3 runs can be compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from labkit._lazy import attempt_import
+from labkit.errors import ConfigurationError, FormatError
+
+
+def _as_numpy(obj: Any) -> np.ndarray:
+    if hasattr(obj, "compute"):  # dask or lazy xarray
+        obj = obj.compute()
+    return np.asarray(obj)
+
+
+class Serializer:
+    """Base class: ``dumps`` an object to bytes, ``loads`` bytes back to the same type."""
+
+    suffix: ClassVar[str] = ""
+    kind: ClassVar[str] = "array"  # what it stores, for error messages
+
+    def accepts(self, obj: Any) -> bool:
+        """Whether ``obj`` can be stored by this serializer."""
+        return hasattr(obj, "shape") and hasattr(obj, "dtype")
+
+    def check(self, obj: Any) -> None:
+        """Raise a clear error when ``obj`` cannot be stored."""
+        if not self.accepts(obj):
+            choices = sorted({f"{type(s).__name__} ({s.kind}s)" for s in SUFFIXES.values()})
+            raise FormatError(
+                f"{type(self).__name__} stores {self.kind}s and cannot store a {type(obj).__name__}; "
+                f"use one of: {', '.join(choices)}"
+            )
+
+    def dumps(self, obj: Any) -> bytes:  # pragma: no cover - abstract
+        """Encode ``obj``."""
+        raise NotImplementedError
+
+    def loads(self, data: bytes) -> Any:  # pragma: no cover - abstract
+        """Decode bytes written by :meth:`dumps`."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Npy(Serializer):
+    """NumPy's ``.npy`` (any array, exact)."""
+
+    suffix = ".npy"
+
+    def dumps(self, obj: Any) -> bytes:
+        """Encode an array."""
+        buf = io.BytesIO()
+        np.save(buf, _as_numpy(obj), allow_pickle=False)
+        return buf.getvalue()
+
+    def loads(self, data: bytes) -> np.ndarray:
+        """Decode an array."""
+        return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+class OmeTiff(Serializer):
+    """OME-TIFF with valid OME-XML: axes, channel names and physical pixel sizes.
+
+    Parameters
+    ----------
+    dims : str
+        Axes of the arrays it stores, e.g. ``"CZYX"`` (letters of TCZYXS).
+    channel_names : sequence of str, optional
+    physical_sizes : mapping, optional
+        Pixel size in micrometres per spatial axis, e.g. ``{"z": 0.5, "y": 0.36, "x": 0.36}``.
+
+    Examples
+    --------
+    >>> ser = OmeTiff(dims="CZYX", channel_names=["dna", "membrane"])
+    >>> arr = np.zeros((2, 3, 8, 8), np.uint16)
+    >>> ser.loads(ser.dumps(arr)).shape
+    (2, 3, 8, 8)
+    """
+
+    suffix = ".ome.tiff"
+
+    def __init__(self, dims: str = "CZYX", channel_names: Sequence[str] | None = None,
+                 physical_sizes: Mapping[str, float] | None = None) -> None:
+        dims = dims.upper()
+        if set(dims) - set("TCZYXS") or len(set(dims)) != len(dims):
+            raise ConfigurationError(f"dims must be distinct letters of TCZYXS, not {dims!r}")
+        self.dims = dims
+        self.channel_names = list(channel_names) if channel_names is not None else None
+        self.physical_sizes = {k.lower(): float(v) for k, v in (physical_sizes or {}).items()}
+
+    def accepts(self, obj: Any) -> bool:
+        """Arrays with as many dimensions as ``dims``."""
+        return super().accepts(obj) and len(obj.shape) == len(self.dims)
+
+    def check(self, obj: Any) -> None:
+        """Clear errors for non-arrays, wrong dimensions and channel counts."""
+        if super().accepts(obj) and len(obj.shape) != len(self.dims):
+            raise FormatError(f"OmeTiff(dims={self.dims!r}) needs {len(self.dims)}-D arrays, got shape {obj.shape}")
+        super().check(obj)
+        if self.channel_names is not None and "C" in self.dims:
+            n_c = obj.shape[self.dims.index("C")]
+            if n_c != len(self.channel_names):
+                raise FormatError(f"{len(self.channel_names)} channel names for {n_c} channels")
+
+    def dumps(self, obj: Any) -> bytes:
+        """Encode an array as OME-TIFF (the OME UUID is derived from the content, so bytes are reproducible)."""
+        tifffile = attempt_import("tifffile")
+        data = _as_numpy(obj)
+        self.check(data)
+        digest = hashlib.sha256(data.tobytes() + repr((data.shape, str(data.dtype), self.dims)).encode()).digest()
+        meta: dict[str, Any] = {"axes": self.dims, "UUID": f"urn:uuid:{uuid.UUID(bytes=digest[:16], version=5)}"}
+        if self.channel_names is not None:
+            meta["Channel"] = {"Name": self.channel_names}
+        for axis, size in self.physical_sizes.items():
+            meta[f"PhysicalSize{axis.upper()}"] = size
+            meta[f"PhysicalSize{axis.upper()}Unit"] = "µm"
+        buf = io.BytesIO()
+        tifffile.imwrite(buf, data, ome=True, metadata=meta, photometric="minisblack", software="labkit")
+        return buf.getvalue()
+
+    def loads(self, data: bytes) -> np.ndarray:
+        """Decode the pixel array."""
+        tifffile = attempt_import("tifffile")
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            return tif.asarray()
+
+    def __repr__(self) -> str:
+        return f"OmeTiff(dims={self.dims!r}, channel_names={self.channel_names!r})"
+
+
+class Png(Serializer):
+    """PNG of a 2D image (grey) or an RGB(A) image, 8 bit.
+
+    Parameters
+    ----------
+    contrast : (low, high), optional
+        Values mapped to 0 and 255. Default: the data's 0.1 and 99.9 percentiles
+        (uint8 data is written as it is).
+    """
+
+    suffix = ".png"
+
+    def __init__(self, contrast: tuple[float, float] | None = None) -> None:
+        self.contrast = contrast
+
+    def accepts(self, obj: Any) -> bool:
+        """2D arrays, or 3D with 3 or 4 colour samples last."""
+        return super().accepts(obj) and (len(obj.shape) == 2 or (len(obj.shape) == 3 and obj.shape[-1] in (3, 4)))
+
+    def check(self, obj: Any) -> None:
+        """Clear error for arrays that are not images."""
+        if super().accepts(obj) and not self.accepts(obj):
+            raise FormatError(f"Png stores 2D or RGB(A) images; got shape {obj.shape} (project or select a plane)")
+        super().check(obj)
+
+    def to_uint8(self, data: np.ndarray) -> np.ndarray:
+        """The 8-bit image that would be written."""
+        if data.dtype == np.uint8 and self.contrast is None:
+            return data
+        lo, hi = self.contrast if self.contrast else np.percentile(data, (0.1, 99.9))
+        scaled = (data.astype(np.float64) - lo) / max(float(hi - lo), 1e-12)
+        return np.clip(np.round(scaled * 255), 0, 255).astype(np.uint8)
+
+    def dumps(self, obj: Any) -> bytes:
+        """Encode an image."""
+        from PIL import Image
+
+        data = _as_numpy(obj)
+        self.check(data)
+        buf = io.BytesIO()
+        Image.fromarray(self.to_uint8(data)).save(buf, format="PNG", optimize=False)
+        return buf.getvalue()
+
+    def loads(self, data: bytes) -> np.ndarray:
+        """Decode to a uint8 array."""
+        from PIL import Image
+
+        return np.asarray(Image.open(io.BytesIO(data)))
+
+
+class Parquet(Serializer):
+    """Apache Parquet for tables (pandas DataFrames)."""
+
+    suffix = ".parquet"
+    kind = "table"
+
+    def accepts(self, obj: Any) -> bool:
+        """pandas DataFrames."""
+        pd = attempt_import("pandas")
+        return isinstance(obj, pd.DataFrame)
+
+    def dumps(self, obj: Any) -> bytes:
+        """Encode a DataFrame."""
+        self.check(obj)
+        buf = io.BytesIO()
+        obj.to_parquet(buf, index=True)
+        return buf.getvalue()
+
+    def loads(self, data: bytes) -> Any:
+        """Decode a DataFrame."""
+        pd = attempt_import("pandas")
+        return pd.read_parquet(io.BytesIO(data))
+
+
+class OmeZarr(Serializer):
+    """OME-Zarr (NGFF 0.4 or 0.5, through :mod:`labkit.ngff`): a folder, not a single file.
+
+    Parameters
+    ----------
+    dims : str
+        Axes, e.g. ``"czyx"``.
+    channel_names, physical_sizes : optional
+        As for :class:`OmeTiff`.
+    version : {"0.4", "0.5"}
+    """
+
+    suffix = ".ome.zarr"
+    is_folder = True
+
+    def __init__(self, dims: str = "czyx", channel_names: Sequence[str] | None = None,
+                 physical_sizes: Mapping[str, float] | None = None, version: str = "0.4") -> None:
+        self.dims = dims.lower()
+        self.channel_names = channel_names
+        self.physical_sizes = physical_sizes
+        self.version = version
+
+    def accepts(self, obj: Any) -> bool:
+        """Arrays with as many dimensions as ``dims``."""
+        return super().accepts(obj) and len(obj.shape) == len(self.dims)
+
+    def write(self, url: str, obj: Any, storage_options: Mapping[str, Any] | None = None) -> None:
+        """Write ``obj`` as an OME-Zarr group at ``url``."""
+        from labkit import ngff
+
+        self.check(obj)
+        ngff.write_image(url, obj, axes=self.dims, channel_names=self.channel_names,
+                         pixel_sizes=self.physical_sizes, version=self.version, overwrite=True,
+                         storage_options=storage_options)
+
+    def read(self, url: str, storage_options: Mapping[str, Any] | None = None) -> np.ndarray:
+        """Read level 0 back as a numpy array."""
+        from labkit.load_remote import open_image
+
+        return open_image(url, storage_options=storage_options).values
+
+
+#: serializer chosen from a target's suffix when none is given
+SUFFIXES: dict[str, Serializer] = {
+    ".ome.tiff": OmeTiff(dims="CZYX"),
+    ".ome.tif": OmeTiff(dims="CZYX"),
+    ".ome.zarr": OmeZarr(),
+    ".png": Png(),
+    ".npy": Npy(),
+    ".parquet": Parquet(),
+}
+
+
+def for_target(name: str) -> Serializer:
+    """The default serializer for a target name, from its suffix.
+
+    Examples
+    --------
+    >>> for_target("cells/12.png")
+    Png()
+    """
+    for suffix, ser in sorted(SUFFIXES.items(), key=lambda kv: -len(kv[0])):
+        if name.lower().endswith(suffix):
+            return ser
+    raise ConfigurationError(
+        f"no serializer for the target {name!r}: pass serializer=... or use one of the suffixes {sorted(SUFFIXES)}"
+    )

@@ -1,0 +1,113 @@
+"""Result stores addressed by URL: a local path, ``s3://bucket/prefix`` or ``memory://``.
+
+Writes are atomic: bytes go to a temporary name and are moved into place (local
+files), or are sent as one object (S3 and memory, where an object appears whole or
+not at all). A crash never leaves a partial file under a target's final name, and
+nothing already written is touched until its replacement is complete.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from labkit.errors import AccessDeniedError, NotFoundError
+from labkit.stores import filesystem, protocol
+
+PROVENANCE_SUFFIX = ".prov.json"
+
+
+class ResultStore:
+    """A folder of results at ``url``; the same code works for every protocol.
+
+    Examples
+    --------
+    >>> store = ResultStore("memory://doc-results")
+    >>> store.write_bytes("a/b.txt", b"hello")
+    >>> store.read_bytes("a/b.txt")
+    b'hello'
+    """
+
+    def __init__(self, url: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> None:
+        self.url = str(url).rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self.fs, self.root = filesystem(self.url, self.storage_options, write=True)
+        self.root = self.root.rstrip("/")
+        self.local = protocol(self.url) == "file"
+
+    def path(self, name: str) -> str:
+        """Path of ``name`` inside the store's filesystem."""
+        return f"{self.root}/{name.lstrip('/')}"
+
+    def url_of(self, name: str) -> str:
+        """Full URL (or local path) of ``name``."""
+        return f"{self.url}/{name.lstrip('/')}"
+
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` exists."""
+        return bool(self.fs.exists(self.path(name)))
+
+    def read_bytes(self, name: str) -> bytes:
+        """The bytes of ``name``."""
+        try:
+            return self.fs.cat_file(self.path(name))
+        except FileNotFoundError:
+            raise NotFoundError(f"{self.url_of(name)} does not exist") from None
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        """Write ``data`` to ``name`` atomically."""
+        target = self.path(name)
+        try:
+            if self.local:
+                folder = Path(target).parent
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp = folder / f".{Path(target).name}.tmp-{uuid.uuid4().hex}"
+                try:
+                    with open(tmp, "wb") as fh:
+                        for i in range(0, len(data), 1 << 20):
+                            fh.write(data[i : i + (1 << 20)])
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    os.replace(tmp, target)
+                finally:
+                    tmp.unlink(missing_ok=True)
+            else:
+                self.fs.pipe_file(target, data)
+        except PermissionError as exc:
+            raise AccessDeniedError(
+                f"cannot write {self.url_of(name)}: permission denied ({exc}). Choose a store you may write to, "
+                "or check the credentials in the environment (AWS_ACCESS_KEY_ID, ...)."
+            ) from None
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+                raise AccessDeniedError(f"cannot write {self.url_of(name)}: {exc.strerror}") from None
+            raise
+
+    def read_json(self, name: str) -> dict[str, Any] | None:
+        """JSON at ``name``, or ``None`` if it does not exist."""
+        try:
+            return json.loads(self.fs.cat_file(self.path(name)))
+        except FileNotFoundError:
+            return None
+
+    def write_json(self, name: str, obj: Mapping[str, Any]) -> None:
+        """Write JSON atomically."""
+        self.write_bytes(name, json.dumps(obj, indent=1, sort_keys=True, default=str).encode())
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Names under ``prefix`` (files only, provenance sidecars excluded, temporary files skipped)."""
+        base = self.path(prefix).rstrip("/")
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        names = [p[len(self.root) + 1 :] for p in found]
+        return sorted(n for n in names if not n.endswith(PROVENANCE_SUFFIX) and ".tmp-" not in n.rsplit("/", 1)[-1])
+
+    def __repr__(self) -> str:
+        return f"ResultStore({self.url!r})"
