@@ -57,8 +57,18 @@ class Checkpointed:
         return dict(bound.arguments)
 
     def target(self, *args: Any, **kwargs: Any) -> str:
-        """The target name of this call."""
-        return self.template.format(**self._bind(args, kwargs))
+        """The target name of a call; only the arguments the template uses are needed.
+
+        Examples
+        --------
+        >>> normalize_cell.target(cell_id="fov0_cell01")  # doctest: +SKIP
+        'normalized/fov0_cell01.ome.tiff'
+        """
+        arguments = dict(self.signature.bind_partial(*args, **kwargs).arguments)
+        missing = [f for f in _fields(self.template) if f not in arguments]
+        if missing:
+            raise ConfigurationError(f"the target {self.template!r} needs {missing}")
+        return self.template.format(**arguments)
 
     def state(self, *args: Any, **kwargs: Any) -> str:
         """``"fresh"``, ``"stale"`` or ``"missing"`` for this call, without computing anything."""

@@ -380,14 +380,15 @@ def cell_fields(
     *,
     shape: tuple[int, int, int] = (24, 160, 160),
     cells_per_field: int = 6,
+    radius: tuple[int, int] = (7, 14),
     seed: int = 0,
 ) -> Any:
     """Write fields of view with known cells: a DNA and a membrane channel, and the cell labels.
 
     Each field ``fov_<i>.ome.zarr`` (NGFF 0.4, CZYX, pixel sizes :data:`CELL_PIXEL_SIZES`) has
     a DNA channel (the nuclei of :func:`nuclei_volume`) and a membrane channel (a ring
-    around each nucleus); ``fov_<i>_labels.ome.zarr`` (ZYX) holds the cell ids. Existing
-    output with the same parameters is reused.
+    around each nucleus); ``fov_<i>_labels.ome.zarr`` (ZYX) holds the cell ids. Nuclei have
+    radii in ``radius`` (pixels). Existing output with the same parameters is reused.
 
     Returns
     -------
@@ -402,14 +403,15 @@ def cell_fields(
 
     folder = Path(folder)
     table = folder / "cells.parquet"
-    params = {"n_fields": n_fields, "shape": list(shape), "cells": cells_per_field, "seed": seed}
+    params = {"n_fields": n_fields, "shape": list(shape), "cells": cells_per_field, "radius": list(radius),
+              "seed": seed}
     stamp = folder / "params.json"
     if table.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == params:
         return pd.read_parquet(table)
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for f in range(n_fields):
-        vol = nuclei_volume(shape, cells_per_field, seed=seed * 1000 + f, min_radius=7, max_radius=14)
+        vol = nuclei_volume(shape, cells_per_field, seed=seed * 1000 + f, min_radius=radius[0], max_radius=radius[1])
         grown = ndimage.grey_dilation(vol.labels, size=(1, 7, 7))
         cells = np.where(vol.labels > 0, vol.labels, grown).astype(np.uint16)
         rng = np.random.default_rng(seed * 1000 + f)
