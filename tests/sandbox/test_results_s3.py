@@ -1,0 +1,111 @@
+"""labkit.results on the sandbox S3: same results as local, refused writes, a worker killed mid-run."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import psutil
+import pytest
+from dask.distributed import Client, LocalCluster
+
+from labkit import recipes
+from labkit.errors import AccessDeniedError
+from labkit.results import Dataset, OmeTiff, Png, ResultStore, checkpoint
+from labkit.sandbox.synthetic import CELL_CHANNELS, CELL_PIXEL_SIZES, cell_fields
+
+
+def normalize(cell_id, cell_data):
+    return recipes.normalize_cell(cell_data, CELL_PIXEL_SIZES)
+
+
+def project(cell_id, normalized):
+    time.sleep(0.3)  # long enough to kill a worker in the middle of the run
+    return recipes.project_cell(normalized)
+
+
+def _pipeline(client, cells, url):
+    norm = checkpoint(url, target="n/{cell_id}.ome.tiff",
+                      serializer=OmeTiff(dims="CZYX", channel_names=list(CELL_CHANNELS)))(normalize)
+    proj = checkpoint(url, target="p/{cell_id}.png", serializer=Png())(project)
+    bboxes = list(cells[["z0", "z1", "y0", "y1", "x0", "x1"]].itertuples(index=False, name=None))
+    sel = client.map(recipes.select_cell, cells.fov_path, cells.labels_path, cells.label, bboxes, pure=False)
+    futures = client.map(proj, cells.cell_id, client.map(norm, cells.cell_id, sel, pure=False), pure=False)
+    return norm, proj, futures
+
+
+def _manifest(url, step, cells, name):
+    ds = Dataset(url, name)
+    for c in cells.cell_id:
+        ds.add(path=step.target(cell_id=c), cell_id=c)
+    return ds.write()
+
+
+@pytest.fixture(scope="module")
+def cells(tmp_path_factory):
+    return cell_fields(tmp_path_factory.mktemp("fields"), n_fields=2, cells_per_field=4)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as c:
+        yield c
+
+
+def test_local_and_s3_give_the_same_results(sandbox_env, cells, client, tmp_path):
+    manifests = {}
+    for url in (str(tmp_path / "local"), "s3://results/same-test"):
+        norm, proj, futures = _pipeline(client, cells, url)
+        client.gather(futures)
+        manifests[url] = (_manifest(url, norm, cells, "n"), _manifest(url, proj, cells, "p"))
+    (ln, lp), (sn, sp) = manifests.values()
+    for local, remote in ((ln, sn), (lp, sp)):
+        assert local.drop(columns=["path_url", "computed_at"]).equals(remote.drop(columns=["path_url", "computed_at"]))
+    local_store, s3_store = ResultStore(tmp_path / "local"), ResultStore("s3://results/same-test")
+    for name in list(ln.path) + list(lp.path):
+        assert local_store.read_bytes(name) == s3_store.read_bytes(name)
+
+
+def test_a_killed_worker_leaves_no_corrupt_target(sandbox_env, cells, client, tmp_path):
+    url = str(tmp_path / "store")
+    norm, proj, futures = _pipeline(client, cells, url)
+    store = ResultStore(url)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(store.list("p")) < 2:
+        time.sleep(0.05)
+    victim = next(iter(client.run(lambda: __import__("os").getpid()).values()))
+    psutil.Process(victim).kill()  # in the middle of the run
+    try:
+        client.gather(futures)
+    except Exception:  # noqa: BLE001 - the killed worker's tasks may fail; the rerun must complete
+        pass
+    for name in store.list():  # whatever exists is complete and readable
+        if name.endswith(".png"):
+            Png().loads(store.read_bytes(name))
+        else:
+            OmeTiff().loads(store.read_bytes(name))
+    client.wait_for_workers(2, timeout=60)
+    norm, proj, futures = _pipeline(client, cells, url)
+    client.gather(futures)
+    assert sorted(store.list("p")) == sorted(f"p/{c}.png" for c in cells.cell_id)
+    assert all(norm.state(c, recipes.select_cell(r.fov_path, r.labels_path, r.label,
+                                                 (r.z0, r.z1, r.y0, r.y1, r.x0, r.x1))) == "fresh"
+               for c, r in zip(cells.cell_id, cells.itertuples()))
+
+
+def test_unwritable_store_is_refused_and_keeps_what_was_written(iam_s3):
+    admin, reader = iam_s3["users"]["admin"], iam_s3["users"]["reader"]
+    ep = iam_s3["endpoint_url"]
+
+    def step(i):
+        return np.full((4, 4), i, np.uint8)
+
+    good = checkpoint(ResultStore("s3://results/cp", {"key": admin["key"], "secret": admin["secret"],
+                                                      "endpoint_url": ep}), target="{i}.npy")(step)
+    good(1)
+    denied = checkpoint(ResultStore("s3://results/cp", {"key": reader["key"], "secret": reader["secret"],
+                                                        "endpoint_url": ep}), target="{i}.npy", overwrite=True)(step)
+    with pytest.raises(AccessDeniedError, match="permission denied"):
+        denied(1)
+    np.testing.assert_array_equal(good(1), np.full((4, 4), 1, np.uint8))
+    assert good.state(1) == "fresh"

@@ -1,0 +1,216 @@
+"""labkit.results: serializers, stores, checkpoint and datasets, on local and memory stores."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from labkit.errors import ConfigurationError, FormatError
+from labkit.results import Dataset, Npy, OmeTiff, OmeZarr, Parquet, Png, ResultStore, checkpoint
+from labkit.results.serializers import for_target
+
+
+@pytest.fixture
+def cell():
+    return np.random.default_rng(1).integers(0, 3000, size=(2, 5, 12, 10), dtype=np.uint16)
+
+
+@pytest.mark.parametrize("ser,make", [
+    (Npy(), lambda c: c),
+    (OmeTiff(dims="CZYX", channel_names=["dna", "mem"]), lambda c: c),
+    (Png(), lambda c: c.max(axis=(0, 1))),
+    (Png(), lambda c: np.stack([c[0, 0], c[1, 0], c[0, 1]], -1).astype(np.uint8)),
+    (Parquet(), lambda c: pd.DataFrame({"a": c[0, 0, 0], "b": np.arange(10)})),
+])
+def test_roundtrip_and_deterministic_bytes(ser, make, cell):
+    obj = make(cell)
+    data = ser.dumps(obj)
+    assert ser.dumps(obj) == data  # same data, same bytes
+    back = ser.loads(data)
+    if isinstance(ser, Parquet):
+        pd.testing.assert_frame_equal(back, obj)
+    elif isinstance(ser, Png) and obj.dtype != np.uint8:
+        assert back.shape == obj.shape and back.dtype == np.uint8 and back.max() == 255
+    else:
+        np.testing.assert_array_equal(back, obj)
+
+
+def test_ome_tiff_axes_channels_and_schema(cell):
+    ome_types = pytest.importorskip("ome_types")
+    data = OmeTiff(dims="CZYX", channel_names=["dna", "mem"], physical_sizes={"z": 0.5, "y": 0.2, "x": 0.2}).dumps(cell)
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        assert tif.is_ome and tif.series[0].axes == "CZYX" and tif.series[0].shape == cell.shape
+        ome = ome_types.from_xml(tif.ome_metadata, validate=True)  # against the OME schema
+    pixels = ome.images[0].pixels
+    assert [c.name for c in pixels.channels] == ["dna", "mem"]
+    assert (pixels.physical_size_z, pixels.physical_size_x) == (0.5, 0.2)
+
+
+def test_ome_zarr_serializer_on_a_memory_store(cell):
+    st = ResultStore("memory://t-omezarr")
+    OmeZarr(dims="czyx", channel_names=["a", "b"]).write(st.url_of("c.ome.zarr"), cell)
+    np.testing.assert_array_equal(OmeZarr().read(st.url_of("c.ome.zarr")), cell)
+
+
+def test_wrong_types_and_shapes_are_clear_errors(cell):
+    with pytest.raises(FormatError, match="Png stores 2D or RGB"):
+        Png().dumps(cell)
+    with pytest.raises(FormatError, match="Parquet stores tables and cannot store a ndarray"):
+        Parquet().dumps(cell)
+    with pytest.raises(FormatError, match="needs 3-D arrays"):
+        OmeTiff(dims="ZYX").dumps(cell)
+    with pytest.raises(FormatError, match="3 channel names for 2 channels"):
+        OmeTiff(dims="CZYX", channel_names=["a", "b", "c"]).dumps(cell)
+    with pytest.raises(ConfigurationError, match="no serializer for the target"):
+        for_target("x.jpeg")
+
+
+def test_template_naming_a_missing_argument():
+    with pytest.raises(ConfigurationError, match=r"names \['cellid'\], which is not an argument of f\(cell_id, x\)"):
+        @checkpoint("memory://t1", target="{cellid}.npy")
+        def f(cell_id, x):
+            return x
+
+
+def test_unknown_serializer_for_the_result_type_writes_nothing(tmp_path):
+    @checkpoint(tmp_path, target="{i}.png")
+    def table(i):
+        return pd.DataFrame({"a": [i]})
+
+    with pytest.raises(FormatError, match="cannot store a DataFrame"):
+        table(1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fresh_stale_missing_and_counting(tmp_path, cell):
+    calls = []
+
+    def make(fn_body):
+        @checkpoint(tmp_path, target="n/{cell_id}.npy")
+        def normalize(cell_id, data, scale=2):
+            calls.append(cell_id)
+            return fn_body(data, scale)
+        return normalize
+
+    step = make(lambda d, s: d * s)
+    assert step.state("a", cell) == "missing"
+    np.testing.assert_array_equal(step("a", cell), cell * 2)
+    assert step.state("a", cell) == "fresh"
+    np.testing.assert_array_equal(step("a", cell), cell * 2)
+    assert calls == ["a"]  # read back, not recomputed
+    assert step.state("a", cell, scale=3) == "stale"  # other arguments
+    assert step.state("a", cell + 1) == "stale"  # other data
+    record = json.loads((tmp_path / "n/a.npy.prov.json").read_text())
+    assert record["function"].endswith("normalize") and record["arguments"]["cell_id"] == "a"
+    assert record["versions"]["labkit"] and record["computed_at"] and len(record["code_hash"]) == 16
+    assert {"git_commit", "git_dirty"} <= set(record) or "git_repository" not in record
+
+
+def test_location_and_overwrite_always_recompute(tmp_path):
+    calls = []
+
+    @checkpoint(tmp_path, location="{i}.npy")
+    def f(i):
+        calls.append(i)
+        return np.arange(i)
+
+    f(3)
+    f(3)
+    assert calls == [3, 3]
+    with pytest.raises(ConfigurationError, match="exactly one of"):
+        checkpoint(tmp_path)
+
+
+def test_changing_the_code_recomputes_exactly_that_step(tmp_path, monkeypatch, cell):
+    """A pipeline of two steps in a module; editing the first step's source recomputes only the first step."""
+    src = tmp_path / "pipeline_mod.py"
+    body = textwrap.dedent('''
+        import numpy as np
+        from labkit.results import checkpoint
+        STORE = {store!r}
+
+        @checkpoint(STORE, target="norm/{{cell_id}}.npy")
+        def normalize(cell_id, data):
+            {comment}
+            return (data / data.max() * 1000).astype(np.uint16)
+
+        @checkpoint(STORE, target="proj/{{cell_id}}.npy")
+        def project(cell_id, normed):
+            return normed.max(axis=1)
+    ''')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    store = str(tmp_path / "store")
+    src.write_text(body.format(store=store, comment="pass"))
+    mod = importlib.import_module("pipeline_mod")
+    mod.project("c", mod.normalize("c", cell))
+    stamps = {p: json.loads((tmp_path / "store" / p).read_text())["computed_at"]
+              for p in ("norm/c.npy.prov.json", "proj/c.npy.prov.json")}
+    time.sleep(0.01)
+    src.write_text(body.format(store=store, comment="# the same arithmetic, edited"))
+    mod = importlib.reload(mod)
+    assert mod.normalize.state("c", cell) == "stale"
+    mod.project("c", mod.normalize("c", cell))
+    after = {p: json.loads((tmp_path / "store" / p).read_text())["computed_at"] for p in stamps}
+    assert after["norm/c.npy.prov.json"] != stamps["norm/c.npy.prov.json"]  # recomputed
+    assert after["proj/c.npy.prov.json"] == stamps["proj/c.npy.prov.json"]  # read back
+
+
+def test_dataset_manifest_and_readme(tmp_path, cell):
+    @checkpoint(tmp_path, target="proj/{cell_id}.png", serializer=Png())
+    def project(cell_id, data):
+        return data.max(axis=(0, 1))
+
+    ds = Dataset(tmp_path, "proj", "Projections.")
+    for i in range(3):
+        project(f"c{i}", cell + i)
+        ds.add(path=project.target(cell_id=f"c{i}"), cell_id=f"c{i}", area=i * 10)
+    ds.write()
+    df = Dataset.read(tmp_path, "proj")
+    assert list(df.cell_id) == ["c0", "c1", "c2"] and list(df.area) == [0, 10, 20]
+    assert {"path", "path_url", "code_hash", "computed_at", "sha256"} <= set(df.columns)
+    assert (tmp_path / "proj" / "README.md").read_text().startswith("# proj")
+    assert ResultStore(tmp_path).list("proj") == ["proj/README.md", "proj/c0.png", "proj/c1.png", "proj/c2.png",
+                                                  "proj/manifest.parquet"]
+
+
+def test_a_killed_writer_leaves_no_partial_target(tmp_path):
+    """SIGKILL a process while it writes a large target: nothing appears under the final name; a rerun completes."""
+    script = textwrap.dedent(f'''
+        import numpy as np
+        from labkit.results import checkpoint
+
+        @checkpoint({str(tmp_path)!r}, target="big/{{i}}.npy")
+        def big(i):
+            return np.ones((400, 1024, 1024), np.uint8)
+
+        big(1)
+    ''')
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    folder = tmp_path / "big"
+    caught = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        tmp = list(folder.glob(".1.npy.tmp-*")) if folder.exists() else []
+        if tmp and tmp[0].stat().st_size > 0:
+            proc.send_signal(signal.SIGKILL)
+            caught = True
+            break
+        time.sleep(0.001)
+    proc.wait()
+    if not caught:
+        pytest.skip("the write finished before it could be interrupted")
+    assert not (folder / "1.npy").exists() and not (folder / "1.npy.prov.json").exists()
+    subprocess.run([sys.executable, "-c", script], check=True)
+    assert np.load(folder / "1.npy", mmap_mode="r").shape == (400, 1024, 1024)
+    assert ResultStore(tmp_path).list("big") == ["big/1.npy"]
