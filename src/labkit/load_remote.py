@@ -21,7 +21,7 @@ from labkit._lazy import attempt_import
 from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
 from labkit.stores import open_store
 
-__all__ = ["info", "load_stac", "open_image", "open_store", "read_metadata"]
+__all__ = ["download", "info", "load_stac", "open_image", "open_store", "read_metadata"]
 
 
 def _open_group(url: Any, storage_options: Mapping[str, Any] | None, endpoint_url: str | None) -> Any:
@@ -324,3 +324,93 @@ def load_stac(
     ds = odc_stac.load(items, bands=bands, bbox=bbox, crs=crs, resolution=resolution, chunks=chunks, dtype=dtype)
     ds.attrs["stac_items"] = len(items)
     return ds
+
+
+MARKER = ".labkit-download.json"
+
+
+def download(
+    url: str, dest: str | Any, *, storage_options: Mapping[str, Any] | None = None, endpoint_url: str | None = None,
+    workers: int = 16, progress: bool = True,
+) -> Any:
+    """Copy a remote folder (an OME-Zarr ...) to ``dest/<its name>``: concurrent, verified, resumable.
+
+    Files already complete (same size) are skipped, partial ones are replaced; every file is written
+    under a temporary name and moved into place, so an interrupted download never leaves a truncated
+    file. A marker records the source, and a non-empty folder that holds something else is refused.
+
+    Parameters
+    ----------
+    url : str
+        ``s3://...``, ``https://...``, ``ipfs://...`` or a local path.
+    dest : path
+        Parent folder (as ``ome_zarr download --output``).
+    workers : int
+        Concurrent transfers.
+
+    Returns
+    -------
+    pathlib.Path
+        The downloaded folder.
+
+    Raises
+    ------
+    FileExistsError
+        ``dest/<name>`` is not empty and was not downloaded from ``url``.
+
+    Examples
+    --------
+    >>> download("s3://idr/zarr/v0.1/6001240.zarr", "images")  # doctest: +SKIP
+    PosixPath('images/6001240.zarr')
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from labkit.stores import filesystem
+
+    tqdm = attempt_import("tqdm.auto")
+    fs, root = filesystem(url, storage_options, endpoint_url=endpoint_url)
+    root = root.rstrip("/")
+    target = Path(dest) / root.rsplit("/", 1)[-1]
+    marker = target / MARKER
+    if target.exists() and any(target.iterdir()):
+        recorded = json.loads(marker.read_text()).get("source") if marker.exists() else None
+        if recorded != str(url):
+            raise FileExistsError(
+                f"{target} is not empty and holds {'a download of ' + recorded if recorded else 'other data'}; "
+                f"choose another destination or remove it before downloading {url}"
+            )
+    try:
+        listing = fs.find(root, detail=True)
+    except FileNotFoundError:
+        listing = {}
+    files = {p: info for p, info in listing.items() if info.get("type", "file") == "file"}
+    if not files:
+        raise NotFoundError(f"nothing to download at {url}")
+    target.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"source": str(url)}))
+    todo = []
+    for path, info in files.items():
+        local = target / path[len(root) + 1 :]
+        if local.is_file() and local.stat().st_size == info.get("size"):
+            continue
+        todo.append((path, local, info.get("size") or 0))
+
+    def fetch(item: tuple[str, Any, int]) -> int:
+        path, local, size = item
+        data = fs.cat_file(path)
+        if size and len(data) != size:
+            raise OSError(f"{path}: got {len(data)} bytes, expected {size}")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.with_name(f".{local.name}.part")
+        tmp.write_bytes(data)
+        os.replace(tmp, local)
+        return len(data)
+
+    total = sum(size for _, _, size in todo)
+    with tqdm.tqdm(total=total, unit="B", unit_scale=True, desc=f"download {target.name}",
+                   disable=not progress) as bar, ThreadPoolExecutor(workers) as pool:
+        for n in pool.map(fetch, todo):
+            bar.update(n)
+    return target

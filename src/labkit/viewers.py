@@ -1,10 +1,12 @@
-"""Pictures of results: georeferenced maps (and, with the viewers issue, image viewers)."""
+"""Pictures: an image viewer for JupyterLab (:func:`view`) and georeferenced maps (:func:`plot_map`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+
+from labkit._lazy import attempt_import
 
 
 def plot_map(
@@ -87,3 +89,214 @@ def _crs_name(da: Any) -> str:
             except Exception:  # noqa: BLE001 - a label only
                 return ""
     return ""
+
+
+# --------------------------------------------------------------------------- image viewer
+
+_DEFAULT_COLORS = ("FFFFFF", "00FF00", "FF00FF", "00FFFF", "FFFF00", "FF0000", "0000FF")
+
+
+def _as_dataarray(data: Any, channel_axis: int | None) -> Any:
+    """Any array as an xarray.DataArray with dims among t, c, z, y, x."""
+    import xarray as xr
+
+    if isinstance(data, xr.DataArray):
+        unknown = set(data.dims) - set("tczyx")
+        if unknown:
+            raise ValueError(f"view needs dims among t, c, z, y, x; got {data.dims}")
+        return data
+    ndim = data.ndim
+    if channel_axis is not None:
+        channel_axis %= ndim
+        rest = {2: "yx", 3: "zyx", 4: "tzyx"}.get(ndim - 1)
+        if rest is None:
+            raise ValueError(f"cannot view a {ndim}-D array")
+        dims = list(rest)
+        dims.insert(channel_axis, "c")
+    else:
+        dims = list({2: "yx", 3: "zyx", 4: "czyx", 5: "tczyx"}.get(ndim, ""))
+        if not dims:
+            raise ValueError(f"cannot view a {ndim}-D array; pass an xarray.DataArray with named dims")
+    return xr.DataArray(data, dims=dims)
+
+
+def _channels(da: Any) -> list[dict[str, Any]]:
+    import json
+
+    n = da.sizes.get("c", 1)
+    meta = []
+    if "channels" in da.attrs:
+        try:
+            meta = json.loads(da.attrs["channels"])
+        except (TypeError, ValueError):
+            meta = []
+    labels = [str(v) for v in da.c.values] if "c" in da.coords else [f"channel {i}" for i in range(n)]
+    out = []
+    for i in range(n):
+        m = meta[i] if i < len(meta) else {}
+        window = m.get("window") or {}
+        out.append({"label": m.get("label", labels[i]), "color": (m.get("color") or _DEFAULT_COLORS[i % 7]).upper(),
+                    "start": window.get("start"), "end": window.get("end"), "active": m.get("active", True)})
+    return out
+
+
+class Viewer:
+    """A plane viewer for JupyterLab: z/t sliders, channel toggles, maximum projection, label overlay.
+
+    Only the planes on screen are read (a maximum projection reads the whole stack of the
+    active channels). Build it with :func:`view`.
+    """
+
+    def __init__(self, data: Any, channel_axis: int | None = None, labels: Any = None) -> None:
+        self.data = _as_dataarray(data, channel_axis)
+        self.labels = None if labels is None else _as_dataarray(labels, None)
+        self.channels = _channels(self.data)
+        self.t = 0
+        self.z = self.data.sizes.get("z", 1) // 2
+        self.projection = False
+        self.planes_read = 0
+        self._widgets: dict[str, Any] | None = None
+
+    def _plane(self, c: int) -> np.ndarray:
+        sel: dict[str, Any] = {}
+        if "t" in self.data.dims:
+            sel["t"] = self.t
+        if "c" in self.data.dims:
+            sel["c"] = c
+        da = self.data.isel(sel)
+        if "z" in da.dims:
+            da = da.max("z") if self.projection else da.isel(z=self.z)
+        self.planes_read += 1
+        return np.asarray(da.values, dtype=np.float64)
+
+    def render(self) -> np.ndarray:
+        """The RGB image (float, 0-1) of the current view."""
+        ny, nx = self.data.sizes["y"], self.data.sizes["x"]
+        rgb = np.zeros((ny, nx, 3))
+        for i, ch in enumerate(self.channels):
+            if not ch["active"]:
+                continue
+            plane = self._plane(i)
+            lo = ch["start"] if ch["start"] is not None else float(np.percentile(plane, 0.5))
+            hi = ch["end"] if ch["end"] is not None else float(np.percentile(plane, 99.5))
+            scaled = np.clip((plane - lo) / max(hi - lo, 1e-12), 0, 1)
+            color = np.array([int(ch["color"][k : k + 2], 16) / 255 for k in (0, 2, 4)])
+            rgb = np.maximum(rgb, scaled[..., None] * color)
+        if self.labels is not None:
+            lab = self.labels
+            if "t" in lab.dims:
+                lab = lab.isel(t=self.t)
+            if "z" in lab.dims:
+                lab = lab.max("z") if self.projection else lab.isel(z=self.z)
+            lab = np.asarray(lab.values)
+            edges = (lab != np.roll(lab, 1, 0)) | (lab != np.roll(lab, 1, 1))
+            rgb[edges & (lab > 0)] = (1.0, 0.3, 0.3)
+        return rgb
+
+    def _extent(self) -> tuple[list[float], str]:
+        def axis(name: str) -> tuple[float, float, str]:
+            if name in self.data.coords:
+                v = np.asarray(self.data[name].values, float)
+                step = v[1] - v[0] if v.size > 1 else 1.0
+                return v[0] - step / 2, v[-1] + step / 2, self.data[name].attrs.get("units", "")
+            return -0.5, self.data.sizes[name] - 0.5, "pixel"
+
+        x0, x1, ux = axis("x")
+        y0, y1, _ = axis("y")
+        unit = {"micrometer": "µm"}.get(ux, ux)
+        return [x0, x1, y1, y0], unit
+
+    def png(self) -> bytes:
+        """The current view as a PNG, axes in physical units."""
+        import io
+
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+
+        extent, unit = self._extent()
+        fig = Figure(figsize=(5.5, 5.5 * self.data.sizes["y"] / self.data.sizes["x"] + 0.4), dpi=90)
+        ax = fig.add_subplot()
+        ax.imshow(self.render(), extent=extent, interpolation="nearest")
+        ax.set_xlabel(f"x ({unit})")
+        ax.set_ylabel(f"y ({unit})")
+        where = "max projection" if self.projection or "z" not in self.data.dims else f"z = {self.z}"
+        ax.set_title(where + (f", t = {self.t}" if "t" in self.data.dims else ""), fontsize=10)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+
+    def widget(self) -> Any:
+        """The ipywidgets view (made once)."""
+        if self._widgets is not None:
+            return self._widgets["box"]
+        w = attempt_import("ipywidgets")
+        image = w.Image(format="png", value=self.png())
+        controls: list[Any] = []
+        z = t = None
+        if "z" in self.data.dims:
+            z = w.IntSlider(value=self.z, min=0, max=self.data.sizes["z"] - 1, description="z", continuous_update=False)
+            controls.append(z)
+        if "t" in self.data.dims and self.data.sizes["t"] > 1:
+            t = w.IntSlider(value=0, min=0, max=self.data.sizes["t"] - 1, description="t", continuous_update=False)
+            controls.append(t)
+        proj = w.ToggleButton(description="Max projection", value=False)
+        toggles = [w.Checkbox(value=c["active"], description=c["label"], indent=False,
+                              style={"background": f"#{c['color']}33"}) for c in self.channels]
+
+        def redraw(_: Any = None) -> None:
+            self.z = z.value if z is not None else 0
+            self.t = t.value if t is not None else 0
+            self.projection = proj.value
+            for ch, box in zip(self.channels, toggles, strict=True):
+                ch["active"] = box.value
+            image.value = self.png()
+
+        for control in [*controls, proj, *toggles]:
+            control.observe(redraw, "value")
+        box = w.VBox([image, w.HBox(controls + ([proj] if z is not None else [])), w.HBox(toggles)])
+        self._widgets = {"box": box, "image": image, "z": z, "t": t, "projection": proj, "channels": toggles}
+        return box
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import Image, display
+
+        try:
+            display(self.widget())
+        except ImportError:
+            display(Image(self.png()))
+
+
+def view(data: Any, *, channel_axis: int | None = None, labels: Any = None, backend: str = "auto") -> Any:
+    """View an image (numpy, dask or xarray; 2D, 3D, multichannel, time) in JupyterLab.
+
+    Parameters
+    ----------
+    data : array
+        numpy, dask or ``xarray.DataArray`` (dims among t, c, z, y, x: what
+        :func:`labkit.load_remote.open_image` returns, with channel colours and windows).
+    channel_axis : int, optional
+        Which axis holds channels, for arrays without named dims.
+    labels : array, optional
+        A label image to outline over the data (same y, x, and z if any).
+    backend : {"auto", "labkit", "itk"}
+        ``"itk"`` hands the data to ``itkwidgets.view`` (needs the ``itk`` extra and a connection);
+        ``"auto"`` uses labkit's viewer, which works offline.
+
+    Returns
+    -------
+    Viewer or the itkwidgets viewer
+
+    Examples
+    --------
+    >>> img = open_image("s3://idr/zarr/v0.1/6001240.zarr")  # doctest: +SKIP
+    >>> view(img.isel(t=0))  # doctest: +SKIP
+    """
+    if backend not in ("auto", "labkit", "itk"):
+        raise ValueError(f"backend must be 'auto', 'labkit' or 'itk', not {backend!r}")
+    if backend == "itk":
+        itkwidgets = attempt_import("itkwidgets")
+        return itkwidgets.view(np.asarray(data))
+    return Viewer(data, channel_axis=channel_axis, labels=labels)

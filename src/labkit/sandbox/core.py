@@ -284,6 +284,7 @@ class Sandbox:
             env.update(self.s3.env())
         if "ipfs" in self.records:
             env["IPFS_GATEWAY"] = self.ipfs.gateway
+            env["IPFS_API"] = self.ipfs.api
         return env
 
     def __repr__(self) -> str:

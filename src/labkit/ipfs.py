@@ -1,0 +1,251 @@
+"""IPFS: add data through the Kubo RPC API, find the gateway as ipfsspec does, and give Dask workers their own node.
+
+Works with a real kubo daemon or the sandbox node (:mod:`labkit.sandbox.ipfs_node`).
+
+Examples
+--------
+>>> cid = add("images/6001240.zarr", api="http://127.0.0.1:5001")  # doctest: +SKIP
+>>> open_image(f"ipfs://{cid}/6001240.zarr")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from labkit._lazy import attempt_import
+from labkit.errors import ConfigurationError, FormatError, NotFoundError, ServiceUnavailableError
+
+DEFAULT_API = "http://127.0.0.1:5001"
+
+
+def api_address(api: str | None = None) -> str:
+    """The Kubo RPC address: ``api``, ``$IPFS_API``, the running sandbox's node, or kubo's default."""
+    if api:
+        return api.rstrip("/")
+    if env := os.environ.get("IPFS_API"):
+        return env.rstrip("/")
+    from labkit.sandbox import current
+
+    sb = current()
+    if sb is not None and "ipfs" in sb.records:
+        return sb.ipfs.api
+    return DEFAULT_API
+
+
+def gateway() -> str:
+    """The HTTP gateway ipfsspec will use: ``$IPFS_GATEWAY``, then ``$IPFS_PATH/gateway``, ``~/.ipfs/gateway`` ...
+
+    Raises
+    ------
+    labkit.errors.ConfigurationError
+        No gateway is configured anywhere.
+    """
+    ipfsspec = attempt_import("ipfsspec.async_ipfs")
+    try:
+        gw = ipfsspec.get_gateway()
+    except Exception as exc:  # ipfsspec raises a bare error when nothing is configured
+        raise ConfigurationError(
+            "no IPFS gateway is configured: set IPFS_GATEWAY (e.g. http://127.0.0.1:8080) or write it to "
+            f"~/.ipfs/gateway ({exc})"
+        ) from None
+    return str(gw.url)
+
+
+def parse_cid(text: str) -> Any:
+    """Parse a CID, or raise a :class:`labkit.errors.FormatError` that shows it."""
+    multiformats = attempt_import("multiformats")
+    try:
+        return multiformats.CID.decode(text)
+    except Exception as exc:  # noqa: BLE001 - multiformats raises several kinds
+        raise FormatError(f"{text!r} is not a valid CID ({exc})") from None
+
+
+def _rpc(api: str, command: str, **kwargs: Any) -> requests.Response:
+    url = f"{api}/api/v0/{command}"
+    try:
+        r = requests.post(url, timeout=kwargs.pop("timeout", 600), **kwargs)
+    except requests.ConnectionError:
+        raise ServiceUnavailableError(
+            f"no IPFS node answers at {api}: start one (`labkit sandbox up --services ipfs`, or `ipfs daemon`) "
+            "or pass api=..."
+        ) from None
+    if r.status_code != 200:
+        try:
+            message = r.json().get("Message", r.text)
+        except ValueError:
+            message = r.text
+        raise ServiceUnavailableError(f"the IPFS node at {api} refused {command}: {message}")
+    return r
+
+
+def _entries(root: Path, hidden: bool) -> list[tuple[str, Path | None]]:
+    """(path in the upload, file or None for a directory), sorted bytewise as kubo's clients send them."""
+    top = root.name
+    if root.is_file():
+        return [(top, root)]
+    out: list[tuple[str, Path | None]] = [(top, None)]
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        if not hidden and any(part.startswith(".") for part in rel.parts):
+            continue
+        out.append((f"{top}/{rel.as_posix()}", p if p.is_file() else None))
+    return sorted(out, key=lambda e: e[0].encode())
+
+
+def _multipart(entries: list[tuple[str, Path | None]], boundary: str, progress: Any) -> Iterator[bytes]:
+    for name, path in entries:
+        kind = "application/x-directory" if path is None else "application/octet-stream"
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{quote(name, safe='')}\""
+               f"\r\nContent-Type: {kind}\r\n\r\n").encode()
+        if path is not None:
+            data = path.read_bytes()
+            yield data
+            progress.update(len(data))
+        yield b"\r\n"
+    yield f"--{boundary}--\r\n".encode()
+
+
+def add(
+    path: str | os.PathLike[str],
+    *,
+    api: str | None = None,
+    wrap: bool = True,
+    hidden: bool = True,
+    chunker: str = "size-1000000",
+    cid_version: int = 1,
+    raw_leaves: bool = True,
+    pin: bool = True,
+    progress: bool = True,
+) -> str:
+    """Add a file or folder to IPFS through the Kubo RPC API; return the root CID.
+
+    The defaults are the flags of ``ipfs add -r --hidden -s size-1000000 --raw-leaves --cid-version 1 -w``:
+    the same data gives the same CID as kubo.
+
+    Parameters
+    ----------
+    path : path
+        File or folder to add.
+    api : str, optional
+        Kubo RPC address (default: ``$IPFS_API``, the sandbox node, then ``http://127.0.0.1:5001``).
+    wrap : bool
+        Wrap in a directory, so the result is reachable as ``<cid>/<name>``.
+    hidden : bool
+        Include files whose names start with a dot (``.zattrs``, ``.zarray`` ...).
+    chunker, cid_version, raw_leaves, pin : optional
+        As kubo's flags.
+    progress : bool
+        Show a progress bar of the bytes sent.
+
+    Returns
+    -------
+    str
+        The root CID (of the wrapping directory when ``wrap``).
+
+    Examples
+    --------
+    >>> add("images/6001240.zarr")  # doctest: +SKIP
+    'bafybeigxtkiy6y6vlcyqjspxqkpfr2pignkzepbyhai3zfomut6mtbyu5u'
+    """
+    tqdm = attempt_import("tqdm.auto")
+    root = Path(path)
+    if not root.exists():
+        raise NotFoundError(f"{root} does not exist: nothing to add")
+    entries = _entries(root, hidden)
+    total = sum(p.stat().st_size for _, p in entries if p is not None)
+    boundary = uuid.uuid4().hex
+    params = {"cid-version": cid_version, "raw-leaves": str(raw_leaves).lower(), "chunker": chunker,
+              "wrap-with-directory": str(wrap).lower(), "pin": str(pin).lower(), "progress": "false"}
+    with tqdm.tqdm(total=total, unit="B", unit_scale=True, desc=f"ipfs add {root.name}", disable=not progress) as bar:
+        r = _rpc(api_address(api), "add", params=params, data=_multipart(entries, boundary, bar),
+                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    lines = [json.loads(line) for line in r.text.splitlines() if line.strip()]
+    if not lines:
+        raise ServiceUnavailableError("the IPFS node answered the add with nothing")
+    return lines[-1]["Hash"]
+
+
+def node_id(api: str | None = None) -> dict[str, Any]:
+    """The node's peer id and addresses (``/api/v0/id``)."""
+    return _rpc(api_address(api), "id", timeout=30).json()
+
+
+def swarm_connect(address: str, api: str | None = None) -> None:
+    """Connect the node to a peer (``/api/v0/swarm/connect``)."""
+    _rpc(api_address(api), "swarm/connect", params={"arg": address}, timeout=60)
+
+
+def publisher_addresses(api: str | None = None) -> list[str]:
+    """The swarm addresses (with ``/p2p/<id>``) of the node at ``api``, to give workers as peers."""
+    info = node_id(api)
+    return [a if "/p2p/" in a else f"{a}/p2p/{info['ID']}" for a in info["Addresses"]]
+
+
+def stats(api: str | None = None) -> dict[str, int]:
+    """Counters of a sandbox node: gateway requests, blocks added and stored (``/api/v0/labkit/stats``)."""
+    return _rpc(api_address(api), "labkit/stats", timeout=30).json()
+
+
+class IPFSWorkerPlugin:
+    """A Dask worker plugin: every worker runs its own IPFS node, connected to ``peers``, and reads through it.
+
+    On setup the worker starts the sandbox node (Helia) in its local directory, or reuses the one it
+    started before, dials every peer, and sets ``IPFS_GATEWAY`` to its own gateway, so ``ipfs://``
+    reads on that worker fetch blocks peer to peer (bitswap) instead of asking the publisher's gateway.
+
+    Parameters
+    ----------
+    peers : list of str
+        Multiaddrs of the publishing node(s), e.g. from :func:`publisher_addresses`.
+
+    Examples
+    --------
+    >>> client.register_plugin(IPFSWorkerPlugin(publisher_addresses()))  # doctest: +SKIP
+    """
+
+    name = "labkit-ipfs"
+    idempotent = True
+
+    def __init__(self, peers: list[str]) -> None:
+        self.peers = list(peers)
+        self._service: Any = None
+
+    def setup(self, worker: Any) -> None:
+        """Start (or reuse) the worker's node, connect it, and point ipfsspec at it."""
+        from labkit.sandbox._service import Context
+        from labkit.sandbox.ipfs_node import IpfsService
+
+        root = Path(worker.local_directory) / "labkit-ipfs"
+        state = root / "node.json"
+        record = json.loads(state.read_text()) if state.exists() else None
+        if record is None or not _answers(record["api"]):
+            self._service = IpfsService()
+            record = self._service.start(Context(root, secrets={}))
+            root.mkdir(parents=True, exist_ok=True)
+            state.write_text(json.dumps(record))
+        for peer in self.peers:
+            swarm_connect(peer, api=record["api"])
+        os.environ["IPFS_GATEWAY"] = record["gateway"]
+        os.environ["IPFS_API"] = record["api"]
+        worker.labkit_ipfs = record
+
+    def teardown(self, worker: Any) -> None:
+        """Stop the node this plugin started."""
+        if self._service is not None:
+            self._service.stop()
+            self._service = None
+
+
+def _answers(api: str) -> bool:
+    try:
+        return requests.post(f"{api}/api/v0/id", timeout=2).ok
+    except requests.RequestException:
+        return False

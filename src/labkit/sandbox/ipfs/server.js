@@ -1,0 +1,348 @@
+// The labkit sandbox IPFS node: Helia with a kubo-compatible RPC API and path gateway, on 127.0.0.1 only.
+//
+//   node server.js --repo DIR --api-port N --gateway-port N --swarm-port N
+//
+// RPC (POST): /api/v0/add, /api/v0/id, /api/v0/swarm/connect, /api/v0/version, /api/v0/labkit/stats
+// Gateway (GET/HEAD): /ipfs/{cid}/{path}; ?format=car&dag-scope=block (or Accept: application/vnd.ipld.car)
+// answers a CARv1 of the blocks along the path with X-Ipfs-Roots, as kubo does, which is what ipfsspec needs.
+// libp2p listens on loopback TCP only, with bitswap; no bootstrap, DHT, mDNS or delegated routing.
+
+// Node 20 lacks Promise.withResolvers, which current libp2p uses.
+if (typeof Promise.withResolvers !== 'function') {
+  Promise.withResolvers = function () {
+    let resolve, reject
+    const promise = new Promise((res, rej) => { resolve = res; reject = rej })
+    return { promise, resolve, reject }
+  }
+}
+
+import http from 'node:http'
+import { parseArgs } from 'node:util'
+import { join } from 'node:path'
+import { mkdirSync } from 'node:fs'
+
+import { createHeliaLight } from 'helia'
+import { withLibp2pLight } from '@helia/libp2p'
+import { withBitswap } from '@helia/bitswap'
+import { FsBlockstore } from 'blockstore-fs'
+import { FsDatastore } from 'datastore-fs'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { identify } from '@libp2p/identify'
+import { multiaddr } from '@multiformats/multiaddr'
+import { importer } from 'ipfs-unixfs-importer'
+import { fixedSize } from 'ipfs-unixfs-importer/chunker'
+import { balanced } from 'ipfs-unixfs-importer/layout'
+import { exporter } from 'ipfs-unixfs-exporter'
+import { UnixFS } from 'ipfs-unixfs'
+import * as dagPb from '@ipld/dag-pb'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+
+const { values: args } = parseArgs({
+  options: {
+    repo: { type: 'string' },
+    'api-port': { type: 'string' },
+    'gateway-port': { type: 'string' },
+    'swarm-port': { type: 'string', default: '0' }
+  }
+})
+const HOST = '127.0.0.1'
+const RAW = 0x55
+const DAG_PB = 0x70
+const FETCH_TIMEOUT_MS = 30000
+
+const stats = { gateway_requests: 0, gateway_car_requests: 0, blocks_added: 0, blocks_stored: 0, api_requests: 0 }
+
+// ------------------------------------------------------------------ the node
+mkdirSync(join(args.repo, 'blocks'), { recursive: true })
+mkdirSync(join(args.repo, 'datastore'), { recursive: true })
+const fsBlocks = new FsBlockstore(join(args.repo, 'blocks'))
+const counted = new Proxy(fsBlocks, {
+  get (target, prop) {
+    const value = Reflect.get(target, prop)
+    if (prop === 'put' && typeof value === 'function') {
+      return async (...a) => { stats.blocks_stored++; return value.apply(target, a) }
+    }
+    return typeof value === 'function' ? value.bind(target) : value
+  }
+})
+const datastore = new FsDatastore(join(args.repo, 'datastore'))
+await fsBlocks.open()
+await datastore.open()
+
+const helia = withBitswap(withLibp2pLight(createHeliaLight({ blockstore: counted, datastore, routers: [] }), {
+  addresses: { listen: [`/ip4/${HOST}/tcp/${args['swarm-port']}`] },
+  transports: [tcp()],
+  connectionEncrypters: [noise()],
+  streamMuxers: [yamux()],
+  peerDiscovery: [],
+  services: { identify: identify() },
+  connectionGater: { denyDialMultiaddr: () => false }
+}))
+await helia.start()
+
+// ------------------------------------------------------------------ helpers
+function sendJson (res, status, body, headers = {}) {
+  const raw = Buffer.from(JSON.stringify(body) + '\n')
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': raw.length, ...headers })
+  res.end(raw)
+}
+
+function rpcError (res, status, message) {
+  sendJson(res, status, { Message: message, Code: 0, Type: 'error' })
+}
+
+async function readBody (req) {
+  const chunks = []
+  for await (const c of req) chunks.push(c)
+  return Buffer.concat(chunks)
+}
+
+// multipart/form-data as kubo's clients send it: one part per file or directory, named by its path
+function parseMultipart (body, contentType) {
+  const m = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType || '')
+  if (!m) throw new Error('expected a multipart/form-data body with a boundary')
+  const boundary = Buffer.from('--' + (m[1] || m[2]).trim())
+  const parts = []
+  let pos = body.indexOf(boundary)
+  while (pos !== -1) {
+    pos += boundary.length
+    if (body.slice(pos, pos + 2).toString() === '--') break
+    pos += 2 // CRLF
+    const headerEnd = body.indexOf('\r\n\r\n', pos)
+    if (headerEnd === -1) throw new Error('malformed multipart part')
+    const headers = {}
+    for (const line of body.slice(pos, headerEnd).toString('utf8').split('\r\n')) {
+      const i = line.indexOf(':')
+      if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim()
+    }
+    const next = body.indexOf(boundary, headerEnd + 4)
+    if (next === -1) throw new Error('unterminated multipart body')
+    const content = body.slice(headerEnd + 4, next - 2) // strip CRLF before the boundary
+    const disposition = headers['content-disposition'] || ''
+    const fn = /filename\*?=(?:UTF-8'')?"?([^";]*)"?/i.exec(disposition)
+    const name = decodeURIComponent((fn && fn[1]) || headers['abspath'] || '')
+    parts.push({ name, type: headers['content-type'] || 'application/octet-stream', content })
+    pos = next
+  }
+  return parts
+}
+
+function addOptions (q) {
+  const cidVersion = Number(q.get('cid-version') ?? 0)
+  const rawLeavesParam = q.get('raw-leaves')
+  const rawLeaves = rawLeavesParam === null ? cidVersion === 1 : rawLeavesParam === 'true'
+  const chunker = q.get('chunker') ?? 'size-262144'
+  const cm = /^size-(\d+)$/.exec(chunker)
+  if (!cm) throw new Error(`unsupported chunker '${chunker}': use size-N`)
+  if (![0, 1].includes(cidVersion)) throw new Error(`unknown CID version ${cidVersion}`)
+  return {
+    cidVersion,
+    rawLeaves,
+    leafType: rawLeaves ? 'raw' : 'file',
+    chunker: fixedSize({ chunkSize: Number(cm[1]) }),
+    layout: balanced({ maxChildrenPerNode: 174 }),
+    wrapWithDirectory: q.get('wrap-with-directory') === 'true',
+    shardSplitThresholdBytes: 262144,
+    reduceSingleLeafToSelf: true,
+    pin: q.get('pin') !== 'false'
+  }
+}
+
+async function add (req, res, q) {
+  let opts, parts
+  try {
+    opts = addOptions(q)
+    parts = parseMultipart(await readBody(req), req.headers['content-type'])
+  } catch (err) {
+    return rpcError(res, 400, err.message)
+  }
+  if (parts.length === 0) return rpcError(res, 400, 'no file was sent')
+  const source = parts.map(p => p.type === 'application/x-directory'
+    ? { path: p.name }
+    : { path: p.name, content: p.content })
+  const counting = {
+    put: async (cid, bytes, o) => { stats.blocks_added++; return helia.blockstore.put(cid, bytes, o) },
+    get: (cid, o) => helia.blockstore.get(cid, o),
+    has: (cid, o) => helia.blockstore.has(cid, o)
+  }
+  const lines = []
+  let root
+  try {
+    for await (const entry of importer(source, counting, opts)) {
+      lines.push(JSON.stringify({ Name: entry.path, Hash: entry.cid.toString(), Size: String(entry.size) }))
+      root = entry.cid
+    }
+    if (opts.pin && root) {
+      for await (const _ of helia.pins.add(root)) { /* walks the DAG */ }
+    }
+  } catch (err) {
+    if (err.name !== 'AlreadyPinnedError') return rpcError(res, 500, err.message)
+  }
+  res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'X-Chunked-Output': '1' })
+  res.end(lines.join('\n') + '\n')
+}
+
+async function rpc (req, res, url) {
+  stats.api_requests++
+  if (req.method !== 'POST') return rpcError(res, 405, `${req.method} is not allowed: the RPC API takes POST`)
+  const q = url.searchParams
+  switch (url.pathname.replace(/\/$/, '')) {
+    case '/api/v0/add':
+      return add(req, res, q)
+    case '/api/v0/id':
+      return sendJson(res, 200, {
+        ID: helia.libp2p.peerId.toString(),
+        Addresses: helia.libp2p.getMultiaddrs().map(a => a.toString()),
+        AgentVersion: 'labkit-sandbox-ipfs/helia',
+        Protocols: helia.libp2p.getProtocols()
+      })
+    case '/api/v0/swarm/connect': {
+      const targets = q.getAll('arg')
+      if (targets.length === 0) return rpcError(res, 400, 'argument "address" is required')
+      const out = []
+      for (const t of targets) {
+        try {
+          const conn = await helia.libp2p.dial(multiaddr(t), { signal: AbortSignal.timeout(10000) })
+          out.push(`connect ${conn.remotePeer.toString()} success`)
+        } catch (err) {
+          return rpcError(res, 500, `connect ${t} failure: ${err.message}`)
+        }
+      }
+      return sendJson(res, 200, { Strings: out })
+    }
+    case '/api/v0/swarm/peers':
+      return sendJson(res, 200, {
+        Peers: helia.libp2p.getConnections().map(c => ({ Peer: c.remotePeer.toString(), Addr: c.remoteAddr.toString() }))
+      })
+    case '/api/v0/version':
+      return sendJson(res, 200, { Version: '0.0.0-labkit', Commit: '', Repo: '', System: process.platform, Golang: '' })
+    case '/api/v0/labkit/stats':
+      return sendJson(res, 200, stats)
+    default:
+      return rpcError(res, 404, `unknown command ${url.pathname}`)
+  }
+}
+
+// ------------------------------------------------------------------ gateway
+function varint (n) {
+  const out = []
+  do {
+    let b = n & 0x7f
+    n = Math.floor(n / 128)
+    if (n > 0) b |= 0x80
+    out.push(b)
+  } while (n > 0)
+  return Buffer.from(out)
+}
+
+function car (root, blocks) {
+  const header = dagCbor.encode({ roots: [root], version: 1 })
+  const parts = [varint(header.length), Buffer.from(header)]
+  for (const { cid, bytes } of blocks) {
+    parts.push(varint(cid.bytes.length + bytes.length), Buffer.from(cid.bytes), Buffer.from(bytes))
+  }
+  return Buffer.concat(parts)
+}
+
+// a block's bytes (blockstores yield them in chunks)
+async function getBlock (cid) {
+  const chunks = []
+  for await (const c of helia.blockstore.get(cid, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })) chunks.push(c)
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+}
+
+class HttpError extends Error {
+  constructor (status, message) { super(message); this.status = status }
+}
+
+// walk /cid/a/b: every CID along the path and the blocks they name
+async function resolve (segments) {
+  let cid
+  try {
+    cid = CID.parse(segments[0])
+  } catch {
+    throw new HttpError(400, `invalid path "/ipfs/${segments.join('/')}": "${segments[0]}" is not a valid CID`)
+  }
+  const roots = [cid]
+  const blocks = []
+  for (let i = 0; ; i++) {
+    const bytes = await getBlock(cid)
+    blocks.push({ cid, bytes })
+    if (i === segments.length - 1) break
+    if (cid.code !== DAG_PB) throw new HttpError(404, `${segments.slice(0, i + 1).join('/')} is not a directory`)
+    const node = dagPb.decode(bytes)
+    const fs = UnixFS.unmarshal(node.Data)
+    if (fs.type === 'hamt-sharded-directory') throw new HttpError(501, 'HAMT-sharded directories are not served')
+    if (fs.type !== 'directory') throw new HttpError(404, `${segments.slice(0, i + 1).join('/')} is not a directory`)
+    const link = node.Links.find(l => l.Name === segments[i + 1])
+    if (!link) throw new HttpError(404, `no link named "${segments[i + 1]}" under ${segments.slice(0, i + 1).join('/')}`)
+    cid = link.Hash
+    roots.push(cid)
+  }
+  return { roots, blocks }
+}
+
+async function gateway (req, res, url) {
+  stats.gateway_requests++
+  if (!['GET', 'HEAD'].includes(req.method)) return rpcError(res, 405, 'the gateway is read-only')
+  const m = /^\/ipfs\/(.+?)\/?$/.exec(url.pathname)
+  if (!m) return rpcError(res, 404, 'use /ipfs/{cid}/{path}')
+  const segments = m[1].split('/').filter(s => s.length > 0).map(decodeURIComponent)
+  const wantsCar = url.searchParams.get('format') === 'car' ||
+    (req.headers.accept || '').includes('application/vnd.ipld.car')
+  try {
+    const { roots, blocks } = await resolve(segments)
+    const headers = { 'X-Ipfs-Roots': roots.map(c => c.toString()).join(','), 'X-Ipfs-Path': '/ipfs/' + segments.join('/') }
+    const terminal = roots[roots.length - 1]
+    if (wantsCar) {
+      stats.gateway_car_requests++
+      const body = car(terminal, blocks)
+      res.writeHead(200, { ...headers, 'Content-Type': 'application/vnd.ipld.car; version=1', 'Content-Length': body.length })
+      return res.end(req.method === 'HEAD' ? undefined : body)
+    }
+    const entry = await exporter(terminal, helia.blockstore, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })
+    if (entry.type === 'directory') {
+      const names = []
+      for await (const e of entry.content()) names.push(e.name)
+      const body = Buffer.from(names.join('\n') + '\n')
+      res.writeHead(200, { ...headers, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length })
+      return res.end(req.method === 'HEAD' ? undefined : body)
+    }
+    res.writeHead(200, { ...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': String(entry.size) })
+    if (req.method === 'HEAD') return res.end()
+    for await (const chunk of entry.content()) {
+      if (!res.write(chunk)) await new Promise(resolve => res.once('drain', resolve))
+    }
+    res.end()
+  } catch (err) {
+    const status = err.status ?? (err.name === 'AbortError' || err.name === 'TimeoutError' ? 504 : 500)
+    if (!res.headersSent) rpcError(res, status, err.message)
+    else res.destroy(err)
+  }
+}
+
+function serve (port, handler) {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url, `http://${HOST}`)
+      handler(req, res, url).catch(err => { if (!res.headersSent) rpcError(res, 500, err.message) })
+    })
+    server.on('error', reject)
+    server.listen(Number(port), HOST, () => resolve(server))
+  })
+}
+
+const servers = [await serve(args['api-port'], rpc), await serve(args['gateway-port'], gateway)]
+console.log(`ipfs node ${helia.libp2p.peerId} api http://${HOST}:${args['api-port']} gateway http://${HOST}:${args['gateway-port']}`)
+console.log(`swarm ${helia.libp2p.getMultiaddrs().map(a => a.toString()).join(' ')}`)
+
+async function shutdown () {
+  for (const s of servers) s.close()
+  await helia.stop()
+  process.exit(0)
+}
+process.on('SIGTERM', shutdown)
+process.on('SIGINT', shutdown)
