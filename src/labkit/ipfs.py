@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from labkit._lazy import attempt_import
 from labkit.errors import ConfigurationError, FormatError, NotFoundError, ServiceUnavailableError
@@ -194,7 +195,7 @@ def stats(api: str | None = None) -> dict[str, int]:
     return _rpc(api_address(api), "labkit/stats", timeout=30).json()
 
 
-class IPFSWorkerPlugin:
+class IPFSWorkerPlugin(WorkerPlugin):
     """A Dask worker plugin: every worker runs its own IPFS node, connected to ``peers``, and reads through it.
 
     On setup the worker starts the sandbox node (Helia) in its local directory, or reuses the one it

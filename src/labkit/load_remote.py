@@ -326,7 +326,7 @@ def load_stac(
     return ds
 
 
-MARKER = ".labkit-download.json"
+MARKER = ".{name}.labkit-download.json"  # beside the folder, so the folder holds exactly the source's files
 
 
 def download(
@@ -337,7 +337,8 @@ def download(
 
     Files already complete (same size) are skipped, partial ones are replaced; every file is written
     under a temporary name and moved into place, so an interrupted download never leaves a truncated
-    file. A marker records the source, and a non-empty folder that holds something else is refused.
+    file. A marker beside the folder records the source, and a non-empty folder that holds something else
+    is refused.
 
     Parameters
     ----------
@@ -373,7 +374,7 @@ def download(
     fs, root = filesystem(url, storage_options, endpoint_url=endpoint_url)
     root = root.rstrip("/")
     target = Path(dest) / root.rsplit("/", 1)[-1]
-    marker = target / MARKER
+    marker = target.parent / MARKER.format(name=target.name)
     if target.exists() and any(target.iterdir()):
         recorded = json.loads(marker.read_text()).get("source") if marker.exists() else None
         if recorded != str(url):
