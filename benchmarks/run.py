@@ -7,16 +7,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import bench_cells  # noqa: E402
 import bench_flood  # noqa: E402
 import bench_idr  # noqa: E402
+import bench_ipfs  # noqa: E402
 from common import print_table, sandbox  # noqa: E402
 
 
 def main() -> None:
-    with sandbox(["s3"]) as sb:
+    with sandbox(["s3", "ipfs"]) as sb:
         bench_idr.run(sb)
+        bench_ipfs.run(sb)
     with sandbox(["s3", "stac"], flood_size=4096, flood_dates=4) as sb:
         bench_flood.run(sb)
+    bench_cells.run()
     print_table(Path("build/bench/results.json"))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 
 import pytest
@@ -40,7 +39,6 @@ def sandbox_env(sandbox, monkeypatch: pytest.MonkeyPatch):
     for key, value in sandbox.env().items():
         monkeypatch.setenv(key, value)
     yield sandbox
-    os.environ.pop("IPFS_GATEWAY", None)
 
 
 @pytest.fixture(scope="session")

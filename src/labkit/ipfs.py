@@ -51,13 +51,21 @@ def gateway() -> str:
     """
     ipfsspec = attempt_import("ipfsspec.async_ipfs")
     try:
-        gw = ipfsspec.get_gateway()
+        gw = ipfsspec.get_gateway.__wrapped__()  # the configuration now, not ipfsspec's memo of it
     except Exception as exc:  # ipfsspec raises a bare error when nothing is configured
         raise ConfigurationError(
             "no IPFS gateway is configured: set IPFS_GATEWAY (e.g. http://127.0.0.1:8080) or write it to "
             f"~/.ipfs/gateway ({exc})"
         ) from None
     return str(gw.url)
+
+
+def use_gateway(url: str) -> None:
+    """Point ipfsspec at ``url`` from now on in this process (it memoises its lookup, so clear that too)."""
+    ipfsspec = attempt_import("ipfsspec.async_ipfs")
+    os.environ["IPFS_GATEWAY"] = url
+    ipfsspec.get_gateway.cache_clear()
+    ipfsspec.AsyncIPFSFileSystem.clear_instance_cache()
 
 
 def parse_cid(text: str) -> Any:
@@ -234,7 +242,7 @@ class IPFSWorkerPlugin(WorkerPlugin):
             state.write_text(json.dumps(record))
         for peer in self.peers:
             swarm_connect(peer, api=record["api"])
-        os.environ["IPFS_GATEWAY"] = record["gateway"]
+        use_gateway(record["gateway"])
         os.environ["IPFS_API"] = record["api"]
         worker.labkit_ipfs = record
 

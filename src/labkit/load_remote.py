@@ -26,6 +26,10 @@ __all__ = ["download", "info", "load_stac", "open_image", "open_store", "read_me
 
 def _open_group(url: Any, storage_options: Mapping[str, Any] | None, endpoint_url: str | None) -> Any:
     zarr = attempt_import("zarr")
+    if isinstance(url, str) and url.startswith("ipfs://"):
+        from labkit.ipfs import parse_cid
+
+        parse_cid(url[len("ipfs://"):].split("/", 1)[0])
     store = open_store(url, storage_options, endpoint_url=endpoint_url)
     try:
         return zarr.open_group(store, mode="r")
