@@ -8,12 +8,23 @@ BIN := $(VENV)/bin
 NODE_DIR := src/labkit/sandbox/ipfs
 PY_STAMP := $(VENV)/.stamp-install
 NODE_STAMP := $(NODE_DIR)/node_modules/.stamp-install
+# the itk profile: a second environment with zarr 2.18 and itkwidgets (which needs zarr<3)
+ITK_VENV := .venv-itk
+ITK_STAMP := $(ITK_VENV)/.stamp-install
+ITK_TESTS := tests/unit/test_viewers.py tests/sandbox/test_idr.py tests/notebooks/test_02_ipfs_zarr.py
 # make's own runs use a sandbox folder inside the checkout, apart from a user's own sandbox
 export LABKIT_SANDBOX_DIR ?= $(CURDIR)/build/sandbox
 
-.PHONY: setup tutorials test lab bench sandbox-up sandbox-down lint clean
+.PHONY: setup chromium tutorials test test-itk lab bench sandbox-up sandbox-down lint clean
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) chromium
+
+# Debian's Chromium for the browser tests; never a browser downloaded by a test tool
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || echo "could not install chromium: browser tests will be skipped"; \
+	  else echo "chromium is missing: browser tests will be skipped (install it with: sudo apt-get install chromium)"; fi; }
 
 $(PY_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,11 +37,22 @@ $(NODE_STAMP): $(NODE_DIR)/package-lock.json $(NODE_DIR)/package.json
 	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
 	@touch $@
 
+$(ITK_STAMP): pyproject.toml
+	@test -x $(ITK_VENV)/bin/python || $(PYTHON) -m venv $(ITK_VENV)
+	$(ITK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ITK_VENV)/bin/python -m pip install --quiet -e ".[itk-profile]"
+	@touch $@
+
 tutorials: setup
 	$(BIN)/labkit tutorials run --output build/tutorials
 
 test: setup
 	$(BIN)/python -m pytest
+	$(MAKE) test-itk
+
+# labkit's load_remote, viewers and IPFS-notebook tests on zarr 2.18 with itkwidgets installed
+test-itk: $(ITK_STAMP) $(NODE_STAMP)
+	$(ITK_VENV)/bin/python -m pytest $(ITK_TESTS)
 
 lab: setup
 	$(BIN)/labkit sandbox up
@@ -49,4 +71,4 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 
 clean: sandbox-down
-	rm -rf build $(VENV) $(NODE_DIR)/node_modules
+	rm -rf build $(VENV) $(ITK_VENV) $(NODE_DIR)/node_modules

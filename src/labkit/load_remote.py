@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit import ngff
+from labkit import _zarr, ngff
 from labkit._lazy import attempt_import
 from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
 from labkit.stores import open_store
@@ -33,7 +33,7 @@ def _open_group(url: Any, storage_options: Mapping[str, Any] | None, endpoint_ur
     store = open_store(url, storage_options, endpoint_url=endpoint_url)
     try:
         return zarr.open_group(store, mode="r")
-    except FileNotFoundError:
+    except _zarr.GROUP_NOT_FOUND:
         pass
     except (OSError, ConnectionError) as exc:
         raise ServiceUnavailableError(f"cannot read {url}: {exc}. Check the address and your connection.") from exc

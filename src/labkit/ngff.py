@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit import _zarr
 from labkit._lazy import attempt_import
 from labkit.errors import FormatError
 
@@ -236,7 +237,7 @@ def read(group: Any) -> Multiscale:
     omero = ome.get("omero")
     return Multiscale(
         version=version,
-        zarr_format=int(getattr(group.metadata, "zarr_format", 2)),
+        zarr_format=_zarr.zarr_format(group),
         axes=axes,
         levels=tuple(levels),
         channels=_channels(omero),
@@ -313,7 +314,6 @@ def write_image(
     Multiscale
         The metadata as written (read back).
     """
-    zarr = attempt_import("zarr")
     if version not in ("0.4", "0.5"):
         raise FormatError(f"labkit writes OME-NGFF 0.4 or 0.5, not {version!r}")
     if shards is not None and version != "0.5":
@@ -369,7 +369,7 @@ def write_image(
     store = open_store(dest, storage_options=storage_options, mode="w" if overwrite else "w-")
     zarr_format = 2 if version == "0.4" else 3
     try:
-        root = zarr.open_group(store, mode="w" if overwrite else "w-", zarr_format=zarr_format)
+        root = _zarr.open_group(store, mode="w" if overwrite else "w-", zarr_format=zarr_format)
     except Exception as exc:  # zarr raises FileExistsError, ContainsGroupError or ContainsArrayError
         if isinstance(exc, FileExistsError) or type(exc).__name__.startswith("Contains"):
             raise FileExistsError(f"{dest} already holds data; pass overwrite=True to replace it") from exc
@@ -377,15 +377,11 @@ def write_image(
     for i, lv in enumerate(levels):
         lv_chunks = tuple(chunks) if chunks else (1,) * (ndim - 2) + tuple(lv.shape[-2:])
         lv_chunks = tuple(min(c, s) for c, s in zip(lv_chunks, lv.shape, strict=True))
-        kwargs: dict[str, Any] = {"shape": lv.shape, "dtype": lv.dtype, "chunks": lv_chunks}
-        if zarr_format == 3:
-            kwargs["dimension_names"] = names
-            if shards:
-                kwargs["shards"] = tuple(min(s, n) for s, n in zip(shards, lv.shape, strict=True))
-        arr = root.create_array(str(i), **kwargs)
-        _store_array(lv, arr, kwargs.get("shards") or lv_chunks)
+        lv_shards = tuple(min(s, n) for s, n in zip(shards, lv.shape, strict=True)) if shards else None
+        arr = _zarr.create_array(root, str(i), lv.shape, lv.dtype, lv_chunks, dimension_names=names, shards=lv_shards)
+        _store_array(lv, arr, lv_shards or lv_chunks)
     root.attrs.update(attrs)
-    return read(zarr.open_group(store, mode="r", zarr_format=zarr_format))
+    return read(_zarr.open_group(store, mode="r", zarr_format=zarr_format))
 
 
 def _store_array(src: Any, arr: Any, block: Sequence[int]) -> None:
@@ -409,12 +405,9 @@ def validate(group: Any) -> Any:
     version = found[0] if found else None
     if version not in ("0.4", "0.5"):
         raise FormatError(f"ome-zarr-models validates OME-NGFF 0.4 and 0.5; this group is {version or 'not NGFF'}")
+    image_model = attempt_import(f"ome_zarr_models.v0{version[-1]}.image").Image
     try:
-        if version == "0.4":
-            from ome_zarr_models.v04.image import Image
-        else:
-            from ome_zarr_models.v05.image import Image
-        return Image.from_zarr(group)
+        return image_model.from_zarr(group)
     except Exception as exc:
         raise FormatError(f"not a valid OME-NGFF {version} image ({models.__name__}): {exc}") from exc
 
@@ -447,11 +440,10 @@ def convert(
     --------
     >>> convert("6001240.zarr", "6001240-v05.zarr", version="0.5", pixel_sizes={"x": 0.36})  # doctest: +SKIP
     """
-    zarr = attempt_import("zarr")
     dask_array = attempt_import("dask.array")
     from labkit.stores import open_store
 
-    group = zarr.open_group(open_store(src, storage_options), mode="r")
+    group = _zarr.open_group(open_store(src, storage_options), mode="r")
     meta = read(group)
     sizes = dict(pixel_sizes or {}) if not meta.scales_known else meta.pixel_sizes(0)
     levels = [dask_array.from_zarr(group[lv.path]) for lv in meta.levels]

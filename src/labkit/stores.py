@@ -89,18 +89,18 @@ def open_store(
     """
     if not isinstance(url, (str, os.PathLike)):
         return url
-    zarr = attempt_import("zarr")
+    from labkit import _zarr
+
     read_only = mode == "r"
     if protocol(url) == "file":
-        path = Path(str(url).removeprefix("file://")).expanduser()
-        return zarr.storage.LocalStore(path, read_only=read_only)
+        return _zarr.local_store(Path(str(url).removeprefix("file://")).expanduser(), read_only)
     proto = protocol(url)
     if proto in _PROTOCOL_MODULES:
         attempt_import(_PROTOCOL_MODULES[proto])
     opts = storage_options_for(str(url), storage_options, endpoint_url=endpoint_url, write=not read_only)
     if proto in ("http", "https"):
         opts.setdefault("client_kwargs", {}).setdefault("trust_env", True)
-    return zarr.storage.FsspecStore.from_url(str(url).rstrip("/"), storage_options=opts, read_only=read_only)
+    return _zarr.fsspec_store(str(url).rstrip("/"), opts, read_only)
 
 
 def write_zarr(ds: Any, url: str, *, storage_options: Mapping[str, Any] | None = None, mode: str = "w",

@@ -304,7 +304,11 @@ def idr_copies(source: Path, data_dir: Path) -> dict[str, Path]:
     out = {}
     # 16 planes a file: v0.4 in chunks, v0.5 in shards of single-plane chunks
     block = (1, 1, 16, 275, 271)
+    from labkit import _zarr
+
     for version, kw in (("0.4", {"chunks": block}), ("0.5", {"shards": block})):
+        if version == "0.5" and not _zarr.ZARR3:
+            continue  # zarr format 3 needs zarr-python 3 (the itk profile runs zarr 2.18)
         dest = data_dir / f"idr-v{version}" / source.name
         if not (dest / (".zattrs" if version == "0.4" else "zarr.json")).is_file():
             with dask.config.set(scheduler="threads"):  # whatever cluster the caller has, this is local work

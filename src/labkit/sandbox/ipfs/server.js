@@ -54,6 +54,7 @@ const DAG_PB = 0x70
 const FETCH_TIMEOUT_MS = 30000
 
 const stats = { gateway_requests: 0, gateway_car_requests: 0, blocks_added: 0, blocks_stored: 0, api_requests: 0 }
+const servedPaths = [] // the last gateway paths, for tests and notebooks that check who read what
 
 // ------------------------------------------------------------------ the node
 mkdirSync(join(args.repo, 'blocks'), { recursive: true })
@@ -220,7 +221,7 @@ async function rpc (req, res, url) {
     case '/api/v0/version':
       return sendJson(res, 200, { Version: '0.0.0-labkit', Commit: '', Repo: '', System: process.platform, Golang: '' })
     case '/api/v0/labkit/stats':
-      return sendJson(res, 200, stats)
+      return sendJson(res, 200, { ...stats, gateway_paths: servedPaths })
     default:
       return rpcError(res, 404, `unknown command ${url.pathname}`)
   }
@@ -287,6 +288,9 @@ async function resolve (segments) {
 
 async function gateway (req, res, url) {
   stats.gateway_requests++
+  servedPaths.push(url.pathname)
+  if (servedPaths.length > 1000) servedPaths.shift()
+  console.log(`gateway ${req.method} ${url.pathname}${url.search}`)
   if (!['GET', 'HEAD'].includes(req.method)) return rpcError(res, 405, 'the gateway is read-only')
   const m = /^\/ipfs\/(.+?)\/?$/.exec(url.pathname)
   if (!m) return rpcError(res, 404, 'use /ipfs/{cid}/{path}')
