@@ -37,7 +37,14 @@ def lab(sandbox, tmp_path_factory):
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         shutil.copy(nb, folder / nb.name)
     port, token = free_port(), "labkit-browser-test"
-    env = {**os.environ, **sandbox.env()}
+    settings = folder / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    # every cell in the page (JupyterLab 4 otherwise renders only the cells in view), no news popups
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    news = folder / "settings" / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    env = {**os.environ, **sandbox.env(), "JUPYTERLAB_SETTINGS_DIR": str(folder / "settings")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}", "--ServerApp.open_browser=False",
