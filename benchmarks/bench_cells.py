@@ -51,7 +51,7 @@ def run(sb=None) -> None:
 
             first = pipeline()
             states = {select.state(*args) for args in zip(cells.cell_id, cells.fov_path, cells.labels_path,
-                                                          cells.label, bboxes)}
+                                                          cells.label, bboxes, strict=True)}
             second = pipeline()
     assert states == {"fresh"}, states
     record("cell pipeline: second run / first run", second / first, "< 0.10",

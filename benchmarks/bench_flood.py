@@ -55,9 +55,14 @@ def run(sb) -> None:
             result = recipes.flood_summary(ds)
             pixels = result.sizes["x"] * result.sizes["y"]
             url = f"s3://results/bench-{factor}x.zarr"
-            peaks["original"].append((pixels, _peak(
-                lambda: result.compute().to_zarr(open_store(url, opts, mode="w"), mode="w", zarr_format=2))))
-            peaks["labkit"].append((pixels, _peak(lambda: write_zarr(result, url, storage_options=opts))))
+            def original(result=result, url=url) -> None:
+                result.compute().to_zarr(open_store(url, opts, mode="w"), mode="w", zarr_format=2)
+
+            def labkit_pattern(result=result, url=url) -> None:
+                write_zarr(result, url, storage_options=opts)
+
+            peaks["original"].append((pixels, _peak(original)))
+            peaks["labkit"].append((pixels, _peak(labkit_pattern)))
     for name, values in peaks.items():
         (px0, m0), (px1, m1) = values[0], values[-1]
         slope = (m1 - m0) / (px1 - px0)  # bytes of client memory per extra pixel of the area

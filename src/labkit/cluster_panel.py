@@ -218,7 +218,8 @@ class ClusterPanel:
         if self._widgets is not None:
             return self._widgets["box"]
         w = attempt_import("ipywidgets")
-        title = w.HTML(f"<b>Dask cluster</b> <small>({self.backend}{' ' + self.address if self.address else ''})</small>")
+        where = f"{self.backend} {self.address}" if self.address else self.backend
+        title = w.HTML(f"<b>Dask cluster</b> <small>({where})</small>")
         start = w.Button(description="Start", button_style="success", icon="play")
         stop = w.Button(description="Stop", button_style="danger", icon="stop")
         n = w.BoundedIntText(value=2, min=0, max=64, description="Workers", layout=w.Layout(width="160px"))

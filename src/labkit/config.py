@@ -58,7 +58,7 @@ class Endpoints:
         return sb.s3.transfers() if sb is not None and "s3" in sb.records else None
 
     def idr_storage_options(self) -> dict[str, Any]:
-        """fsspec options to read the public ``idr`` bucket anonymously."""
+        """Fsspec options to read the public ``idr`` bucket anonymously."""
         return {"anon": True, "endpoint_url": self.idr_s3}
 
 

@@ -116,7 +116,9 @@ def gateway(address: str | None = None, auth: Any = None, *, check: bool = True)
                     f"the dask-gateway at {address} refused the credentials ({exc.status}). Check the user name "
                     f"and password (${USER_ENV}/${PASSWORD_ENV}) or the token (${TOKEN_ENV})."
                 ) from None
-            raise ServiceUnavailableError(f"the dask-gateway at {address} answered {exc.status}: {exc.message}") from None
+            raise ServiceUnavailableError(
+                f"the dask-gateway at {address} answered {exc.status}: {exc.message}"
+            ) from None
         except (aiohttp.ClientConnectionError, OSError, TimeoutError) as exc:
             gw.close()
             raise ServiceUnavailableError(
@@ -218,7 +220,9 @@ class OmeroSession:
                 "and your connection; without internet use mode='sandbox'."
             ) from None
         except requests.Timeout:
-            raise ServiceUnavailableError(f"the OMERO server at {self.host} did not answer in {self.timeout} s") from None
+            raise ServiceUnavailableError(
+                f"the OMERO server at {self.host} did not answer in {self.timeout} s"
+            ) from None
 
     def _discover(self) -> str:
         r = self._get("/api/")

@@ -206,7 +206,8 @@ def open_image(
             units[axis.name] = unit
     if "c" in meta.axis_names and meta.channels and len(meta.channels) == lv.shape[meta.axis_names.index("c")]:
         coords["c"] = [c.label for c in meta.channels]
-    out = xr.DataArray(data, dims=meta.axis_names, coords=coords, name=meta.name or str(url).rstrip("/").rsplit("/")[-1])
+    name = meta.name or str(url).rstrip("/").rsplit("/")[-1]
+    out = xr.DataArray(data, dims=meta.axis_names, coords=coords, name=name)
     for name, unit in units.items():
         out[name].attrs["units"] = unit
     out.attrs.update(

@@ -450,5 +450,6 @@ def convert(
     axes = [Axis(a.name, a.type, a.unit or ("micrometer" if a.type == SPACE and sizes else None)) for a in meta.axes]
     return write_image(
         dest, levels, axes=axes, pixel_sizes=sizes, channels=list(meta.channels) or None, version=version,
-        chunks=chunks or meta.levels[0].chunks, shards=shards, name=meta.name, rdefs=meta.rdefs or None, overwrite=overwrite,
+        chunks=chunks or meta.levels[0].chunks, shards=shards, name=meta.name, rdefs=meta.rdefs or None,
+        overwrite=overwrite,
     )

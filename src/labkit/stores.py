@@ -45,7 +45,7 @@ def storage_options_for(
     url: str, storage_options: Mapping[str, Any] | None = None, *, endpoint_url: str | None = None,
     write: bool = False,
 ) -> dict[str, Any]:
-    """fsspec options for ``url``: S3 is anonymous for reads unless credentials are given or in the environment."""
+    """Fsspec options for ``url``: S3 is anonymous for reads unless credentials are given or in the environment."""
     opts = dict(storage_options or {})
     if protocol(url) == "s3":
         if endpoint_url:

@@ -67,9 +67,8 @@ def plot_map(
     crs = _crs_name(da)
     ax.set_xlabel(f"x ({units}){', ' + crs if crs else ''}")
     ax.set_ylabel(f"y ({units})")
-    label = colorbar_label or " ".join(
-        p for p in (da.attrs.get("long_name", da.name or ""), f"[{da.attrs['units']}]" if "units" in da.attrs else "") if p
-    )
+    units = f"[{da.attrs['units']}]" if "units" in da.attrs else ""
+    label = colorbar_label or " ".join(p for p in (da.attrs.get("long_name", da.name or ""), units) if p)
     ax.figure.colorbar(im, ax=ax, label=label, shrink=0.85)
     if title:
         ax.set_title(title)

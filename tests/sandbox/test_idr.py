@@ -11,11 +11,10 @@ import pytest
 import zarr
 
 from labkit import connect, load_remote, ngff
+from labkit._zarr import ZARR3
 from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
 from labkit.sandbox._process import free_port
 from labkit.sandbox.locate import idr_image_path
-
-from labkit._zarr import ZARR3
 
 V01 = "s3://idr/zarr/v0.1/6001240.zarr"
 COPIES = {"0.4": "s3://idr/zarr/v0.4/idr0062A/6001240.zarr", "0.5": "s3://idr/zarr/v0.5/idr0062A/6001240.zarr"}

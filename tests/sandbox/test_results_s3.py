@@ -90,7 +90,7 @@ def test_a_killed_worker_leaves_no_corrupt_target(sandbox_env, cells, client, tm
     assert sorted(store.list("p")) == sorted(f"p/{c}.png" for c in cells.cell_id)
     assert all(norm.state(c, recipes.select_cell(r.fov_path, r.labels_path, r.label,
                                                  (r.z0, r.z1, r.y0, r.y1, r.x0, r.x1))) == "fresh"
-               for c, r in zip(cells.cell_id, cells.itertuples()))
+               for c, r in zip(cells.cell_id, cells.itertuples(), strict=True))
 
 
 def test_unwritable_store_is_refused_and_keeps_what_was_written(iam_s3):

@@ -55,7 +55,8 @@ def _used_distributions() -> set[str]:
         for cell in json.loads(nb.read_text())["cells"]:
             if cell["cell_type"] == "code":
                 src = "".join(cell["source"])
-                modules |= _imports("\n".join(line for line in src.splitlines() if not line.lstrip().startswith(("%", "!"))))
+                lines = [line for line in src.splitlines() if not line.lstrip().startswith(("%", "!"))]
+                modules |= _imports("\n".join(lines))
     modules = {m for m in modules if m.split(".")[0] not in set(sys.stdlib_module_names) | {"labkit", "__future__"}}
     mapping = packages_distributions()
     dists = set()

@@ -70,8 +70,10 @@ def test_omero_colours_windows_and_labels():
     img = xr.DataArray(np.stack([np.full((1, 8, 8), 750.0), np.full((1, 8, 8), 1500.0)]), dims=("c", "z", "y", "x"),
                        coords={"c": ["LaminB1", "Dapi"], "x": np.arange(8) * 0.36, "y": np.arange(8) * 0.36},
                        attrs={"channels": json.dumps([
-                           {"label": "LaminB1", "color": "0000FF", "window": {"start": 0, "end": 1500}, "active": True},
-                           {"label": "Dapi", "color": "FFFF00", "window": {"start": 0, "end": 1500}, "active": False}])})
+                           {"label": "LaminB1", "color": "0000FF", "window": {"start": 0, "end": 1500},
+                            "active": True},
+                           {"label": "Dapi", "color": "FFFF00", "window": {"start": 0, "end": 1500},
+                            "active": False}])})
     img.x.attrs["units"] = "micrometer"
     v = Viewer(img)
     rgb = v.render()
@@ -103,7 +105,8 @@ def test_plot_map_extent_and_nodata():
 
     matplotlib.use("Agg")
     da_ = xr.DataArray(np.array([[1, 255], [0, 1]], np.uint8), dims=("y", "x"),
-                       coords={"y": [1010.0, 990.0], "x": [2010.0, 2030.0]}, attrs={"nodata": 255, "long_name": "flood"})
+                       coords={"y": [1010.0, 990.0], "x": [2010.0, 2030.0]},
+                       attrs={"nodata": 255, "long_name": "flood"})
     ax = plot_map(da_)
     assert ax.get_xlim() == (2.0, 2.04) and ax.get_ylim() == (0.98, 1.02)
     assert np.ma.is_masked(ax.images[0].get_array()[0, 1]) or np.isnan(ax.images[0].get_array()[0, 1])

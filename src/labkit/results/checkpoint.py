@@ -44,7 +44,8 @@ class Checkpointed:
         missing = [f for f in _fields(template) if f not in self.signature.parameters]
         if missing:
             raise ConfigurationError(
-                f"the target {template!r} names {missing}, which {'is not an argument' if len(missing) == 1 else 'are not arguments'}"
+                f"the target {template!r} names {missing}, which "
+                f"{'is not an argument' if len(missing) == 1 else 'are not arguments'}"
                 f" of {func.__name__}{self.signature}; use only its arguments in the template"
             )
         self.code_hash = prov.code_hash(func)
@@ -87,6 +88,7 @@ class Checkpointed:
         return self.store.exists(name + ("/.zattrs" if getattr(self.serializer, "is_folder", False) else ""))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The function's result for these arguments: read back when fresh, else computed and stored."""
         arguments = self._bind(args, kwargs)
         name = self.template.format(**arguments)
         args_hash = prov.arguments_hash(arguments)

@@ -74,10 +74,11 @@ class Dataset:
             f"# {self.name}", "", self.description or "A labkit results dataset.", "",
             f"- items: {len(df)}",
             f"- columns: {', '.join(map(str, df.columns))}",
-            f"- written: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by labkit {prov.labkit_version()}",
+            f"- written: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by labkit {prov.labkit_version()}",
         ]
         if git:
-            lines.append(f"- code: {git['git_repository']} at {git['git_commit']}{' (uncommitted changes)' if git['git_dirty'] else ''}")
+            dirty = " (uncommitted changes)" if git["git_dirty"] else ""
+            lines.append(f"- code: {git['git_repository']} at {git['git_commit']}{dirty}")
         lines += ["", f"Read it with `labkit.results.Dataset.read({self.store.url!r}, {self.name!r})`.", ""]
         self.store.write_bytes(f"{self.name}/{README}", "\n".join(lines).encode())
         return df

@@ -148,4 +148,4 @@ def caller_folder(func: Any) -> str:
 
 def now() -> str:
     """The time in ISO 8601, UTC."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")

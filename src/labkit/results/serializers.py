@@ -198,7 +198,7 @@ class Parquet(Serializer):
     kind = "table"
 
     def accepts(self, obj: Any) -> bool:
-        """pandas DataFrames."""
+        """Pandas DataFrames."""
         pd = attempt_import("pandas")
         return isinstance(obj, pd.DataFrame)
 

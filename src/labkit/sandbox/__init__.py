@@ -14,4 +14,5 @@ Examples
 from labkit.sandbox.core import SERVICES, Sandbox, current, default_services, down, ensure, start_background
 from labkit.sandbox.state import data_folder, default_root
 
-__all__ = ["SERVICES", "Sandbox", "current", "data_folder", "default_root", "default_services", "down", "ensure", "start_background"]
+__all__ = ["SERVICES", "Sandbox", "current", "data_folder", "default_root", "default_services", "down", "ensure",
+           "start_background"]

@@ -25,6 +25,7 @@ class AccessLog:
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Serve one request through moto and log what was sent."""
         status: list[str] = []
 
         def _start(s: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

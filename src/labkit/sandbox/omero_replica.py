@@ -175,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(404, {"message": f"{path} not found"})
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server API
-        sys.stderr.write("%s %s\n" % (self.log_date_time_string(), format % args))
+        sys.stderr.write(f"{self.log_date_time_string()} {format % args}\n")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +210,7 @@ def flood_truth(extent: np.ndarray, likelihood: np.ndarray) -> tuple[np.ndarray,
 
 def _write_cog(path: Path, data: np.ndarray, wkt: str, transform: tuple[float, ...]) -> None:
     rasterio = attempt_import("rasterio")
-    import rasterio.shutil
+    rio_shutil = attempt_import("rasterio.shutil")
     from rasterio.transform import Affine
 
     profile = {
@@ -227,7 +227,7 @@ def _write_cog(path: Path, data: np.ndarray, wkt: str, transform: tuple[float, .
         with mem.open(**profile) as tmp:
             tmp.write(data, 1)
         with mem.open() as src:
-            rasterio.shutil.copy(src, path, driver="COG", blocksize=512, compress="DEFLATE", overviews="NONE")
+            rio_shutil.copy(src, path, driver="COG", blocksize=512, compress="DEFLATE", overviews="NONE")
 
 
 def flood_scenes(
@@ -285,7 +285,7 @@ def flood_scenes(
 
     extent, likelihood = _flood_arrays(size, n_dates, seed)
     max_extent, mean_like = flood_truth(extent, likelihood)
-    dates = [datetime.fromisoformat(start).replace(tzinfo=timezone.utc) + timedelta(days=5 * t, hours=1)
+    dates = [datetime.fromisoformat(start).replace(tzinfo=UTC) + timedelta(days=5 * t, hours=1)
              for t in range(n_dates)]
     areas = {d.date().isoformat(): float((extent[t] == 1).sum() * GSD * GSD) for t, d in enumerate(dates)}
     truth = FloodTruth(max_extent, mean_like, areas, transform)
@@ -301,7 +301,7 @@ def flood_scenes(
     bbox = [min(lons), min(lats), max(lons), max(lats)]
 
     items = []
-    for t, date in enumerate(dates):
+    for date in dates:
         item_id = f"GFM_{date:%Y%m%dT%H%M%S}_E7AS020M_{seed:03d}"
         assets = {
             band: {
