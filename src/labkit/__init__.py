@@ -2,7 +2,8 @@
 
 The same notebook runs on a laptop or a Dask cluster, against the public services
 (IDR, S3, STAC, dask-gateway, IPFS) or against :mod:`labkit.sandbox`, real local
-servers that speak their protocols.
+servers that speak their protocols. Everything below is importable from ``labkit``
+directly (and tab-completes); submodules load on first use, so ``import labkit`` is fast.
 
 Examples
 --------
@@ -14,7 +15,9 @@ Examples
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from labkit import errors
 from labkit.config import Endpoints, endpoints
@@ -24,15 +27,26 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["Endpoints", "__version__", "endpoints", "errors", "sandbox"]
+SUBMODULES = ("cluster_panel", "config", "connect", "ipfs", "load_remote", "ngff", "recipes", "results", "sandbox",
+              "stores", "tutorials", "viewers")
+#: public name -> module that defines it
+_API = {
+    "ClusterPanel": "cluster_panel",
+    "omero": "connect", "gateway": "connect",
+    "info": "load_remote", "open_image": "load_remote", "download": "load_remote", "load_stac": "load_remote",
+    "view": "viewers", "plot_map": "viewers",
+    "checkpoint": "results", "Dataset": "results",
+    "write_zarr": "stores",
+}
+
+__all__ = ["Endpoints", "__version__", "endpoints", "errors", *SUBMODULES, *_API]
 
 
-def __getattr__(name: str) -> object:
-    # submodules load on first use so `import labkit` stays fast
-    if name in {"sandbox", "tutorials", "config"}:
-        import importlib
-
+def __getattr__(name: str) -> Any:
+    if name in SUBMODULES:
         return importlib.import_module(f"labkit.{name}")
+    if name in _API:
+        return getattr(importlib.import_module(f"labkit.{_API[name]}"), name)
     raise AttributeError(f"module 'labkit' has no attribute {name!r}")
 
 

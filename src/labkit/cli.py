@@ -65,6 +65,17 @@ def info_cmd(url: str, endpoint_url: str | None) -> None:
     info(url, endpoint_url=endpoint_url)
 
 
+@main.command("download")
+@click.argument("url")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--endpoint-url", default=None, help="S3 endpoint, e.g. https://uk1s3.embassy.ebi.ac.uk")
+def download_cmd(url: str, dest: Path, endpoint_url: str | None) -> None:
+    """Download URL (an OME-Zarr folder ...) into DEST, resumably."""
+    from labkit.load_remote import download
+
+    click.echo(download(url, dest, endpoint_url=endpoint_url))
+
+
 @main.group()
 def tutorials() -> None:
     """Run the tutorial notebooks."""

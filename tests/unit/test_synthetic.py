@@ -59,3 +59,21 @@ def test_signed_rgba(hex_rgb, expected):
     from labkit.sandbox.omero_replica import signed_rgba
 
     assert signed_rgba(hex_rgb) == expected
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_nuclei_written_as_ngff_keep_their_truth(tmp_path, version):
+    import zarr
+
+    from labkit._zarr import ZARR3
+    from labkit.load_remote import open_image
+    from labkit.sandbox.synthetic import write_nuclei
+
+    if version == "0.5" and not ZARR3:
+        pytest.skip("NGFF 0.5 needs zarr-python 3")
+    vol = nuclei_volume((6, 48, 48), 3, seed=4)
+    write_nuclei(tmp_path / "n.ome.zarr", vol, version=version)
+    np.testing.assert_array_equal(open_image(tmp_path / "n.ome.zarr").values, vol.image)
+    np.testing.assert_array_equal(open_image(tmp_path / "n.ome.zarr" / "labels" / "nuclei").values, vol.labels)
+    truth = dict(zarr.open_group(tmp_path / "n.ome.zarr", mode="r").attrs)["labkit_truth"]
+    assert truth["objects_per_plane"] == vol.counts.tolist()
