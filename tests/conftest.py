@@ -25,6 +25,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(skip)
 
 
+def gateway_clusters(sandbox) -> list:
+    """The clusters running on the sandbox gateway right now (tests check that none is left behind)."""
+    gw = sandbox.gateway.gateway()
+    try:
+        return gw.list_clusters()
+    finally:
+        gw.close()
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory):
     """Every sandbox service that can run here, for the whole session (small synthetic data)."""

@@ -5,6 +5,7 @@ import xarray as xr
 
 from labkit.sandbox.synthetic import flood_scenes
 from labkit.stores import open_store
+from tests.conftest import gateway_clusters
 
 
 def test_flood_notebook_against_the_truth(run_notebook, sandbox, tmp_path):
@@ -19,9 +20,7 @@ def test_flood_notebook_against_the_truth(run_notebook, sandbox, tmp_path):
     np.testing.assert_array_equal(stored.ensemble_flood_extent.values, extent)
     assert np.abs(stored.ensemble_likelihood.values.astype(int) - likelihood.astype(int)).max() <= 1
 
-    gw = sandbox.gateway.gateway()
-    assert gw.list_clusters() == []  # the notebook shut its cluster down
-    gw.close()
+    assert gateway_clusters(sandbox) == []  # the notebook shut its cluster down
 
     # no credential in the executed notebook nor in any log of the sandbox
     secrets = [sandbox.s3.secret, sandbox.gateway.password]

@@ -14,6 +14,7 @@ from labkit.errors import AccessDeniedError, AuthenticationError, NotFoundError,
 from labkit.sandbox._process import free_port
 from labkit.sandbox.synthetic import flood_scenes
 from labkit.stores import open_store, write_zarr
+from tests.conftest import gateway_clusters
 
 BANDS = ["ensemble_flood_extent", "ensemble_likelihood"]
 
@@ -75,9 +76,7 @@ def test_workers_write_zarr_to_s3(sandbox, sandbox_env, truth):
     assert back.ensemble_flood_extent.dtype == np.uint8
     extent, _ = truth.on_grid(back.x.values, back.y.values)
     np.testing.assert_array_equal(back.ensemble_flood_extent.values, extent)
-    gw = sandbox.gateway.gateway()
-    assert gw.list_clusters() == []  # no orphan left on the gateway
-    gw.close()
+    assert gateway_clusters(sandbox) == []  # no orphan left on the gateway
 
 
 def test_write_without_permission_is_refused_and_writes_nothing(iam_s3):
@@ -107,9 +106,7 @@ def test_panel_gateway_options_scale_adapt_close(sandbox, sandbox_env):
         panel.adapt(1, 2)
         assert panel.dashboard_link.startswith(sandbox.gateway.address)
     assert panel.status["running"] is False
-    gw = sandbox.gateway.gateway()
-    assert gw.list_clusters() == []
-    gw.close()
+    assert gateway_clusters(sandbox) == []
 
 
 def test_panel_bad_gateway_input(sandbox, sandbox_env, tmp_path, monkeypatch):
@@ -119,9 +116,7 @@ def test_panel_bad_gateway_input(sandbox, sandbox_env, tmp_path, monkeypatch):
         ClusterPanel(backend="gateway", address=f"http://127.0.0.1:{free_port()}", auth=BasicAuth("a", "b"))
     with pytest.raises(Exception, match="no option"):
         ClusterPanel(backend="gateway", address=sandbox.gateway.address, options={"gpus": 1})
-    gw = sandbox.gateway.gateway()
-    assert gw.list_clusters() == []
-    gw.close()
+    assert gateway_clusters(sandbox) == []
     monkeypatch.setenv("LABKIT_SANDBOX_DIR", str(tmp_path))  # no sandbox, no address anywhere
     monkeypatch.delenv("LABKIT_GATEWAY_ADDRESS", raising=False)
     panel = ClusterPanel(backend="gateway")
