@@ -45,10 +45,10 @@ def _default_auth(address: str) -> Any:
     if os.environ.get(PASSWORD_ENV):
         return dask_gateway.BasicAuth(os.environ.get(USER_ENV) or os.environ.get("USER", "labkit"),
                                       os.environ[PASSWORD_ENV])
-    from labkit.sandbox import current
+    from labkit.sandbox import running
 
-    sb = current()
-    if sb is not None and "gateway" in sb.records and sb.gateway.address == address:
+    sb = running("gateway")
+    if sb is not None and sb.gateway.address == address:
         return sb.gateway.auth()
     return None  # dask config `gateway.auth`, as dask_gateway.Gateway does it
 
@@ -92,10 +92,9 @@ def gateway(address: str | None = None, auth: Any = None, *, check: bool = True)
     if address is None:
         address = os.environ.get(ADDRESS_ENV) or dask.config.get("gateway.address", None)
     if address is None:
-        from labkit.sandbox import current
+        from labkit.sandbox import running
 
-        sb = current()
-        if sb is not None and "gateway" in sb.records:
+        if (sb := running("gateway")) is not None:
             address = sb.gateway.address
     if address is None:
         raise ConfigurationError(

@@ -33,10 +33,9 @@ def api_address(api: str | None = None) -> str:
         return api.rstrip("/")
     if env := os.environ.get("IPFS_API"):
         return env.rstrip("/")
-    from labkit.sandbox import current
+    from labkit.sandbox import running
 
-    sb = current()
-    if sb is not None and "ipfs" in sb.records:
+    if (sb := running("ipfs")) is not None:
         return sb.ipfs.api
     return DEFAULT_API
 

@@ -369,11 +369,10 @@ def download(
     >>> download("s3://idr/zarr/v0.1/6001240.zarr", "images")  # doctest: +SKIP
     PosixPath('images/6001240.zarr')
     """
-    import os
     from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
 
-    from labkit.stores import filesystem
+    from labkit.stores import filesystem, write_local_atomic
 
     tqdm = attempt_import("tqdm.auto")
     fs, root = filesystem(url, storage_options, endpoint_url=endpoint_url)
@@ -408,10 +407,7 @@ def download(
         data = fs.cat_file(path)
         if size and len(data) != size:
             raise OSError(f"{path}: got {len(data)} bytes, expected {size}")
-        local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local.with_name(f".{local.name}.part")
-        tmp.write_bytes(data)
-        os.replace(tmp, local)
+        write_local_atomic(local, data)
         return len(data)
 
     total = sum(size for _, _, size in todo)

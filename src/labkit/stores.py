@@ -41,6 +41,24 @@ def s3_credentials() -> dict[str, str]:
     return out
 
 
+def write_local_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to a local file so that it appears whole or not at all (temporary name, fsync, rename)."""
+    import uuid
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        with open(tmp, "wb") as fh:
+            for i in range(0, len(data), 1 << 20):
+                fh.write(data[i : i + (1 << 20)])
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def storage_options_for(
     url: str, storage_options: Mapping[str, Any] | None = None, *, endpoint_url: str | None = None,
     write: bool = False,

@@ -11,13 +11,11 @@ from __future__ import annotations
 import errno
 import json
 import os
-import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from labkit.errors import AccessDeniedError, NotFoundError
-from labkit.stores import filesystem, protocol
+from labkit.stores import filesystem, protocol, write_local_atomic
 
 PROVENANCE_SUFFIX = ".prov.json"
 
@@ -64,18 +62,7 @@ class ResultStore:
         target = self.path(name)
         try:
             if self.local:
-                folder = Path(target).parent
-                folder.mkdir(parents=True, exist_ok=True)
-                tmp = folder / f".{Path(target).name}.tmp-{uuid.uuid4().hex}"
-                try:
-                    with open(tmp, "wb") as fh:
-                        for i in range(0, len(data), 1 << 20):
-                            fh.write(data[i : i + (1 << 20)])
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    os.replace(tmp, target)
-                finally:
-                    tmp.unlink(missing_ok=True)
+                write_local_atomic(target, data)
             else:
                 self.fs.pipe_file(target, data)
         except PermissionError as exc:

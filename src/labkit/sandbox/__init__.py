@@ -11,8 +11,8 @@ Examples
 ...     print(sb.s3.endpoint_url, sb.omero.url)
 """
 
-from labkit.sandbox.core import SERVICES, Sandbox, current, default_services, down, ensure, start_background
+from labkit.sandbox.core import SERVICES, Sandbox, current, default_services, down, ensure, running, start_background
 from labkit.sandbox.state import data_folder, default_root
 
 __all__ = ["SERVICES", "Sandbox", "current", "data_folder", "default_root", "default_services", "down", "ensure",
-           "start_background"]
+           "running", "start_background"]

@@ -32,13 +32,12 @@ class Context:
 class Service:
     """One real server of the sandbox.
 
-    Subclasses set ``name`` (and ``requires``: services that must be up first) and
+    Subclasses set ``name`` and
     implement :meth:`start`, which launches the server, waits until it answers and
     returns the record stored in the state file (``pid``, ``port``, URLs).
     """
 
     name: ClassVar[str]
-    requires: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.process: ManagedProcess | None = None

@@ -98,6 +98,7 @@ class Sandbox:
         self._secrets: dict[str, str] = {}
         self._running: dict[str, Service] = {}
         self._owner = True
+        self.owner_pid = os.getpid()  #: process that owns the servers
         self.startup_seconds: float | None = None
 
     # ------------------------------------------------------------------ life cycle
@@ -119,8 +120,8 @@ class Sandbox:
         ctx = Context(self.root, self._secrets, self.options, self.records)
         try:
             services = self._build(ctx)
-            first = [s for s in services if not s.requires]
-            later = [s for s in services if s.requires]
+            first = [s for s in services if s.name not in REQUIRES]
+            later = [s for s in services if s.name in REQUIRES]
             for wave in (first, later):
                 with ThreadPoolExecutor(max(1, len(wave))) as pool:
                     futures = {s.name: pool.submit(self._start_one, s, ctx) for s in wave}
@@ -208,15 +209,6 @@ class Sandbox:
         sb.owner_pid = state["owner_pid"]
         sb.startup_seconds = state.get("startup_seconds")
         return sb
-
-    @property
-    def owner_pid(self) -> int:
-        """Process that owns the servers."""
-        return getattr(self, "_owner_pid", os.getpid())
-
-    @owner_pid.setter
-    def owner_pid(self, pid: int) -> None:
-        self._owner_pid = pid
 
     def pids(self) -> list[int]:
         """Process ids of the servers."""
@@ -330,6 +322,12 @@ def current(root: str | Path | None = None) -> Sandbox | None:
     if not state or not _alive(state.get("owner_pid")):
         return None
     return Sandbox._attach(state)
+
+
+def running(service: str, root: str | Path | None = None) -> Sandbox | None:
+    """The running sandbox if it has ``service``, else ``None`` (clients use it to find default endpoints)."""
+    sb = current(root)
+    return sb if sb is not None and service in sb.records else None
 
 
 def start_background(

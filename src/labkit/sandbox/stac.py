@@ -31,7 +31,6 @@ class StacService(Service):
     """Serve the flood items whose assets the sandbox S3 holds (needs ``s3``)."""
 
     name = "stac"
-    requires = ("s3",)
 
     def __init__(self, scenes: dict[str, Any]) -> None:
         super().__init__()
