@@ -18,7 +18,7 @@ def main() -> None:
     with sandbox(["s3", "ipfs"]) as sb:
         bench_idr.run(sb)
         bench_ipfs.run(sb)
-    with sandbox(["s3", "stac"], flood_size=4096, flood_dates=4) as sb:
+    with sandbox(["s3", "stac", "gateway"], flood_size=4096, flood_dates=4) as sb:
         bench_flood.run(sb)
     bench_cells.run()
     print_table(Path("build/bench/results.json"))

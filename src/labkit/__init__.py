@@ -28,7 +28,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 SUBMODULES = ("cluster_panel", "config", "connect", "ipfs", "load_remote", "ngff", "recipes", "results", "sandbox",
-              "stores", "tutorials", "viewers")
+              "stores", "tutorials", "viewers", "write")
 #: public name -> module that defines it
 _API = {
     "ClusterPanel": "cluster_panel",
@@ -36,7 +36,7 @@ _API = {
     "info": "load_remote", "open_image": "load_remote", "download": "load_remote", "load_stac": "load_remote",
     "view": "viewers", "plot_map": "viewers",
     "checkpoint": "results", "Dataset": "results",
-    "write_zarr": "stores",
+    "write_zarr": "write",
 }
 
 __all__ = ["Endpoints", "__version__", "endpoints", "errors", *SUBMODULES, *_API]

@@ -24,6 +24,9 @@ from labkit.errors import ConfigurationError, LabkitError
 
 log = logging.getLogger("labkit.cluster_panel")
 BACKENDS = ("local", "gateway")
+# Messages the client keeps of what it sent, for debugging only. distributed's default (1000) keeps every
+# task graph under 1 MB the client submitted, and labkit.write.write_zarr submits one small graph per region.
+CLIENT_MESSAGE_LOG = 0
 
 
 class ClusterPanel:
@@ -113,7 +116,8 @@ class ClusterPanel:
                 distributed = attempt_import("distributed")
                 kw = {"threads_per_worker": 1, **self.options_values}
                 self.cluster = distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0", **kw)
-            self._client = self.cluster.get_client()
+            with attempt_import("dask").config.set({"distributed.admin.low-level-log-length": CLIENT_MESSAGE_LOG}):
+                self._client = self.cluster.get_client()
             atexit.register(self.close)
             self._say(f"started a {self.backend} cluster ({self.cluster.name})")
         self._start_refresh()

@@ -121,38 +121,6 @@ def open_store(
     return _zarr.fsspec_store(str(url).rstrip("/"), opts, read_only)
 
 
-def write_zarr(ds: Any, url: str, *, storage_options: Mapping[str, Any] | None = None, mode: str = "w",
-               **kwargs: Any) -> Any:
-    """Write a (lazy) ``xarray.Dataset`` to Zarr at ``url``; with a Dask cluster the workers write the chunks.
-
-    Nothing is gathered on the client: this is ``ds.to_zarr`` on the lazy dataset, with a
-    store that carries the write credentials (from the environment or ``~/.aws``) to
-    the workers. Written as zarr v2 with consolidated metadata, readable by every
-    zarr and xarray version.
-
-    Raises
-    ------
-    labkit.errors.AccessDeniedError
-        The credentials may not write there (nothing was written).
-
-    Examples
-    --------
-    >>> write_zarr(result, "s3://results/flood.zarr")  # doctest: +SKIP
-    """
-    from labkit.errors import AccessDeniedError
-
-    store = open_store(url, storage_options, mode=mode)
-    kwargs.setdefault("zarr_format", 2)
-    kwargs.setdefault("consolidated", True)
-    try:
-        return ds.to_zarr(store, mode=mode, **kwargs)
-    except PermissionError as exc:
-        raise AccessDeniedError(
-            f"no permission to write {url} ({exc}). Check the credentials in the environment "
-            "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or ~/.aws, and that they may write to this bucket."
-        ) from None
-
-
 def du(url: str, storage_options: Mapping[str, Any] | None = None) -> int:
     """Total size in bytes of everything under ``url``.
 

@@ -13,7 +13,8 @@ from labkit.cluster_panel import ClusterPanel
 from labkit.errors import AccessDeniedError, AuthenticationError, NotFoundError, ServiceUnavailableError
 from labkit.sandbox._process import free_port
 from labkit.sandbox.synthetic import flood_scenes
-from labkit.stores import open_store, write_zarr
+from labkit.stores import open_store
+from labkit.write import write_zarr
 from tests.conftest import gateway_clusters
 
 BANDS = ["ensemble_flood_extent", "ensemble_likelihood"]
@@ -68,7 +69,9 @@ def test_workers_write_zarr_to_s3(sandbox, sandbox_env, truth):
         panel.start()
         panel.scale(1)
         panel.wait_for_workers(1)
-        write_zarr(recipes.flood_summary(ds), url)
+        write_zarr(recipes.flood_summary(ds), url, chunks_per_batch=1)  # four regions, written one by one
+        # the client keeps no copy of the graphs it sent (distributed keeps up to 1000 for debugging)
+        assert not [m for m in panel.client.scheduler_comm.recent_message_log if isinstance(m, list)]
         gw = panel._gateway
         assert [c.name for c in gw.list_clusters()] == [panel.cluster.name]
     assert panel._gateway is not None and panel.cluster is None
@@ -79,12 +82,14 @@ def test_workers_write_zarr_to_s3(sandbox, sandbox_env, truth):
     assert gateway_clusters(sandbox) == []  # no orphan left on the gateway
 
 
-def test_write_without_permission_is_refused_and_writes_nothing(iam_s3):
+@pytest.mark.parametrize("lazy", [False, True])
+def test_write_without_permission_is_refused_and_writes_nothing(iam_s3, lazy):
     reader = iam_s3["users"]["reader"]
     ds = xr.Dataset({"a": (("y", "x"), np.zeros((4, 4), np.uint8))})
+    ds = ds.chunk(2) if lazy else ds
     opts = {"key": reader["key"], "secret": reader["secret"], "endpoint_url": iam_s3["endpoint_url"]}
     with pytest.raises(AccessDeniedError, match="no permission to write"):
-        write_zarr(ds, "s3://results/denied.zarr", storage_options=opts)
+        write_zarr(ds, "s3://results/denied.zarr", storage_options=opts, progress=False)
     admin = iam_s3["users"]["admin"]
     fs = s3fs.S3FileSystem(key=admin["key"], secret=admin["secret"], endpoint_url=iam_s3["endpoint_url"])
     assert not fs.exists("results/denied.zarr/.zgroup")
