@@ -1,11 +1,11 @@
 """EODC tutorial: the client's peak memory when writing the result, original pattern against labkit's.
 
-The original gathers the result on the client (``.compute().to_zarr(...)``); labkit lets
-the workers write (``to_zarr`` on the lazy dataset). Measured with tracemalloc in the
-client process (numpy reports its buffers to it), for areas of 1x, 2x and 4x. The cluster is the
-sandbox's dask-gateway cluster, as in the tutorial: its scheduler runs in another process, as it does
-for a scientist whose notebook talks to a remote cluster (a ``LocalCluster`` would put the scheduler,
-and all its per-task state, into the measured process).
+The original gathers the result on the client (``.compute().to_zarr(...)``); labkit lets the workers
+write (``to_zarr`` on the lazy dataset, region by region: ``labkit.write``). Measured with tracemalloc
+in the client process (numpy reports its buffers to it), for areas of 1x, 2x and 4x. The cluster is
+the sandbox's dask-gateway cluster, as in the tutorial: its scheduler runs in another process, as it
+does for a scientist whose notebook talks to a remote cluster (a ``LocalCluster`` would put the
+scheduler, and all its per-task state, into the measured process).
 """
 
 from __future__ import annotations
