@@ -54,6 +54,12 @@ def write_zarr(ds: Any, url: str, *, storage_options: Mapping[str, Any] | None =
     labkit.errors.AccessDeniedError
         The credentials may not write there.
 
+    Notes
+    -----
+    distributed's client keeps a debugging log of the last 1000 messages it sent, each region's
+    graph among them; :class:`labkit.ClusterPanel` makes clients without it. With a client of
+    your own, set ``distributed.admin.low-level-log-length`` to 0 before creating it.
+
     Examples
     --------
     >>> write_zarr(result, "s3://results/flood.zarr")  # doctest: +SKIP
