@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,26 @@ def _default_auth(address: str) -> Any:
     return None  # dask config `gateway.auth`, as dask_gateway.Gateway does it
 
 
+@functools.cache
+def _gateway_class() -> type:
+    """``dask_gateway.Gateway`` with a ``close()`` that may run twice.
+
+    dask-gateway's ``__del__`` closes the gateway again; with current distributed a second close
+    fails (its event loop is stopped) and prints "Exception ignored ..." into the notebook.
+    """
+    base = attempt_import("dask_gateway").Gateway
+
+    class Gateway(base):
+        _closed = False
+
+        def close(self) -> None:
+            if not self._closed:
+                self._closed = True
+                super().close()
+
+    return Gateway
+
+
 def gateway(address: str | None = None, auth: Any = None, *, check: bool = True) -> Any:
     """A ``dask_gateway.Gateway``, with address and credentials from outside the notebook.
 
@@ -86,7 +107,6 @@ def gateway(address: str | None = None, auth: Any = None, *, check: bool = True)
     >>> gw = gateway()  # doctest: +SKIP
     >>> gw.cluster_options()  # doctest: +SKIP
     """
-    dask_gateway = attempt_import("dask_gateway")
     import dask.config
 
     if address is None:
@@ -103,7 +123,7 @@ def gateway(address: str | None = None, auth: Any = None, *, check: bool = True)
         )
     if auth is None:
         auth = _default_auth(address)
-    gw = dask_gateway.Gateway(address, auth=auth)
+    gw = _gateway_class()(address, auth=auth)
     if check:
         aiohttp = attempt_import("aiohttp")
         try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 
 import dask.array as da
 import pytest
@@ -46,9 +48,14 @@ def test_wrong_password_is_refused_by_the_server(sandbox):
     gw.close()
 
 
-def test_connect_gateway_wrong_password_is_a_clear_error(sandbox):
+def test_connect_gateway_wrong_password_is_a_clear_error(sandbox, monkeypatch):
+    gc.collect()  # what earlier tests left
+    ignored = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
     with pytest.raises(AuthenticationError, match="refused the credentials"):
         connect.gateway(sandbox.gateway.address, auth=BasicAuth("labkit", "wrong"))
+    gc.collect()
+    assert ignored == []  # the refused Gateway is closed once: no "Exception ignored" after the error
 
 
 def test_connect_gateway_finds_sandbox_credentials(sandbox, sandbox_env):

@@ -123,7 +123,9 @@ class GatewayEndpoint:
 
     def gateway(self) -> Any:
         """A connected ``dask_gateway.Gateway``."""
-        return attempt_import("dask_gateway").Gateway(self.address, auth=self.auth())
+        from labkit.connect import gateway
+
+        return gateway(self.address, auth=self.auth(), check=False)
 
 
 @dataclass(frozen=True)
