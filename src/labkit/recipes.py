@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from labkit.errors import FormatError
+
 
 def segment_plane(plane: Any, sigma: float = 1.0, fraction: float = 0.75) -> tuple[np.ndarray, int]:
     """Segment one 2D plane: Gaussian filter, threshold at a fraction of its maximum, label connected components.
@@ -43,7 +45,7 @@ def segment_plane(plane: Any, sigma: float = 1.0, fraction: float = 0.75) -> tup
     """
     data = np.asarray(plane, dtype=np.float32)
     if data.ndim != 2:
-        raise ValueError(f"segment_plane needs a 2D plane, got shape {data.shape}")
+        raise FormatError(f"segment_plane needs a 2D plane, got shape {data.shape}")
     smooth = ndimage.gaussian_filter(data, sigma=sigma)
     peak = smooth.max()
     if peak <= 0:
@@ -154,9 +156,7 @@ def project_cell(normalized: np.ndarray, colors: tuple[str, ...] = ("00FFFF", "F
     >>> project_cell(np.zeros((2, 3, 4, 5), np.uint16)).shape
     (4, 5, 3)
     """
+    from labkit.viewers import blend_channels
+
     proj = np.asarray(normalized, dtype=np.float64).max(axis=1) / 65535
-    rgb = np.zeros(proj.shape[1:] + (3,))
-    for channel, color in zip(proj, colors, strict=False):
-        weights = np.array([int(color[i : i + 2], 16) / 255 for i in (0, 2, 4)])
-        rgb = np.maximum(rgb, channel[..., None] * weights)
-    return (rgb * 255).round().astype(np.uint8)
+    return (blend_channels(proj, colors, proj.shape[1:]) * 255).round().astype(np.uint8)

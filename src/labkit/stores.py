@@ -50,8 +50,7 @@ def write_local_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
     try:
         with open(tmp, "wb") as fh:
-            for i in range(0, len(data), 1 << 20):
-                fh.write(data[i : i + (1 << 20)])
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from labkit._lazy import attempt_import
+from labkit.errors import ConfigurationError, FormatError
 
 
 def plot_map(
@@ -49,7 +51,7 @@ def plot_map(
     import matplotlib.pyplot as plt
 
     if da.ndim != 2:
-        raise ValueError(f"plot_map needs a 2D array, got dims {da.dims}; select one time step first")
+        raise FormatError(f"plot_map needs a 2D array, got dims {da.dims}; select one time step first")
     ydim, xdim = da.dims
     values = np.asarray(da.values, dtype=float)
     nodata = nodata if nodata is not None else da.attrs.get("nodata", da.attrs.get("_FillValue"))
@@ -95,6 +97,21 @@ def _crs_name(da: Any) -> str:
 _DEFAULT_COLORS = ("FFFFFF", "00FF00", "FF00FF", "00FFFF", "FFFF00", "FF0000", "0000FF")
 
 
+def blend_channels(planes: Sequence[np.ndarray], colors: Sequence[str], shape: tuple[int, int]) -> np.ndarray:
+    """Tint each plane (values 0-1) with its hex colour (``"FF00FF"``) and keep the brightest: RGB, floats 0-1.
+
+    Examples
+    --------
+    >>> blend_channels([np.ones((1, 2))], ["00FF00"], (1, 2))[0, 0]
+    array([0., 1., 0.])
+    """
+    rgb = np.zeros((*shape, 3))
+    for plane, color in zip(planes, colors, strict=False):
+        weights = np.array([int(color[k : k + 2], 16) / 255 for k in (0, 2, 4)])
+        rgb = np.maximum(rgb, np.asarray(plane)[..., None] * weights)
+    return rgb
+
+
 def _as_dataarray(data: Any, channel_axis: int | None) -> Any:
     """Any array as an xarray.DataArray with dims among t, c, z, y, x."""
     import xarray as xr
@@ -102,20 +119,20 @@ def _as_dataarray(data: Any, channel_axis: int | None) -> Any:
     if isinstance(data, xr.DataArray):
         unknown = set(data.dims) - set("tczyx")
         if unknown:
-            raise ValueError(f"view needs dims among t, c, z, y, x; got {data.dims}")
+            raise FormatError(f"view needs dims among t, c, z, y, x; got {data.dims}")
         return data
     ndim = data.ndim
     if channel_axis is not None:
         channel_axis %= ndim
         rest = {2: "yx", 3: "zyx", 4: "tzyx"}.get(ndim - 1)
         if rest is None:
-            raise ValueError(f"cannot view a {ndim}-D array")
+            raise FormatError(f"cannot view a {ndim}-D array")
         dims = list(rest)
         dims.insert(channel_axis, "c")
     else:
         dims = list({2: "yx", 3: "zyx", 4: "czyx", 5: "tczyx"}.get(ndim, ""))
         if not dims:
-            raise ValueError(f"cannot view a {ndim}-D array; pass an xarray.DataArray with named dims")
+            raise FormatError(f"cannot view a {ndim}-D array; pass an xarray.DataArray with named dims")
     return xr.DataArray(data, dims=dims)
 
 
@@ -156,38 +173,31 @@ class Viewer:
         self.planes_read = 0
         self._widgets: dict[str, Any] | None = None
 
-    def _plane(self, c: int) -> np.ndarray:
-        sel: dict[str, Any] = {}
-        if "t" in self.data.dims:
-            sel["t"] = self.t
-        if "c" in self.data.dims:
-            sel["c"] = c
-        da = self.data.isel(sel)
+    def _at_view(self, da: Any) -> Any:
+        """``da`` at the current t, and at the current z (or its maximum over z)."""
+        if "t" in da.dims:
+            da = da.isel(t=self.t)
         if "z" in da.dims:
             da = da.max("z") if self.projection else da.isel(z=self.z)
+        return da
+
+    def _plane(self, c: int) -> np.ndarray:
+        da = self._at_view(self.data.isel(c=c) if "c" in self.data.dims else self.data)
         self.planes_read += 1
         return np.asarray(da.values, dtype=np.float64)
 
     def render(self) -> np.ndarray:
         """The RGB image (float, 0-1) of the current view."""
-        ny, nx = self.data.sizes["y"], self.data.sizes["x"]
-        rgb = np.zeros((ny, nx, 3))
-        for i, ch in enumerate(self.channels):
-            if not ch["active"]:
-                continue
+        active = [(i, ch) for i, ch in enumerate(self.channels) if ch["active"]]
+        planes = []
+        for i, ch in active:
             plane = self._plane(i)
             lo = ch["start"] if ch["start"] is not None else float(np.percentile(plane, 0.5))
             hi = ch["end"] if ch["end"] is not None else float(np.percentile(plane, 99.5))
-            scaled = np.clip((plane - lo) / max(hi - lo, 1e-12), 0, 1)
-            color = np.array([int(ch["color"][k : k + 2], 16) / 255 for k in (0, 2, 4)])
-            rgb = np.maximum(rgb, scaled[..., None] * color)
+            planes.append(np.clip((plane - lo) / max(hi - lo, 1e-12), 0, 1))
+        rgb = blend_channels(planes, [ch["color"] for _, ch in active], (self.data.sizes["y"], self.data.sizes["x"]))
         if self.labels is not None:
-            lab = self.labels
-            if "t" in lab.dims:
-                lab = lab.isel(t=self.t)
-            if "z" in lab.dims:
-                lab = lab.max("z") if self.projection else lab.isel(z=self.z)
-            lab = np.asarray(lab.values)
+            lab = np.asarray(self._at_view(self.labels).values)
             edges = (lab != np.roll(lab, 1, 0)) | (lab != np.roll(lab, 1, 1))
             rgb[edges & (lab > 0)] = (1.0, 0.3, 0.3)
         return rgb
@@ -294,7 +304,7 @@ def view(data: Any, *, channel_axis: int | None = None, labels: Any = None, back
     >>> view(img.isel(t=0))  # doctest: +SKIP
     """
     if backend not in ("auto", "labkit", "itk"):
-        raise ValueError(f"backend must be 'auto', 'labkit' or 'itk', not {backend!r}")
+        raise ConfigurationError(f"backend must be 'auto', 'labkit' or 'itk', not {backend!r}")
     if backend == "itk":
         itkwidgets = attempt_import("itkwidgets")
         return itkwidgets.view(np.asarray(data))

@@ -16,10 +16,6 @@ from labkit.results.serializers import Serializer, for_target
 from labkit.results.store import PROVENANCE_SUFFIX, ResultStore
 
 
-def _store(store: ResultStore | str | os.PathLike[str]) -> ResultStore:
-    return store if isinstance(store, ResultStore) else ResultStore(store)
-
-
 def _fields(template: str) -> list[str]:
     return [f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(template) if f]
 
@@ -85,7 +81,7 @@ class Checkpointed:
         return "fresh"
 
     def _exists(self, name: str) -> bool:
-        return self.store.exists(name + ("/.zattrs" if getattr(self.serializer, "is_folder", False) else ""))
+        return self.store.exists(name + ("/.zattrs" if self.serializer.is_folder else ""))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """The function's result for these arguments: read back when fresh, else computed and stored."""
@@ -112,16 +108,16 @@ class Checkpointed:
         return result
 
     def _read(self, name: str) -> Any:
-        if getattr(self.serializer, "is_folder", False):
+        if self.serializer.is_folder:
             return self.serializer.read(self.store.url_of(name), self.store.storage_options)
         return self.serializer.loads(self.store.read_bytes(name))
 
     def _write(self, name: str, result: Any) -> str | None:
-        if getattr(self.serializer, "is_folder", False):
+        if self.serializer.is_folder:
             # a folder cannot be swapped in atomically on object stores: its provenance record, written
             # last, is what makes it a finished target
-            self.store.fs.rm(self.store.path(name + PROVENANCE_SUFFIX)) if self.store.exists(
-                name + PROVENANCE_SUFFIX) else None
+            if self.store.exists(name + PROVENANCE_SUFFIX):
+                self.store.fs.rm(self.store.path(name + PROVENANCE_SUFFIX))
             self.serializer.write(self.store.url_of(name), result, self.store.storage_options)
             return None
         data = self.serializer.dumps(result)
@@ -177,7 +173,7 @@ def checkpoint(
     if (target is None) == (location is None):
         raise ConfigurationError("give exactly one of target=... (checkpointed) or location=... (always recomputed)")
     template = target if target is not None else location
-    result_store = _store(store)
+    result_store = ResultStore.of(store)
 
     def decorate(func: Callable[..., Any]) -> Checkpointed:
         return Checkpointed(func, result_store, template, serializer, overwrite or location is not None)

@@ -36,7 +36,7 @@ class Dataset:
     """
 
     def __init__(self, store: ResultStore | str | os.PathLike[str], name: str, description: str = "") -> None:
-        self.store = store if isinstance(store, ResultStore) else ResultStore(store)
+        self.store = ResultStore.of(store)
         self.name = name.strip("/")
         self.description = description
         self.rows: list[dict[str, Any]] = []
@@ -87,5 +87,4 @@ class Dataset:
     def read(store: ResultStore | str | os.PathLike[str], name: str) -> Any:
         """Read a dataset's manifest back as a pandas DataFrame."""
         pd = attempt_import("pandas")
-        st = store if isinstance(store, ResultStore) else ResultStore(store)
-        return pd.read_parquet(io.BytesIO(st.read_bytes(f"{name.strip('/')}/{MANIFEST}")))
+        return pd.read_parquet(io.BytesIO(ResultStore.of(store).read_bytes(f"{name.strip('/')}/{MANIFEST}")))

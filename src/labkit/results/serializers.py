@@ -29,6 +29,7 @@ class Serializer:
 
     suffix: ClassVar[str] = ""
     kind: ClassVar[str] = "array"  # what it stores, for error messages
+    is_folder: ClassVar[bool] = False  # True: written as a folder of files (write/read), not as bytes
 
     def accepts(self, obj: Any) -> bool:
         """Whether ``obj`` can be stored by this serializer."""

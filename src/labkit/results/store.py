@@ -38,6 +38,11 @@ class ResultStore:
         self.root = self.root.rstrip("/")
         self.local = protocol(self.url) == "file"
 
+    @classmethod
+    def of(cls, store: ResultStore | str | os.PathLike[str]) -> ResultStore:
+        """``store`` itself if it is a ResultStore, else the ResultStore at that URL."""
+        return store if isinstance(store, ResultStore) else cls(store)
+
     def path(self, name: str) -> str:
         """Path of ``name`` inside the store's filesystem."""
         return f"{self.root}/{name.lstrip('/')}"
