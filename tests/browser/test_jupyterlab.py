@@ -72,11 +72,30 @@ def browser():
         b.close()
 
 
+def _kernels(url: str, token: str) -> list[dict]:
+    sessions = requests.get(f"{url}/api/sessions", params={"token": token}, timeout=10).json()
+    return [{"path": s["path"], **{k: s["kernel"][k] for k in ("execution_state", "connections")}}
+            for s in sessions]
+
+
+def _wait_for_kernel(url: str, token: str, name: str, timeout_s: float = 180) -> None:
+    """Until the notebook's kernel has started and the page is connected to it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(k["path"] == name and k["execution_state"] == "idle" and k["connections"] > 0
+               for k in _kernels(url, token)):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the kernel of {name} was not ready in {timeout_s} s: {_kernels(url, token)}")
+
+
 def _run_all(page, url, token, name, timeout_s=420):
     workspace = Path(name).stem.replace("_", "-")  # a fresh workspace: no tabs restored from other tests
     page.goto(f"{url}/lab/workspaces/{workspace}/tree/{name}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook", timeout=60_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    # The toolbar says "idle" before the kernel has even started: restarting a kernel that is still starting
+    # can leave the page without a kernel connection and every cell queued forever. Ask the server instead.
+    _wait_for_kernel(url, token, name)
     if page.locator(".jp-toast-button", has_text="No").count():
         page.locator(".jp-toast-button", has_text="No").first.click()  # the news notification
     page.locator(".jp-NotebookPanel:visible [data-command='notebook:restart-run-all']").first.click()
@@ -90,7 +109,9 @@ def _run_all(page, url, token, name, timeout_s=420):
             break
         time.sleep(1)
     else:
-        pytest.fail(f"{name} did not finish in {timeout_s} s")
+        prompts = page.locator(".jp-NotebookPanel:visible .jp-CodeCell .jp-InputPrompt").all_inner_texts()
+        pytest.fail(f"{name} did not finish in {timeout_s} s; cell prompts {prompts}; kernels "
+                    f"{_kernels(url, token)}")
     page.keyboard.press("Control+s")
     time.sleep(2)
 
