@@ -12,7 +12,8 @@ import psutil
 from dask_gateway import BasicAuth, Gateway
 
 from labkit.sandbox import current, default_services
-from labkit.sandbox._process import port_in_use
+from labkit.sandbox import down as stop_sandbox
+from labkit.sandbox._process import port_in_use, stop_tree
 
 
 def labkit(*args: str, root) -> subprocess.CompletedProcess:
@@ -21,9 +22,10 @@ def labkit(*args: str, root) -> subprocess.CompletedProcess:
                           timeout=180)
 
 
-def test_up_status_down_leaves_nothing_behind(tmp_path):
+def test_up_status_down_leaves_nothing_behind(tmp_path, request):
     t0 = time.perf_counter()
     up = labkit("sandbox", "up", root=tmp_path)
+    request.addfinalizer(lambda: stop_sandbox(tmp_path))  # if an assertion fails before `down`: leave nothing running
     startup = time.perf_counter() - t0
     assert up.returncode == 0, up.stderr
     assert startup < 30, f"the full sandbox took {startup:.1f} s to start"
@@ -60,3 +62,32 @@ def test_up_status_down_leaves_nothing_behind(tmp_path):
     for log in (tmp_path / "logs").glob("*.log"):
         text = log.read_text(errors="replace")
         assert all(v not in text for v in secret.values()), f"a secret appears in {log.name}"
+
+
+OWNER = """
+import json, sys, time
+from labkit.sandbox import Sandbox
+sb = Sandbox(services=["omero", "gateway"], root=sys.argv[1]).start()
+print(json.dumps({"pids": sb.pids(), "ports": sb.ports()}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_servers_stop_when_their_owner_is_killed(tmp_path):
+    """A kernel that crashes (SIGKILL: no atexit) must not leave the sandbox's servers running."""
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        started = json.loads(owner.stdout.readline())
+        servers = [psutil.Process(pid) for pid in started["pids"]]
+        assert len(servers) == 2 and all(p.is_running() for p in servers)
+        assert all(port_in_use(p) for p in started["ports"])
+        assert current(tmp_path) is not None
+    finally:
+        owner.kill()
+        owner.wait(10)
+    _, alive = psutil.wait_procs(servers, timeout=20)
+    for p in alive:  # do not leave them to the rest of the session
+        stop_tree(p.pid)
+    assert alive == [], f"servers left running after their owner was killed: {[p.pid for p in alive]}"
+    assert [p for p in started["ports"] if port_in_use(p)] == []
+    assert not (tmp_path / "state.json").exists()

@@ -31,6 +31,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists and is not a zombie.
+
+    Examples
+    --------
+    >>> alive(os.getpid()), alive(None)
+    (True, False)
+    """
+    if not pid:
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def port_in_use(port: int) -> bool:
     """Whether something accepts connections on ``127.0.0.1:port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -19,8 +19,9 @@ import psutil
 
 from labkit.errors import ConfigurationError, SandboxError
 from labkit.sandbox import ipfs_node
-from labkit.sandbox._process import stop_tree
+from labkit.sandbox._process import alive, stop_tree
 from labkit.sandbox._service import Context, Service
+from labkit.sandbox._watchdog import Watchdog
 from labkit.sandbox.endpoints import GatewayEndpoint, IpfsEndpoint, OmeroEndpoint, S3Endpoint, StacEndpoint
 from labkit.sandbox.state import default_root, read_state, remove_state, write_state
 
@@ -49,15 +50,6 @@ def _resolve(services: Iterable[str] | str | None) -> tuple[str, ...]:
     for s in list(wanted):
         wanted += [r for r in REQUIRES.get(s, ()) if r not in wanted]
     return tuple(s for s in SERVICES if s in wanted)
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 class Sandbox:
@@ -97,6 +89,7 @@ class Sandbox:
         self.records: dict[str, dict[str, Any]] = {}
         self._secrets: dict[str, str] = {}
         self._running: dict[str, Service] = {}
+        self._watchdog: Watchdog | None = None
         self._owner = True
         self.owner_pid = os.getpid()  #: process that owns the servers
         self.startup_seconds: float | None = None
@@ -118,6 +111,7 @@ class Sandbox:
         }
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         ctx = Context(self.root, self._secrets, self.options, self.records)
+        self._watchdog = Watchdog(os.getpid(), self.root)  # stops the servers if this process is killed
         try:
             services = self._build(ctx)
             first = [s for s in services if s.name not in REQUIRES]
@@ -137,7 +131,9 @@ class Sandbox:
 
     def _start_one(self, service: Service, ctx: Context) -> dict[str, Any]:
         self._running[service.name] = service
-        return service.start(ctx)
+        record = service.start(ctx)
+        self._watchdog.watch(record.get("pid"))
+        return record
 
     def _build(self, ctx: Context) -> list[Service]:
         from labkit.sandbox.gateway import GatewayService
@@ -178,6 +174,9 @@ class Sandbox:
             raise SandboxError("this sandbox was started by another process: stop it with labkit.sandbox.down()")
         for name in reversed(list(self._running)):
             self._running.pop(name).stop()
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
         state = read_state(self.root)
         if state and state.get("owner_pid") == os.getpid():
             remove_state(self.root)
@@ -319,7 +318,7 @@ def current(root: str | Path | None = None) -> Sandbox | None:
     >>> sb = current()  # doctest: +SKIP
     """
     state = read_state(Path(root) if root else None)
-    if not state or not _alive(state.get("owner_pid")):
+    if not state or not alive(state.get("owner_pid")):
         return None
     return Sandbox._attach(state)
 
@@ -387,7 +386,7 @@ def down(root: str | Path | None = None, timeout: float = 30) -> bool:
         return False
     owner = state.get("owner_pid")
     pids = [r.get("pid") for r in state.get("services", {}).values()]
-    if owner and owner != os.getpid() and _alive(owner):
+    if owner and owner != os.getpid() and alive(owner):
         os.kill(owner, signal.SIGTERM)
         try:
             psutil.Process(owner).wait(timeout)
@@ -396,7 +395,7 @@ def down(root: str | Path | None = None, timeout: float = 30) -> bool:
         except psutil.Error:
             pass
     for pid in pids:  # whatever the owner left behind
-        if _alive(pid):
+        if alive(pid):
             stop_tree(pid)
     remove_state(root_path)
     return True
