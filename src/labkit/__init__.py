@@ -20,6 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from labkit import errors
+from labkit._sessions import close_at_exit
 from labkit.config import Endpoints, endpoints
 
 try:
@@ -38,6 +39,8 @@ _API = {
     "checkpoint": "results", "Dataset": "results",
     "write_zarr": "write",
 }
+
+close_at_exit()  # remote filesystems' HTTP sessions, or every process that read remote data warns as it exits
 
 __all__ = ["Endpoints", "__version__", "endpoints", "errors", *SUBMODULES, *_API]
 
