@@ -1,6 +1,6 @@
 """Stop a sandbox's servers when the process that owns them dies, even by SIGKILL.
 
-The servers run in sessions of their own (so that Ctrl-C in a notebook does not kill them), which
+The servers run in sessions of their own (so that a Ctrl-C meant for their owner does not reach them), which
 also means nothing stops them when their owner is killed without running ``atexit``: a crashed
 kernel, a test run cut short by a timeout. The owner therefore starts this small process, tells it
 the pid of every server as it starts (one per line on its standard input), and terminates it after
