@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import socket
+import sys
 
 import pytest
 
@@ -32,6 +34,15 @@ def gateway_clusters(sandbox) -> list:
         return gw.list_clusters()
     finally:
         gw.close()
+
+
+@pytest.fixture
+def unraisable(monkeypatch: pytest.MonkeyPatch) -> list:
+    """What Python reports as "Exception ignored" (e.g. in ``__del__``) from here on, after collecting garbage."""
+    gc.collect()  # what earlier tests left
+    ignored: list = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+    return ignored
 
 
 @pytest.fixture(scope="session")

@@ -112,9 +112,6 @@ class ClusterPanel:
                 return self
             if self.backend == "gateway":
                 self.cluster = self._gateway.new_cluster(self._options, shutdown_on_close=True)
-                # the cluster makes a Gateway of its own; give it labkit's close-once, or its __del__
-                # prints "Exception ignored" into whichever cell is running when it is collected
-                self.cluster.gateway.__class__ = type(self._gateway)
             else:
                 distributed = attempt_import("distributed")
                 kw = {"threads_per_worker": 1, **self.options_values}

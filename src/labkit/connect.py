@@ -56,10 +56,11 @@ def _default_auth(address: str) -> Any:
 
 @functools.cache
 def _gateway_class() -> type:
-    """``dask_gateway.Gateway`` with a ``close()`` that may run twice.
+    """``dask_gateway.Gateway`` with a ``close()`` that may run twice, for its clusters' Gateways too.
 
     dask-gateway's ``__del__`` closes the gateway again; with current distributed a second close
-    fails (its event loop is stopped) and prints "Exception ignored ..." into the notebook.
+    fails (its event loop is stopped) and prints "Exception ignored ..." into whichever notebook
+    cell runs when the object is collected. A ``GatewayCluster`` makes a Gateway of its own.
     """
     base = attempt_import("dask_gateway").Gateway
 
@@ -70,6 +71,11 @@ def _gateway_class() -> type:
             if not self._closed:
                 self._closed = True
                 super().close()
+
+        def new_cluster(self, *args: Any, **kwargs: Any) -> Any:
+            cluster = super().new_cluster(*args, **kwargs)
+            cluster.gateway.__class__ = type(self)  # same class, plus the close-once
+            return cluster
 
     return Gateway
 

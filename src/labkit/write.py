@@ -159,7 +159,10 @@ def _write_regions(ds: Any, store: Any, chunks_per_batch: int | None, progress: 
                    disable=not progress) as bar:
         def finish_oldest() -> None:
             job, n = pending.popleft()
-            job.result() if client is not None else job.compute()
+            if client is not None:
+                job.result()
+            else:
+                job.compute()
             bar.update(n)
             # dask memoises the name of every task key it meets (up to 100,000): without this the
             # keys of all the regions written so far would stay in memory.

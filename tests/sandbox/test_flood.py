@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import sys
 
 import numpy as np
 import pytest
@@ -99,10 +98,7 @@ def test_write_without_permission_is_refused_and_writes_nothing(iam_s3, lazy):
 
 
 # ------------------------------------------------------------------ ClusterPanel
-def test_panel_gateway_options_scale_adapt_close(sandbox, sandbox_env, monkeypatch):
-    gc.collect()  # what earlier tests left
-    ignored = []
-    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+def test_panel_gateway_options_scale_adapt_close(sandbox, sandbox_env, unraisable):
     with ClusterPanel(backend="gateway", address=sandbox.gateway.address,
                       options={"worker_cores": 1, "worker_memory": 0.5, "image": "x/y:1"}) as panel:
         opts = panel.cluster_options
@@ -119,7 +115,7 @@ def test_panel_gateway_options_scale_adapt_close(sandbox, sandbox_env, monkeypat
     assert panel.status["running"] is False
     assert gateway_clusters(sandbox) == []
     gc.collect()
-    assert [str(u.exc_value) for u in ignored] == []  # no "Exception ignored" from the cluster's own Gateway
+    assert [str(u.exc_value) for u in unraisable] == []  # no "Exception ignored" from the cluster's own Gateway
 
 
 def test_panel_bad_gateway_input(sandbox, sandbox_env, tmp_path, monkeypatch):

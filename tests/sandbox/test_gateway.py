@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 
 import dask.array as da
 import pytest
@@ -48,14 +47,11 @@ def test_wrong_password_is_refused_by_the_server(sandbox):
     gw.close()
 
 
-def test_connect_gateway_wrong_password_is_a_clear_error(sandbox, monkeypatch):
-    gc.collect()  # what earlier tests left
-    ignored = []
-    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+def test_connect_gateway_wrong_password_is_a_clear_error(sandbox, unraisable):
     with pytest.raises(AuthenticationError, match="refused the credentials"):
         connect.gateway(sandbox.gateway.address, auth=BasicAuth("labkit", "wrong"))
     gc.collect()
-    assert ignored == []  # the refused Gateway is closed once: no "Exception ignored" after the error
+    assert unraisable == []  # the refused Gateway is closed once: no "Exception ignored" after the error
 
 
 def test_connect_gateway_finds_sandbox_credentials(sandbox, sandbox_env):
