@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-NODE_DIR := src/labkit/sandbox/ipfs
+NODE_DIR := src/labkit/ipfs/js
 PY_STAMP := $(VENV)/.stamp-install
 NODE_STAMP := $(NODE_DIR)/node_modules/.stamp-install
 # the itk profile: a second environment with zarr 2.18 and itkwidgets (which needs zarr<3)

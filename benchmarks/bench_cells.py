@@ -10,7 +10,7 @@ from dask.distributed import Client, LocalCluster
 
 from labkit import recipes
 from labkit.results import OmeTiff, Png, checkpoint
-from labkit.sandbox.synthetic import CELL_CHANNELS, CELL_PIXEL_SIZES, cell_fields
+from labkit.synthetic import CELL_CHANNELS, CELL_PIXEL_SIZES, cell_fields
 
 
 def select_cell(cell_id, fov_path, labels_path, label, bbox):

@@ -19,8 +19,8 @@ from common import record
 
 from labkit import load_remote, recipes
 from labkit.cluster_panel import ClusterPanel
-from labkit.sandbox.synthetic import EQUI7_AS_PROJ4
-from labkit.stores import open_store
+from labkit.storage import open_store
+from labkit.synthetic import EQUI7_AS_PROJ4
 from labkit.write import write_zarr
 
 SIDE_PX = 1024  # side of the 1x area, in 20 m pixels

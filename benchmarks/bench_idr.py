@@ -9,7 +9,7 @@ from common import best_of, record
 from dask.distributed import Client, LocalCluster
 
 from labkit import load_remote, recipes
-from labkit.stores import open_store
+from labkit.storage import open_store
 
 URL = "s3://idr/zarr/v0.1/6001240.zarr"
 

@@ -64,7 +64,7 @@ def sandbox_env(sandbox, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture(scope="session")
 def iam_s3(tmp_path_factory):
     from labkit.sandbox._service import Context
-    from labkit.sandbox.s3 import IamS3Service
+    from labkit.sandbox.services.s3 import IamS3Service
 
     service = IamS3Service()
     record = service.start(Context(tmp_path_factory.mktemp("iam"), secrets={}))

@@ -21,24 +21,29 @@ from typing import Any
 
 from labkit import errors
 from labkit._sessions import close_at_exit
-from labkit.config import Endpoints, endpoints
+from labkit.config import Endpoints
+from labkit.modes import endpoints
 
 try:
     __version__ = version("labkit")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-SUBMODULES = ("cluster_panel", "config", "connect", "ipfs", "load_remote", "ngff", "recipes", "results", "sandbox",
-              "stores", "tutorials", "viewers", "write")
+SUBMODULES = ("catalog", "cluster_panel", "config", "connect", "downloads", "ipfs", "load_remote", "modes", "ngff",
+              "recipes", "results", "sandbox", "stac", "storage", "synthetic", "tutorials", "viewers", "write")
 #: public name -> module that defines it
 _API = {
     "ClusterPanel": "cluster_panel",
     "omero": "connect", "gateway": "connect",
-    "info": "load_remote", "open_image": "load_remote", "download": "load_remote", "load_stac": "load_remote",
+    "info": "load_remote", "open_image": "load_remote",
+    "download": "downloads",
+    "load_stac": "stac",
     "view": "viewers", "plot_map": "viewers",
-    "checkpoint": "results", "Dataset": "results",
+    "checkpoint": "results", "Manifest": "results", "ResultStore": "results",
     "write_zarr": "write",
 }
+#: deprecated public name -> (module, its new name)
+_DEPRECATED = {"Dataset": ("results", "Manifest")}
 
 close_at_exit()  # remote filesystems' HTTP sessions, or every process that read remote data warns as it exits
 
@@ -50,6 +55,10 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f"labkit.{name}")
     if name in _API:
         return getattr(importlib.import_module(f"labkit.{_API[name]}"), name)
+    if name in _DEPRECATED:
+        module, new = _DEPRECATED[name]
+        errors.deprecated(f"labkit.{name}", f"labkit.{new}")
+        return getattr(importlib.import_module(f"labkit.{module}"), new)
     raise AttributeError(f"module 'labkit' has no attribute {name!r}")
 
 

@@ -1,29 +1,93 @@
-"""Endpoints of the services a tutorial talks to, for ``mode="sandbox"`` or ``mode="live"``.
+"""Where each service lives: one lookup (argument -> environment / dask config -> public default).
 
-A tutorial's analysis cells never change between modes: only what this module
-returns does. In sandbox mode the running sandbox is found (or started), and its
-S3 credentials are exported to this process's environment, where s3fs, boto3 and
-GDAL look for them; they are never returned for display.
+Clients find their services through the environment, as standard tools do (``AWS_*`` for S3,
+``IPFS_*`` for IPFS, ``LABKIT_*`` for the rest): that is how you point labkit at your own
+services, and how a running sandbox hands its addresses and credentials to a notebook.
+:func:`labkit.endpoints` (in :mod:`labkit.modes`) is the tutorials' switch between the
+sandbox and the public services.
+
+Examples
+--------
+>>> resolve("omero", env={})
+'https://idr.openmicroscopy.org'
+>>> resolve("omero", env={"LABKIT_OMERO_URL": "http://127.0.0.1:8000"})
+'http://127.0.0.1:8000'
+>>> resolve("omero", "http://my-omero", env={"LABKIT_OMERO_URL": "http://127.0.0.1:8000"})
+'http://my-omero'
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from labkit import catalog
 from labkit.errors import ConfigurationError
 
-MODES = ("sandbox", "live")
-IDR_HOST = "https://idr.openmicroscopy.org"
-IDR_S3_ENDPOINT = "https://uk1s3.embassy.ebi.ac.uk"
-EODC_STAC = "https://stac.eodc.eu/api/v1"
+
+@dataclass(frozen=True)
+class Setting:
+    """How one service address is found: environment variable, dask config key, public default."""
+
+    env: str
+    dask_key: str | None = None
+    default: str | None = None
+
+
+#: service -> where its address comes from, in order
+SETTINGS: dict[str, Setting] = {
+    "omero": Setting("LABKIT_OMERO_URL", "labkit.omero", catalog.IDR_HOST),
+    "idr_s3": Setting("LABKIT_IDR_S3_ENDPOINT", "labkit.idr-s3", catalog.IDR_S3_ENDPOINT),
+    "stac": Setting("LABKIT_STAC_URL", "labkit.stac", catalog.EODC_STAC),
+    "gateway": Setting("LABKIT_GATEWAY_ADDRESS", "gateway.address"),
+    "results_s3": Setting("AWS_ENDPOINT_URL_S3"),
+    "ipfs_api": Setting("IPFS_API", None, "http://127.0.0.1:5001"),
+    "ipfs_gateway": Setting("IPFS_GATEWAY"),
+    "s3_access_log": Setting("LABKIT_S3_ACCESS_LOG"),
+}
+
+
+def resolve(
+    service: str, value: str | None = None, *, env: Mapping[str, str] | None = None, public_default: bool = True
+) -> str | None:
+    """The address of ``service``: ``value`` if given, else the environment, the dask config, the public default.
+
+    Parameters
+    ----------
+    service : str
+        One of :data:`SETTINGS` (``"omero"``, ``"idr_s3"``, ``"stac"``, ``"gateway"``, ``"results_s3"``,
+        ``"ipfs_api"``, ``"ipfs_gateway"``, ``"s3_access_log"``).
+    value : str, optional
+        An address given explicitly (wins).
+    env : mapping, optional
+        The environment to read (default ``os.environ``).
+    public_default : bool
+        Fall back to the public service (False in sandbox mode: a service the sandbox does not run is
+        ``None``, not silently the internet's).
+
+    Returns
+    -------
+    str or None
+        ``None`` when nothing is configured and there is no public default.
+    """
+    if service not in SETTINGS:
+        raise ConfigurationError(f"unknown service {service!r}; choose from {sorted(SETTINGS)}")
+    if value:
+        return value
+    setting = SETTINGS[service]
+    found = (os.environ if env is None else env).get(setting.env)
+    if not found and setting.dask_key:
+        import dask.config
+
+        found = dask.config.get(setting.dask_key, None)
+    return found or (setting.default if public_default else None)
 
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where each service lives in one mode.
+    """Where each service lives in one mode (addresses only: credentials stay in the environment).
 
     Attributes
     ----------
@@ -36,78 +100,64 @@ class Endpoints:
     stac : str
         STAC API URL.
     gateway : str or None
-        dask-gateway address (live: ``$LABKIT_GATEWAY_ADDRESS`` or dask config ``gateway.address``).
+        dask-gateway address (``$LABKIT_GATEWAY_ADDRESS`` or dask config ``gateway.address``).
     results_s3 : str or None
-        S3 endpoint for writing results (live: ``$AWS_ENDPOINT_URL_S3``, else AWS).
-    ipfs_gateway : str or None
-        IPFS HTTP gateway.
+        S3 endpoint for writing results (``$AWS_ENDPOINT_URL_S3``, else AWS).
+    ipfs_api, ipfs_gateway : str or None
+        Kubo RPC API and HTTP gateway of an IPFS node.
+    s3_access_log : str or None
+        An access log of the S3 server (the sandbox keeps one), to count what it sends.
     """
 
     mode: str
-    omero: str
-    idr_s3: str
-    stac: str
+    omero: str | None
+    idr_s3: str | None
+    stac: str | None
     gateway: str | None = None
     results_s3: str | None = None
+    ipfs_api: str | None = None
     ipfs_gateway: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    s3_access_log: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_environment(cls, mode: str, env: Mapping[str, str] | None = None) -> Endpoints:
+        """Resolve every service with :func:`resolve` (public defaults in live mode only)."""
+        return cls(mode=mode, **{f.name: resolve(f.name, env=env, public_default=mode == "live")
+                                 for f in fields(cls) if f.name != "mode"})
 
     def transfer_meter(self) -> Any:
-        """In sandbox mode, a meter of the bytes the S3 server sends from now on; ``None`` in live mode."""
-        sb = self.extra.get("sandbox")
-        return sb.s3.transfers() if sb is not None and "s3" in sb.records else None
+        """A meter of the bytes the S3 server sends from now on, when it keeps an access log; else ``None``."""
+        from labkit.transfer_meter import TransferMeter
+
+        return TransferMeter(self.s3_access_log) if self.s3_access_log else None
 
     def idr_storage_options(self) -> dict[str, Any]:
         """Fsspec options to read the public ``idr`` bucket anonymously."""
         return {"anon": True, "endpoint_url": self.idr_s3}
 
 
-def endpoints(mode: str = "sandbox", services: Iterable[str] | None = None) -> Endpoints:
-    """The endpoints of ``mode``; in sandbox mode find or start the sandbox.
+#: variables an activated sandbox set in this process, with the values they replaced
+_exported: dict[str, str | None] = {}
 
-    Parameters
-    ----------
-    mode : {"sandbox", "live"}
-        Where the tutorial's services live.
-    services : iterable of str, optional
-        Sandbox services the caller needs (default: all that can run here).
 
-    Returns
-    -------
-    Endpoints
+def use_environment(variables: Mapping[str, str]) -> None:
+    """Export ``variables`` into this process's environment, remembering what they replace.
 
-    Examples
-    --------
-    >>> ep = endpoints("live")
-    >>> ep.idr_s3
-    'https://uk1s3.embassy.ebi.ac.uk'
+    This is how a sandbox (or any set of services) reaches clients that read the standard
+    variables (s3fs, boto3, GDAL, ipfsspec, dask-gateway) in this process and the worker
+    processes it starts.
     """
-    if mode not in MODES:
-        raise ConfigurationError(f"mode must be one of {MODES}, not {mode!r}")
-    if mode == "live":
-        import dask.config
+    restore_environment()
+    for key, value in variables.items():
+        _exported[key] = os.environ.get(key)
+        os.environ[key] = value
 
-        return Endpoints(
-            mode="live",
-            omero=IDR_HOST,
-            idr_s3=IDR_S3_ENDPOINT,
-            stac=os.environ.get("LABKIT_STAC_URL", EODC_STAC),
-            gateway=os.environ.get("LABKIT_GATEWAY_ADDRESS") or dask.config.get("gateway.address", None),
-            results_s3=os.environ.get("AWS_ENDPOINT_URL_S3"),
-            ipfs_gateway=os.environ.get("IPFS_GATEWAY"),
-        )
-    from labkit import sandbox
 
-    sb = sandbox.ensure(services)
-    os.environ.update(sb.env())
-    rec = sb.records
-    return Endpoints(
-        mode="sandbox",
-        omero=rec["omero"]["url"] if "omero" in rec else "",
-        idr_s3=rec["s3"]["endpoint_url"] if "s3" in rec else "",
-        stac=rec["stac"]["url"] if "stac" in rec else "",
-        gateway=rec["gateway"]["address"] if "gateway" in rec else None,
-        results_s3=rec["s3"]["endpoint_url"] if "s3" in rec else None,
-        ipfs_gateway=rec["ipfs"]["gateway"] if "ipfs" in rec else None,
-        extra={"sandbox": sb},
-    )
+def restore_environment() -> None:
+    """Undo :func:`use_environment`."""
+    for key, old in _exported.items():
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+    _exported.clear()

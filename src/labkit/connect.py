@@ -7,7 +7,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from labkit import catalog
 from labkit._lazy import attempt_import
+from labkit.config import SETTINGS, resolve
 from labkit.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -17,7 +19,7 @@ from labkit.errors import (
 )
 
 TOKEN_ENV = "LABKIT_GATEWAY_TOKEN"
-ADDRESS_ENV = "LABKIT_GATEWAY_ADDRESS"
+ADDRESS_ENV = SETTINGS["gateway"].env
 USER_ENV, PASSWORD_ENV = "LABKIT_GATEWAY_USER", "LABKIT_GATEWAY_PASSWORD"
 
 
@@ -39,18 +41,13 @@ def _bearer_auth(token: str) -> Any:
     return BearerAuth(token)
 
 
-def _default_auth(address: str) -> Any:
+def _default_auth() -> Any:
     dask_gateway = attempt_import("dask_gateway")
     if token := os.environ.get(TOKEN_ENV):
         return _bearer_auth(token)
     if os.environ.get(PASSWORD_ENV):
         return dask_gateway.BasicAuth(os.environ.get(USER_ENV) or os.environ.get("USER", "labkit"),
                                       os.environ[PASSWORD_ENV])
-    from labkit.sandbox import running
-
-    sb = running("gateway")
-    if sb is not None and sb.gateway.address == address:
-        return sb.gateway.auth()
     return None  # dask config `gateway.auth`, as dask_gateway.Gateway does it
 
 
@@ -86,12 +83,12 @@ def gateway(address: str | None = None, auth: Any = None, *, check: bool = True)
     Parameters
     ----------
     address : str, optional
-        Gateway address. Default: ``$LABKIT_GATEWAY_ADDRESS``, dask config ``gateway.address``,
-        then the running sandbox's gateway.
+        Gateway address. Default: ``$LABKIT_GATEWAY_ADDRESS``, then dask config ``gateway.address``
+        (``labkit.endpoints("sandbox")`` sets the first to the sandbox's gateway).
     auth : dask_gateway.auth.GatewayAuth, optional
         Any authenticator (``BasicAuth``, EODC's, ...). Default: a bearer token from
-        ``$LABKIT_GATEWAY_TOKEN``, ``$LABKIT_GATEWAY_USER``/``$LABKIT_GATEWAY_PASSWORD``, the
-        sandbox's credentials when ``address`` is the sandbox's, else dask config ``gateway.auth``.
+        ``$LABKIT_GATEWAY_TOKEN``, else ``$LABKIT_GATEWAY_USER``/``$LABKIT_GATEWAY_PASSWORD``, else
+        dask config ``gateway.auth``.
     check : bool
         Contact the server once now, so a wrong password or address fails here, clearly.
 
@@ -113,22 +110,14 @@ def gateway(address: str | None = None, auth: Any = None, *, check: bool = True)
     >>> gw = gateway()  # doctest: +SKIP
     >>> gw.cluster_options()  # doctest: +SKIP
     """
-    import dask.config
-
-    if address is None:
-        address = os.environ.get(ADDRESS_ENV) or dask.config.get("gateway.address", None)
-    if address is None:
-        from labkit.sandbox import running
-
-        if (sb := running("gateway")) is not None:
-            address = sb.gateway.address
+    address = resolve("gateway", address)
     if address is None:
         raise ConfigurationError(
             f"no dask-gateway address: pass address=..., set ${ADDRESS_ENV} or the dask config key "
-            "gateway.address, or start the sandbox (`labkit sandbox up`)."
+            "gateway.address, or use the sandbox's (labkit.endpoints('sandbox'))."
         )
     if auth is None:
-        auth = _default_auth(address)
+        auth = _default_auth()
     gw = _gateway_class()(address, auth=auth)
     if check:
         aiohttp = attempt_import("aiohttp")
@@ -154,7 +143,6 @@ def gateway(address: str | None = None, auth: Any = None, *, check: bool = True)
 
 
 # --------------------------------------------------------------------------- OMERO.web JSON API
-IDR_ZARR_ENDPOINT = "https://uk1s3.embassy.ebi.ac.uk"
 
 
 @dataclass(frozen=True)
@@ -205,19 +193,7 @@ class ImageMeta:
         return [c.label for c in self.channels]
 
 
-def idr_zarr_url(image_id: int, study: str | None = None, ngff_version: str = "0.1") -> str:
-    """Where IDR publishes an image's OME-Zarr: ``zarr/v0.1/{id}.zarr`` or ``zarr/v0.4/{study}/{id}.zarr``.
-
-    Examples
-    --------
-    >>> idr_zarr_url(6001240)
-    's3://idr/zarr/v0.1/6001240.zarr'
-    >>> idr_zarr_url(6001240, "idr0062A", "0.4")
-    's3://idr/zarr/v0.4/idr0062A/6001240.zarr'
-    """
-    if ngff_version == "0.1" or not study:
-        return f"s3://idr/zarr/v0.1/{image_id}.zarr"
-    return f"s3://idr/zarr/v{ngff_version}/{study}/{image_id}.zarr"
+idr_zarr_url = catalog.idr_zarr_url  # kept here too: where OMERO's images live on S3
 
 
 class OmeroSession:
@@ -228,7 +204,7 @@ class OmeroSession:
 
         self.host = host.rstrip("/")
         self.timeout = timeout
-        self.zarr_endpoint = zarr_endpoint or IDR_ZARR_ENDPOINT
+        self.zarr_endpoint = zarr_endpoint or catalog.IDR_S3_ENDPOINT
         self._http = requests.Session()
         self._http.headers["User-Agent"] = "labkit"
         self.api_version = self._discover()
@@ -258,7 +234,7 @@ class OmeroSession:
             raise FormatError(
                 f"{self.host} does not serve the OMERO.web JSON API (GET /api/ answered {r.status_code} "
                 f"{r.headers.get('Content-Type', '')}). Check the host: it should be the OMERO.web address, "
-                "e.g. https://idr.openmicroscopy.org"
+                f"e.g. {catalog.IDR_HOST}"
             ) from None
 
     def image(self, image_id: int, *, zarr_url: str | None = None) -> ImageMeta:
@@ -329,15 +305,16 @@ class OmeroSession:
         return f"<OmeroSession {self.host} (anonymous, API v{self.api_version})>"
 
 
-def omero(host: str = "https://idr.openmicroscopy.org", *, zarr_endpoint: str | None = None) -> OmeroSession:
+def omero(host: str | None = None, *, zarr_endpoint: str | None = None) -> OmeroSession:
     """Open an anonymous OMERO.web JSON API session; use it as a context manager to close it.
 
     Parameters
     ----------
-    host : str
-        OMERO.web address (IDR by default, or the sandbox's ``labkit.endpoints().omero``).
+    host : str, optional
+        OMERO.web address. Default: ``$LABKIT_OMERO_URL``, else the IDR (``labkit.endpoints(mode).omero``
+        gives the sandbox's or the IDR's).
     zarr_endpoint : str, optional
-        S3 endpoint holding the images' OME-Zarr (IDR's EBI endpoint by default).
+        S3 endpoint holding the images' OME-Zarr. Default: ``$LABKIT_IDR_S3_ENDPOINT``, else EBI's.
 
     Examples
     --------
@@ -346,4 +323,4 @@ def omero(host: str = "https://idr.openmicroscopy.org", *, zarr_endpoint: str | 
     >>> meta.channel_names  # doctest: +SKIP
     ['LaminB1', 'Dapi']
     """
-    return OmeroSession(host, zarr_endpoint=zarr_endpoint)
+    return OmeroSession(str(resolve("omero", host)), zarr_endpoint=resolve("idr_s3", zarr_endpoint))

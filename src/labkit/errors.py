@@ -27,7 +27,11 @@ class ConfigurationError(LabkitError, ValueError):
     """A parameter, setting or environment variable is missing or invalid."""
 
 
-class SandboxError(LabkitError, RuntimeError):
+class ServerError(LabkitError, RuntimeError):
+    """A local server process (an IPFS node, a sandbox service) failed to start or to answer."""
+
+
+class SandboxError(ServerError):
     """The local sandbox could not be started, found or stopped."""
 
 
@@ -51,14 +55,27 @@ class FormatError(LabkitError, ValueError):
     """Data is not in the format expected (not an OME-Zarr, malformed metadata, ...)."""
 
 
+class LabkitDeprecationWarning(DeprecationWarning):
+    """A labkit name was renamed or moved; the message names its replacement (tests turn it into an error)."""
+
+
+def deprecated(old: str, new: str) -> None:
+    """Warn that ``old`` is now ``new``, pointing at the caller's caller (the user's line)."""
+    import warnings
+
+    warnings.warn(f"{old} is deprecated: use {new}", LabkitDeprecationWarning, stacklevel=3)
+
+
 __all__ = [
     "AccessDeniedError",
     "AuthenticationError",
     "ConfigurationError",
     "FormatError",
+    "LabkitDeprecationWarning",
     "LabkitError",
     "MissingDependencyError",
     "NotFoundError",
     "SandboxError",
+    "ServerError",
     "ServiceUnavailableError",
 ]

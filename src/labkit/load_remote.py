@@ -16,12 +16,24 @@ from typing import Any
 
 import numpy as np
 
-from labkit import _zarr, ngff
+from labkit import _zarr, ngff, storage
 from labkit._lazy import attempt_import
 from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
-from labkit.stores import open_store
 
-__all__ = ["download", "info", "load_stac", "open_image", "open_store", "read_metadata"]
+__all__ = ["info", "open_image", "open_multiscale", "read_metadata"]
+#: names that moved to modules of their own: name -> new home
+_MOVED = {"load_stac": "labkit.stac", "download": "labkit.downloads", "open_store": "labkit.storage"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
+
+        from labkit.errors import deprecated
+
+        deprecated(f"labkit.load_remote.{name}", f"{_MOVED[name]}.{name} (or labkit.{name})")
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module 'labkit.load_remote' has no attribute {name!r}")
 
 
 def _open_group(url: Any, storage_options: Mapping[str, Any] | None, endpoint_url: str | None) -> Any:
@@ -30,7 +42,7 @@ def _open_group(url: Any, storage_options: Mapping[str, Any] | None, endpoint_ur
         from labkit.ipfs import parse_cid
 
         parse_cid(url[len("ipfs://"):].split("/", 1)[0])
-    store = open_store(url, storage_options, endpoint_url=endpoint_url)
+    store = storage.open_store(url, storage_options, endpoint_url=endpoint_url)
     try:
         return zarr.open_group(store, mode="r")
     except _zarr.GROUP_NOT_FOUND:
@@ -54,9 +66,7 @@ def _what_is_there(
     except Exception:  # noqa: BLE001 - probing
         pass
     try:
-        from labkit.stores import filesystem
-
-        fs, path = filesystem(str(url), storage_options, endpoint_url=endpoint_url)
+        fs, path = storage.filesystem(str(url), storage_options, endpoint_url=endpoint_url)
         if fs.isfile(path):
             return FormatError(f"{url} is a file of {fs.size(path)} bytes, not an OME-Zarr folder")
         listing = [p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)][:8]
@@ -69,20 +79,31 @@ def _what_is_there(
     return NotFoundError(f"nothing found at {url}: check the URL (and endpoint_url for S3)")
 
 
+def open_multiscale(
+    url: Any, *, storage_options: Mapping[str, Any] | None = None, endpoint_url: str | None = None
+) -> tuple[Any, ngff.Multiscale]:
+    """Open an OME-Zarr image: its zarr group and its metadata (no pixel data).
+
+    The one step :func:`info` and :func:`open_image` share, so both give the same errors.
+
+    Raises
+    ------
+    labkit.errors.NotFoundError
+        Nothing at ``url``.
+    labkit.errors.FormatError
+        Something that is not an OME-Zarr image (the message says what it is).
+    labkit.errors.ServiceUnavailableError
+        The server cannot be reached.
+    """
+    group = _open_group(url, storage_options, endpoint_url)
+    return group, ngff.read(group, source=str(url))
+
+
 def read_metadata(
     url: Any, *, storage_options: Mapping[str, Any] | None = None, endpoint_url: str | None = None
 ) -> ngff.Multiscale:
     """Read an OME-Zarr image's metadata (no pixel data) into :class:`labkit.ngff.Multiscale`."""
-    group = _open_group(url, storage_options, endpoint_url)
-    attrs = dict(group.attrs)
-    if ngff.ome_attributes(attrs) is None:
-        children = sorted(k for k in group.keys())[:10]
-        hint = " It looks like a bioformats2raw layout: open its image at URL/0." if "0" in children else ""
-        raise FormatError(
-            f"{url} is a zarr group without OME-NGFF 'multiscales' metadata "
-            f"(attributes: {sorted(attrs) or 'none'}; members: {children or 'none'}).{hint}"
-        )
-    return ngff.read(group)
+    return open_multiscale(url, storage_options=storage_options, endpoint_url=endpoint_url)[1]
 
 
 def info(
@@ -180,10 +201,7 @@ def open_image(
     """
     xr = attempt_import("xarray")
     da = attempt_import("dask.array")
-    group = _open_group(url, storage_options, endpoint_url)
-    if ngff.ome_attributes(dict(group.attrs)) is None:
-        raise FormatError(f"{url} is a zarr group without OME-NGFF 'multiscales' metadata")
-    meta = ngff.read(group)
+    group, meta = open_multiscale(url, storage_options=storage_options, endpoint_url=endpoint_url)
     if not 0 <= level < len(meta.levels):
         raise IndexError(f"{url} has levels 0-{len(meta.levels) - 1}; level {level} does not exist")
     lv = meta.levels[level]
@@ -219,200 +237,3 @@ def open_image(
         }
     )
     return out
-
-
-def _items_crs_and_resolution(items: Any) -> tuple[Any, float]:
-    """CRS and resolution the items declare: ``proj:wkt2``, ``proj:code`` or ``proj:epsg``, and ``gsd``."""
-    pyproj = attempt_import("pyproj")
-    props = items[0].properties
-    if "proj:wkt2" in props:
-        crs = pyproj.CRS.from_wkt(props["proj:wkt2"])
-    elif "proj:code" in props:
-        crs = pyproj.CRS.from_user_input(props["proj:code"])
-    elif "proj:epsg" in props:
-        crs = pyproj.CRS.from_epsg(int(props["proj:epsg"]))
-    else:
-        raise FormatError(
-            f"item {items[0].id} declares no projection (proj:wkt2, proj:code or proj:epsg): pass crs=... to load_stac"
-        )
-    if "gsd" not in props:
-        raise FormatError(f"item {items[0].id} declares no gsd: pass resolution=... to load_stac")
-    return crs, float(props["gsd"])
-
-
-def load_stac(
-    api: str,
-    collection: str,
-    *,
-    intersects: Any = None,
-    bbox: tuple[float, float, float, float] | None = None,
-    datetime: Any = None,
-    bands: Any,
-    chunks: Mapping[str, int] | None = None,
-    crs: Any = None,
-    resolution: float | None = None,
-    max_items: int | None = 1000,
-    dtype: str | None = None,
-    show: bool = True,
-) -> Any:
-    """Search a STAC API and load the items' bands lazily with odc-stac.
-
-    Parameters
-    ----------
-    api : str
-        STAC API URL.
-    collection : str
-        Collection id, e.g. ``"GFM"``.
-    intersects : shapely geometry or GeoJSON dict, optional
-        Area of interest (lon/lat); the load is clipped to its bounds.
-    bbox : tuple, optional
-        ``(west, south, east, north)`` in lon/lat, instead of ``intersects``.
-    datetime : str or tuple, optional
-        Time range, as pystac-client takes it.
-    bands : str or list of str
-        Asset names to load.
-    chunks : mapping, optional
-        Dask chunks, e.g. ``{"x": 1000, "y": 1000, "time": -1}``.
-    crs, resolution : optional
-        Output grid. Default: the first item's ``proj:wkt2`` (or ``proj:code``/``proj:epsg``) and ``gsd``,
-        as the EODC tutorial does.
-    max_items : int
-        At most this many items.
-    dtype : str, optional
-        Output dtype (e.g. ``"uint8"``).
-    show : bool
-        Print how many items were found.
-
-    Returns
-    -------
-    xarray.Dataset
-        Lazy (dask) when ``chunks`` is given; ``attrs["stac_items"]`` holds the item count.
-
-    Raises
-    ------
-    labkit.errors.NotFoundError
-        The search found no item: the message repeats the query.
-    labkit.errors.ServiceUnavailableError
-        The API does not answer.
-
-    Examples
-    --------
-    >>> ds = load_stac("https://stac.eodc.eu/api/v1", "GFM", bbox=(67.4, 26.2, 69.0, 27.6),
-    ...                datetime=("2022-09-01", "2022-10-01"), bands=["ensemble_likelihood"],
-    ...                chunks={"x": 1000, "y": 1000, "time": -1})  # doctest: +SKIP
-    """
-    pystac_client = attempt_import("pystac_client")
-    odc_stac = attempt_import("odc.stac")
-    if intersects is not None and bbox is None:
-        shape = intersects if hasattr(intersects, "bounds") else attempt_import("shapely.geometry").shape(intersects)
-        bbox = tuple(shape.bounds)
-    try:
-        catalog = pystac_client.Client.open(api)
-        search = catalog.search(collections=[collection], intersects=intersects,
-                                bbox=None if intersects is not None else bbox, datetime=datetime, max_items=max_items)
-        items = search.item_collection()
-    except pystac_client.exceptions.APIError as exc:
-        raise ServiceUnavailableError(f"the STAC API at {api} refused the search: {exc}") from exc
-    except OSError as exc:
-        raise ServiceUnavailableError(f"cannot reach the STAC API at {api}: {exc}") from exc
-    if len(items) == 0:
-        raise NotFoundError(
-            f"the STAC search found no item in collection {collection!r} for bbox={bbox}, datetime={datetime} "
-            f"at {api}. Widen the area or the time range, or check the collection id."
-        )
-    if show:
-        print(f"found {len(items)} items in {collection} at {api}")
-    if crs is None or resolution is None:
-        item_crs, item_res = _items_crs_and_resolution(items)
-        crs = item_crs if crs is None else crs
-        resolution = item_res if resolution is None else resolution
-    ds = odc_stac.load(items, bands=bands, bbox=bbox, crs=crs, resolution=resolution, chunks=chunks, dtype=dtype)
-    ds.attrs["stac_items"] = len(items)
-    return ds
-
-
-MARKER = ".{name}.labkit-download.json"  # beside the folder, so the folder holds exactly the source's files
-
-
-def download(
-    url: str, dest: str | Any, *, storage_options: Mapping[str, Any] | None = None, endpoint_url: str | None = None,
-    workers: int = 16, progress: bool = True,
-) -> Any:
-    """Copy a remote folder (an OME-Zarr ...) to ``dest/<its name>``: concurrent, verified, resumable.
-
-    Files already complete (same size) are skipped, partial ones are replaced; every file is written
-    under a temporary name and moved into place, so an interrupted download never leaves a truncated
-    file. A marker beside the folder records the source, and a non-empty folder that holds something else
-    is refused.
-
-    Parameters
-    ----------
-    url : str
-        ``s3://...``, ``https://...``, ``ipfs://...`` or a local path.
-    dest : path
-        Parent folder (as ``ome_zarr download --output``).
-    workers : int
-        Concurrent transfers.
-
-    Returns
-    -------
-    pathlib.Path
-        The downloaded folder.
-
-    Raises
-    ------
-    FileExistsError
-        ``dest/<name>`` is not empty and was not downloaded from ``url``.
-
-    Examples
-    --------
-    >>> download("s3://idr/zarr/v0.1/6001240.zarr", "images")  # doctest: +SKIP
-    PosixPath('images/6001240.zarr')
-    """
-    from concurrent.futures import ThreadPoolExecutor
-    from pathlib import Path
-
-    from labkit.stores import filesystem, write_local_atomic
-
-    tqdm = attempt_import("tqdm.auto")
-    fs, root = filesystem(url, storage_options, endpoint_url=endpoint_url)
-    root = root.rstrip("/")
-    target = Path(dest) / root.rsplit("/", 1)[-1]
-    marker = target.parent / MARKER.format(name=target.name)
-    if target.exists() and any(target.iterdir()):
-        recorded = json.loads(marker.read_text()).get("source") if marker.exists() else None
-        if recorded != str(url):
-            raise FileExistsError(
-                f"{target} is not empty and holds {'a download of ' + recorded if recorded else 'other data'}; "
-                f"choose another destination or remove it before downloading {url}"
-            )
-    try:
-        listing = fs.find(root, detail=True)
-    except FileNotFoundError:
-        listing = {}
-    files = {p: info for p, info in listing.items() if info.get("type", "file") == "file"}
-    if not files:
-        raise NotFoundError(f"nothing to download at {url}")
-    target.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"source": str(url)}))
-    todo = []
-    for path, info in files.items():
-        local = target / path[len(root) + 1 :]
-        if local.is_file() and local.stat().st_size == info.get("size"):
-            continue
-        todo.append((path, local, info.get("size") or 0))
-
-    def fetch(item: tuple[str, Any, int]) -> int:
-        path, local, size = item
-        data = fs.cat_file(path)
-        if size and len(data) != size:
-            raise OSError(f"{path}: got {len(data)} bytes, expected {size}")
-        write_local_atomic(local, data)
-        return len(data)
-
-    total = sum(size for _, _, size in todo)
-    with tqdm.tqdm(total=total, unit="B", unit_scale=True, desc=f"download {target.name}",
-                   disable=not progress) as bar, ThreadPoolExecutor(workers) as pool:
-        for n in pool.map(fetch, todo):
-            bar.update(n)
-    return target

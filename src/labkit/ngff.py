@@ -175,7 +175,7 @@ def _channels(omero: Mapping[str, Any] | None) -> tuple[Channel, ...]:
     )
 
 
-def read(group: Any) -> Multiscale:
+def read(group: Any, source: str | None = None) -> Multiscale:
     """Read the first multiscale image of a zarr group (any NGFF version, zarr v2 or v3).
 
     Only metadata is read: the group's attributes and each level's array metadata.
@@ -183,6 +183,8 @@ def read(group: Any) -> Multiscale:
     Parameters
     ----------
     group : zarr.Group
+    source : str, optional
+        Where the group was opened from, for error messages.
 
     Returns
     -------
@@ -193,9 +195,15 @@ def read(group: Any) -> Multiscale:
     labkit.errors.FormatError
         The group has no (or malformed) multiscales metadata.
     """
-    found = ome_attributes(dict(group.attrs))
+    attrs = dict(group.attrs)
+    found = ome_attributes(attrs)
     if found is None:
-        raise FormatError("the zarr group has no OME-NGFF 'multiscales' metadata")
+        children = sorted(k for k in group.keys())[:10]
+        hint = " It looks like a bioformats2raw layout: open its image at URL/0." if "0" in children else ""
+        raise FormatError(
+            f"{source or 'this zarr group'}: a zarr group with no OME-NGFF 'multiscales' metadata "
+            f"(attributes: {sorted(attrs) or 'none'}; members: {children or 'none'}).{hint}"
+        )
     version, ome = found
     try:
         ms = ome["multiscales"][0]
@@ -245,6 +253,33 @@ def read(group: Any) -> Multiscale:
         rdefs=dict(omero.get("rdefs", {})) if omero else {},
         scales_known=scales_known,
     )
+
+
+def read_array(source: Any, level: int = 0, storage_options: Mapping[str, Any] | None = None) -> np.ndarray:
+    """Read one level of an OME-NGFF image into memory (zarr directly: no dask, no xarray).
+
+    Parameters
+    ----------
+    source : str, path or zarr store
+        The image group.
+    level : int
+        Resolution level.
+    storage_options : mapping, optional
+        fsspec options (credentials, endpoint).
+
+    Examples
+    --------
+    >>> _ = write_image("memory://doc-read", np.arange(16, dtype=np.uint8).reshape(4, 4), axes="yx", overwrite=True)
+    >>> read_array("memory://doc-read")[1]
+    array([4, 5, 6, 7], dtype=uint8)
+    """
+    from labkit.storage import open_store
+
+    group = _zarr.open_group(open_store(source, storage_options, mode="r"), mode="r")
+    ms = read(group, source=str(source))
+    if not 0 <= level < len(ms.levels):
+        raise IndexError(f"{source} has levels 0-{len(ms.levels) - 1}; level {level} does not exist")
+    return np.asarray(group[ms.levels[level].path][...])
 
 
 # --------------------------------------------------------------------------- writing
@@ -364,7 +399,7 @@ def write_image(
             ome["omero"] = omero
         attrs = {"ome": ome}
 
-    from labkit.stores import open_store
+    from labkit.storage import open_store
 
     store = open_store(dest, storage_options=storage_options, mode="w" if overwrite else "w-")
     zarr_format = 2 if version == "0.4" else 3
@@ -441,7 +476,7 @@ def convert(
     >>> convert("6001240.zarr", "6001240-v05.zarr", version="0.5", pixel_sizes={"x": 0.36})  # doctest: +SKIP
     """
     dask_array = attempt_import("dask.array")
-    from labkit.stores import open_store
+    from labkit.storage import open_store
 
     group = _zarr.open_group(open_store(src, storage_options), mode="r")
     meta = read(group)

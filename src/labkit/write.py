@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from labkit._lazy import attempt_import
-from labkit.stores import open_store
+from labkit.storage import open_store
 
 IN_FLIGHT = 2  # batches the workers hold at once: one running, one queued behind it
 

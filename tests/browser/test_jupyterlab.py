@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from labkit.sandbox._process import free_port
+from labkit._process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

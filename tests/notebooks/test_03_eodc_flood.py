@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from labkit.sandbox.synthetic import flood_scenes
-from labkit.stores import open_store
+from labkit.storage import open_store
+from labkit.synthetic import flood_scenes
 from tests.conftest import gateway_clusters
 
 

@@ -11,11 +11,11 @@ import xarray as xr
 from dask_gateway import BasicAuth
 
 from labkit import load_remote, recipes
+from labkit._process import free_port
 from labkit.cluster_panel import ClusterPanel
 from labkit.errors import AccessDeniedError, AuthenticationError, NotFoundError, ServiceUnavailableError
-from labkit.sandbox._process import free_port
-from labkit.sandbox.synthetic import flood_scenes
-from labkit.stores import open_store
+from labkit.storage import open_store
+from labkit.synthetic import flood_scenes
 from labkit.write import write_zarr
 from tests.conftest import gateway_clusters
 
@@ -51,7 +51,7 @@ def test_grid_comes_from_the_items(sandbox):
     assert float(abs(ds.x[1] - ds.x[0])) == 20.0
     from pyproj import CRS
 
-    from labkit.sandbox.synthetic import equi7_wkt2
+    from labkit.synthetic import equi7_wkt2
 
     assert CRS.from_wkt(ds.odc.crs.to_wkt()) == CRS.from_wkt(equi7_wkt2())
 

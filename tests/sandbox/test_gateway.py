@@ -61,7 +61,7 @@ def test_connect_gateway_finds_sandbox_credentials(sandbox, sandbox_env):
 
 
 def test_connect_gateway_unreachable(sandbox):
-    from labkit.sandbox._process import free_port
+    from labkit._process import free_port
 
     with pytest.raises(ServiceUnavailableError, match="no dask-gateway answers"):
         connect.gateway(f"http://127.0.0.1:{free_port()}", auth=BasicAuth("a", "b"))

@@ -11,9 +11,9 @@ import pytest
 import zarr
 
 from labkit import connect, load_remote, ngff
+from labkit._process import free_port
 from labkit._zarr import ZARR3
 from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
-from labkit.sandbox._process import free_port
 from labkit.sandbox.locate import idr_image_path
 
 V01 = "s3://idr/zarr/v0.1/6001240.zarr"
@@ -94,7 +94,7 @@ def test_not_an_ome_zarr_says_what_was_found(sandbox):
     ep = sandbox.s3.endpoint_url
     with pytest.raises(FormatError, match="is a zarr array of shape"):
         load_remote.info(f"{V01}/0", endpoint_url=ep)
-    with pytest.raises(FormatError, match="without OME-NGFF 'multiscales'"):
+    with pytest.raises(FormatError, match="no OME-NGFF 'multiscales'"):
         load_remote.open_image(f"{V01}/labels", endpoint_url=ep)
     with pytest.raises(FormatError, match="is a file of 657 bytes"):
         load_remote.info(f"{V01}/.zattrs", endpoint_url=ep)

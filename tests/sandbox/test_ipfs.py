@@ -11,11 +11,11 @@ import zarr
 from multiformats import CID, multihash
 
 from labkit import ipfs, load_remote
+from labkit._process import free_port
 from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
-from labkit.sandbox._process import free_port
 from labkit.sandbox._service import Context
-from labkit.sandbox.ipfs_node import IpfsService
 from labkit.sandbox.locate import idr_image_path
+from labkit.sandbox.services.ipfs import IpfsService
 
 SEED_CID = "bafybeigxtkiy6y6vlcyqjspxqkpfr2pignkzepbyhai3zfomut6mtbyu5u"
 

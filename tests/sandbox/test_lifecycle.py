@@ -11,9 +11,9 @@ import time
 import psutil
 from dask_gateway import BasicAuth, Gateway
 
+from labkit._process import port_in_use, stop_tree
 from labkit.sandbox import current, default_services
 from labkit.sandbox import down as stop_sandbox
-from labkit.sandbox._process import port_in_use, stop_tree
 
 
 def labkit(*args: str, root) -> subprocess.CompletedProcess:

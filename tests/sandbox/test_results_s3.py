@@ -11,8 +11,8 @@ from dask.distributed import Client, LocalCluster
 
 from labkit import recipes
 from labkit.errors import AccessDeniedError
-from labkit.results import Dataset, OmeTiff, Png, ResultStore, checkpoint
-from labkit.sandbox.synthetic import CELL_CHANNELS, CELL_PIXEL_SIZES, cell_fields
+from labkit.results import Manifest, OmeTiff, Png, ResultStore, checkpoint
+from labkit.synthetic import CELL_CHANNELS, CELL_PIXEL_SIZES, cell_fields
 
 
 def normalize(cell_id, cell_data):
@@ -35,7 +35,7 @@ def _pipeline(client, cells, url):
 
 
 def _manifest(url, step, cells, name):
-    ds = Dataset(url, name)
+    ds = Manifest(url, name)
     for c in cells.cell_id:
         ds.add(path=step.target(cell_id=c), cell_id=c)
     return ds.write()

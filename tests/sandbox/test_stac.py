@@ -7,7 +7,7 @@ import pytest
 from pystac_client import Client
 from shapely.geometry import box
 
-from labkit.sandbox.synthetic import flood_scenes
+from labkit.synthetic import flood_scenes
 
 
 @pytest.fixture(scope="module")

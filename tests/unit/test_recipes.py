@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from labkit.recipes import count_objects, segment_plane
-from labkit.sandbox.synthetic import nuclei_volume
+from labkit.synthetic import nuclei_volume
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 import tifffile
 
+from labkit._zarr import ZARR3
 from labkit.errors import ConfigurationError, FormatError
-from labkit.results import Dataset, Npy, OmeTiff, OmeZarr, Parquet, Png, ResultStore, checkpoint
+from labkit.results import Manifest, Npy, OmeTiff, OmeZarr, Parquet, Png, ResultStore, checkpoint
 from labkit.results.serializers import for_target
 
 
@@ -57,10 +58,45 @@ def test_ome_tiff_axes_channels_and_schema(cell):
     assert (pixels.physical_size_z, pixels.physical_size_x) == (0.5, 0.2)
 
 
-def test_ome_zarr_serializer_on_a_memory_store(cell):
-    st = ResultStore("memory://t-omezarr")
-    OmeZarr(dims="czyx", channel_names=["a", "b"]).write(st.url_of("c.ome.zarr"), cell)
-    np.testing.assert_array_equal(OmeZarr().read(st.url_of("c.ome.zarr")), cell)
+SERIALIZERS = [  # every serializer in every format version it writes, with a result it stores
+    pytest.param(Npy(), "r.npy", lambda c: c, id="npy"),
+    pytest.param(OmeTiff(dims="CZYX", channel_names=["dna", "mem"]), "r.ome.tiff", lambda c: c, id="ome-tiff"),
+    pytest.param(Png(), "r.png", lambda c: (c.max(axis=(0, 1)) // 12).astype(np.uint8), id="png"),
+    pytest.param(Parquet(), "r.parquet", lambda c: pd.DataFrame({"a": c[0, 0, 0], "b": np.arange(10)}), id="parquet"),
+    pytest.param(OmeZarr(dims="czyx", channel_names=["a", "b"], version="0.4"), "r.ome.zarr", lambda c: c,
+                 id="ome-zarr-0.4"),
+    pytest.param(OmeZarr(dims="czyx", channel_names=["a", "b"], version="0.5"), "r.ome.zarr", lambda c: c,
+                 id="ome-zarr-0.5", marks=pytest.mark.skipif(not ZARR3, reason="NGFF 0.5 needs zarr 3")),
+]
+
+
+def _equal(a, b):
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b)
+    else:
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("ser,target,make", SERIALIZERS)
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_every_serializer_is_written_once_found_again_and_not_recomputed(ser, target, make, where, cell, tmp_path,
+                                                                         request):
+    url = tmp_path / "store" if where == "local" else f"memory://t-ser-{request.node.name}"
+    store, calls = ResultStore(url), []
+    assert not ser.exists(store, target)
+
+    @checkpoint(store, target="{i}/" + target, serializer=ser)
+    def step(i):
+        calls.append(i)
+        return make(cell)
+
+    first = step(1)
+    assert ser.exists(store, "1/" + target) and step.state(1) == "fresh"
+    _equal(step(1), first)  # read back through the serializer ...
+    _equal(ser.load(store, "1/" + target), first)
+    assert calls == [1]  # ... not recomputed
+    step(2)
+    assert calls == [1, 2] and step.state(3) == "missing"
 
 
 def test_wrong_types_and_shapes_are_clear_errors(cell):
@@ -171,12 +207,12 @@ def test_dataset_manifest_and_readme(tmp_path, cell):
     def project(cell_id, data):
         return data.max(axis=(0, 1))
 
-    ds = Dataset(tmp_path, "proj", "Projections.")
+    ds = Manifest(tmp_path, "proj", "Projections.")
     for i in range(3):
         project(f"c{i}", cell + i)
         ds.add(path=project.target(cell_id=f"c{i}"), cell_id=f"c{i}", area=i * 10)
     ds.write()
-    df = Dataset.read(tmp_path, "proj")
+    df = Manifest.read(tmp_path, "proj")
     assert list(df.cell_id) == ["c0", "c1", "c2"] and list(df.area) == [0, 10, 20]
     assert {"path", "path_url", "code_hash", "computed_at", "sha256"} <= set(df.columns)
     assert (tmp_path / "proj" / "README.md").read_text().startswith("# proj")

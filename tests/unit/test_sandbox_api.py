@@ -6,8 +6,8 @@ import pytest
 
 from labkit.errors import ConfigurationError, SandboxError
 from labkit.sandbox import Sandbox, current
+from labkit.sandbox.connections import GatewayConnection, S3Connection
 from labkit.sandbox.core import _resolve
-from labkit.sandbox.endpoints import GatewayEndpoint, S3Endpoint
 from labkit.sandbox.state import read_state, write_state
 
 
@@ -30,8 +30,8 @@ def test_stale_state_is_not_current(tmp_path):
 
 
 def test_secrets_not_in_reprs():
-    assert "s3cr3t" not in repr(S3Endpoint("http://x", "KEY", "s3cr3t"))
-    assert "s3cr3t" not in repr(GatewayEndpoint("http://x", "u", "s3cr3t"))
+    assert "s3cr3t" not in repr(S3Connection("http://x", "KEY", "s3cr3t"))
+    assert "s3cr3t" not in repr(GatewayConnection("http://x", "u", "s3cr3t"))
 
 
 def test_missing_service_says_how_to_start_it(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from labkit.sandbox.synthetic import flood_scenes, flood_truth, nuclei_volume
+from labkit.synthetic import flood_scenes, flood_truth, nuclei_volume
 
 
 def test_nuclei_counts_are_the_connected_components():
@@ -56,7 +56,7 @@ def test_flood_scenes_reused_when_parameters_match(tmp_path):
 
 @pytest.mark.parametrize("hex_rgb,expected", [("0000FF", 65535), ("FFFF00", -65281), ("FF0000", -16776961)])
 def test_signed_rgba(hex_rgb, expected):
-    from labkit.sandbox.omero_replica import signed_rgba
+    from labkit.sandbox.servers.omero import signed_rgba
 
     assert signed_rgba(hex_rgb) == expected
 
@@ -67,7 +67,7 @@ def test_nuclei_written_as_ngff_keep_their_truth(tmp_path, version):
 
     from labkit._zarr import ZARR3
     from labkit.load_remote import open_image
-    from labkit.sandbox.synthetic import write_nuclei
+    from labkit.synthetic import write_nuclei
 
     if version == "0.5" and not ZARR3:
         pytest.skip("NGFF 0.5 needs zarr-python 3")

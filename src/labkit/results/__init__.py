@@ -13,10 +13,21 @@ Examples
 ...     ...
 """
 
-from labkit.results.checkpoint import Checkpointed, checkpoint
-from labkit.results.dataset import Dataset
-from labkit.results.serializers import Npy, OmeTiff, OmeZarr, Parquet, Png, Serializer
-from labkit.results.store import ResultStore
+from typing import Any
 
-__all__ = ["Checkpointed", "Dataset", "Npy", "OmeTiff", "OmeZarr", "Parquet", "Png", "ResultStore", "Serializer",
-           "checkpoint"]
+from labkit.results.checkpoint import Checkpointed, checkpoint
+from labkit.results.manifest import Manifest
+from labkit.results.result_store import ResultStore
+from labkit.results.serializers import Npy, OmeTiff, OmeZarr, Parquet, Png, Serializer
+
+__all__ = ["Checkpointed", "Manifest", "Npy", "OmeTiff", "OmeZarr", "Parquet", "Png", "ResultStore",
+           "Serializer", "checkpoint"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Dataset":  # a manifest of files, not an xarray.Dataset
+        from labkit.errors import deprecated
+
+        deprecated("labkit.results.Dataset", "labkit.results.Manifest")
+        return Manifest
+    raise AttributeError(f"module 'labkit.results' has no attribute {name!r}")

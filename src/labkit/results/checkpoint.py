@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import os
 import string
 from collections.abc import Callable
 from typing import Any
 
-from labkit.errors import ConfigurationError
+from labkit.errors import ConfigurationError, NotFoundError
 from labkit.results import provenance as prov
+from labkit.results.result_store import PROVENANCE_SUFFIX, ResultStore
 from labkit.results.serializers import Serializer, for_target
-from labkit.results.store import PROVENANCE_SUFFIX, ResultStore
 
 
 def _fields(template: str) -> list[str]:
@@ -74,25 +73,38 @@ class Checkpointed:
 
     def _state(self, name: str, args_hash: str) -> str:
         record = self.store.read_json(name + PROVENANCE_SUFFIX)
-        if record is None or not self._exists(name):
+        if record is None or not self.serializer.exists(self.store, name):
+            return "missing"
+        return self._judge(record, args_hash)
+
+    def _judge(self, record: dict[str, Any] | None, args_hash: str) -> str:
+        """What a provenance record says of a call: missing, stale or fresh (the result itself not checked)."""
+        if record is None:
             return "missing"
         if record.get("code_hash") != self.code_hash or record.get("arguments_hash") != args_hash:
             return "stale"
         return "fresh"
 
-    def _exists(self, name: str) -> bool:
-        return self.store.exists(name + ("/.zattrs" if self.serializer.is_folder else ""))
-
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """The function's result for these arguments: read back when fresh, else computed and stored."""
+        """The function's result for these arguments: read back when fresh, else computed and stored.
+
+        A fresh result costs two reads: its provenance record and the result itself.
+        """
         arguments = self._bind(args, kwargs)
         name = self.template.format(**arguments)
         args_hash = prov.arguments_hash(arguments)
-        if not self.overwrite and self._state(name, args_hash) == "fresh":
-            return self._read(name)
+        record = self.store.read_json(name + PROVENANCE_SUFFIX)
+        if not self.overwrite and self._judge(record, args_hash) == "fresh":
+            try:
+                return self.serializer.load(self.store, name)
+            except NotFoundError:
+                pass  # the record outlived its result: compute it again
         result = self.func(*args, **kwargs)
         self.serializer.check(result)
-        digest = self._write(name, result)
+        if record is not None:
+            # the record, written last, is what makes a target finished (folders cannot be swapped in at once)
+            self.store.delete(name + PROVENANCE_SUFFIX)
+        digest = self.serializer.save(self.store, name, result)
         self.store.write_json(name + PROVENANCE_SUFFIX, {
             "target": name,
             "function": f"{self.func.__module__}.{self.func.__qualname__}",
@@ -106,23 +118,6 @@ class Checkpointed:
             **self.git,
         })
         return result
-
-    def _read(self, name: str) -> Any:
-        if self.serializer.is_folder:
-            return self.serializer.read(self.store.url_of(name), self.store.storage_options)
-        return self.serializer.loads(self.store.read_bytes(name))
-
-    def _write(self, name: str, result: Any) -> str | None:
-        if self.serializer.is_folder:
-            # a folder cannot be swapped in atomically on object stores: its provenance record, written
-            # last, is what makes it a finished target
-            if self.store.exists(name + PROVENANCE_SUFFIX):
-                self.store.fs.rm(self.store.path(name + PROVENANCE_SUFFIX))
-            self.serializer.write(self.store.url_of(name), result, self.store.storage_options)
-            return None
-        data = self.serializer.dumps(result)
-        self.store.write_bytes(name, data)
-        return hashlib.sha256(data).hexdigest()
 
     def __dask_tokenize__(self) -> tuple[Any, ...]:
         return ("labkit-checkpoint", self.func.__qualname__, self.code_hash, self.store.url, self.template,

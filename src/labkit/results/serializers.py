@@ -1,7 +1,10 @@
-"""Serializers: how a result becomes bytes in a store and comes back as the same type.
+"""Serializers: how a result is stored in a :class:`~labkit.results.ResultStore` and comes back as the same type.
 
-Each knows its file suffix and the Python types it accepts. Output is deterministic
-(the same data gives the same bytes), so local and S3 runs can be compared byte for byte.
+Each knows its file suffix, the Python types it accepts, and how to ``save``, ``load`` and
+tell whether a finished result ``exists`` in a store: single-file formats through
+``dumps``/``loads`` (bytes), folders (OME-Zarr) through their own writer. Output is
+deterministic (the same data gives the same bytes), so local and S3 runs can be compared
+byte for byte.
 """
 
 from __future__ import annotations
@@ -10,12 +13,15 @@ import hashlib
 import io
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from labkit._lazy import attempt_import
 from labkit.errors import ConfigurationError, FormatError
+
+if TYPE_CHECKING:
+    from labkit.results.result_store import ResultStore
 
 
 def _as_numpy(obj: Any) -> np.ndarray:
@@ -25,11 +31,14 @@ def _as_numpy(obj: Any) -> np.ndarray:
 
 
 class Serializer:
-    """Base class: ``dumps`` an object to bytes, ``loads`` bytes back to the same type."""
+    """Base class: ``dumps`` an object to bytes, ``loads`` bytes back to the same type.
+
+    ``save``, ``load`` and ``exists`` put those bytes in a store as one object, written
+    atomically; a serializer that writes something else (a folder) overrides the three.
+    """
 
     suffix: ClassVar[str] = ""
     kind: ClassVar[str] = "array"  # what it stores, for error messages
-    is_folder: ClassVar[bool] = False  # True: written as a folder of files (write/read), not as bytes
 
     def accepts(self, obj: Any) -> bool:
         """Whether ``obj`` can be stored by this serializer."""
@@ -43,6 +52,20 @@ class Serializer:
                 f"{type(self).__name__} stores {self.kind}s and cannot store a {type(obj).__name__}; "
                 f"use one of: {', '.join(choices)}"
             )
+
+    def save(self, store: ResultStore, name: str, obj: Any) -> str | None:
+        """Store ``obj`` as ``name``; return the SHA-256 of what was written (``None`` when not one object)."""
+        data = self.dumps(obj)
+        store.write_bytes(name, data)
+        return hashlib.sha256(data).hexdigest()
+
+    def load(self, store: ResultStore, name: str) -> Any:
+        """Read ``name`` back (:class:`labkit.errors.NotFoundError` when it is not there)."""
+        return self.loads(store.read_bytes(name))
+
+    def exists(self, store: ResultStore, name: str) -> bool:
+        """Whether a finished ``name`` is in the store."""
+        return store.exists(name)
 
     def dumps(self, obj: Any) -> bytes:  # pragma: no cover - abstract
         """Encode ``obj``."""
@@ -219,6 +242,9 @@ class Parquet(Serializer):
 class OmeZarr(Serializer):
     """OME-Zarr (NGFF 0.4 or 0.5, through :mod:`labkit.ngff`): a folder, not a single file.
 
+    A folder cannot appear at once in an object store: it is finished when its group
+    metadata (``.zattrs`` for 0.4, ``zarr.json`` for 0.5), written last, is there.
+
     Parameters
     ----------
     dims : str
@@ -226,10 +252,17 @@ class OmeZarr(Serializer):
     channel_names, physical_sizes : optional
         As for :class:`OmeTiff`.
     version : {"0.4", "0.5"}
+
+    Examples
+    --------
+    >>> from labkit.results import ResultStore
+    >>> store, ser = ResultStore("memory://doc-omezarr"), OmeZarr(dims="zyx", version="0.5")
+    >>> ser.save(store, "a.ome.zarr", np.ones((2, 8, 8), np.uint8))
+    >>> ser.exists(store, "a.ome.zarr"), ser.load(store, "a.ome.zarr").shape
+    (True, (2, 8, 8))
     """
 
     suffix = ".ome.zarr"
-    is_folder = True
 
     def __init__(self, dims: str = "czyx", channel_names: Sequence[str] | None = None,
                  physical_sizes: Mapping[str, float] | None = None, version: str = "0.4") -> None:
@@ -242,20 +275,27 @@ class OmeZarr(Serializer):
         """Arrays with as many dimensions as ``dims``."""
         return super().accepts(obj) and len(obj.shape) == len(self.dims)
 
-    def write(self, url: str, obj: Any, storage_options: Mapping[str, Any] | None = None) -> None:
-        """Write ``obj`` as an OME-Zarr group at ``url``."""
+    def save(self, store: ResultStore, name: str, obj: Any) -> None:
+        """Write ``obj`` as an OME-Zarr group ``name`` of the store (no single digest: returns ``None``)."""
         from labkit import ngff
 
         self.check(obj)
-        ngff.write_image(url, obj, axes=self.dims, channel_names=self.channel_names,
+        ngff.write_image(store.url_of(name), _as_numpy(obj), axes=self.dims, channel_names=self.channel_names,
                          pixel_sizes=self.physical_sizes, version=self.version, overwrite=True,
-                         storage_options=storage_options)
+                         storage_options=store.storage_options)
 
-    def read(self, url: str, storage_options: Mapping[str, Any] | None = None) -> np.ndarray:
-        """Read level 0 back as a numpy array."""
-        from labkit.load_remote import open_image
+    def load(self, store: ResultStore, name: str) -> np.ndarray:
+        """Read level 0 back as a numpy array (zarr directly, with the store's credentials)."""
+        from labkit import ngff
 
-        return open_image(url, storage_options=storage_options).values
+        return ngff.read_array(store.url_of(name), storage_options=store.storage_options)
+
+    def exists(self, store: ResultStore, name: str) -> bool:
+        """Whether the group's metadata, written last, is there."""
+        return store.exists(f"{name}/{'zarr.json' if self.version == '0.5' else '.zattrs'}")
+
+    def __repr__(self) -> str:
+        return f"OmeZarr(dims={self.dims!r}, channel_names={self.channel_names!r}, version={self.version!r})"
 
 
 #: serializer chosen from a target's suffix when none is given

@@ -8,11 +8,23 @@ Examples
 --------
 >>> from labkit.sandbox import Sandbox
 >>> with Sandbox(services=["s3", "omero"]) as sb:  # doctest: +SKIP
-...     print(sb.s3.endpoint_url, sb.omero.url)
+...     print(sb.endpoints())
 """
 
-from labkit.sandbox.core import SERVICES, Sandbox, current, default_services, down, ensure, running, start_background
-from labkit.sandbox.state import data_folder, default_root
+from typing import Any
 
-__all__ = ["SERVICES", "Sandbox", "current", "data_folder", "default_root", "default_services", "down", "ensure",
-           "running", "start_background"]
+from labkit.sandbox.core import SERVICES, Sandbox, current, default_services, down, ensure, running, start_background
+from labkit.sandbox.state import default_root
+
+__all__ = ["SERVICES", "Sandbox", "current", "default_root", "default_services", "down", "ensure", "running",
+           "start_background"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "data_folder":  # moved: generated data is not the sandbox's
+        from labkit.errors import deprecated
+        from labkit.synthetic import data_folder
+
+        deprecated("labkit.sandbox.data_folder", "labkit.synthetic.data_folder")
+        return data_folder
+    raise AttributeError(f"module 'labkit.sandbox' has no attribute {name!r}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from labkit.sandbox._process import ManagedProcess
+from labkit._process import ManagedProcess
 
 
 @dataclass

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from labkit.sandbox._process import alive, stop_tree
+from labkit._process import alive, stop_tree
 from labkit.sandbox.state import read_state, remove_state
 
 POLL_SECONDS = 0.5

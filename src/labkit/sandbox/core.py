@@ -17,25 +17,31 @@ from typing import Any
 import dask
 import psutil
 
+from labkit import catalog
+from labkit._process import alive, stop_tree
+from labkit.config import Endpoints
 from labkit.errors import ConfigurationError, SandboxError
-from labkit.sandbox import ipfs_node
-from labkit.sandbox._process import alive, stop_tree
+from labkit.ipfs.node import available as ipfs_available
 from labkit.sandbox._service import Context, Service
 from labkit.sandbox._watchdog import Watchdog
-from labkit.sandbox.endpoints import GatewayEndpoint, IpfsEndpoint, OmeroEndpoint, S3Endpoint, StacEndpoint
+from labkit.sandbox.connections import (
+    GatewayConnection,
+    IpfsConnection,
+    OmeroConnection,
+    S3Connection,
+    StacConnection,
+)
 from labkit.sandbox.state import default_root, read_state, remove_state, write_state
-
-IDR_STUDY = "idr0062A"
 
 SERVICES = ("s3", "stac", "gateway", "omero", "ipfs")
 REQUIRES = {"stac": ("s3",)}
 GATEWAY_USER = "labkit"
-FLOOD_PREFIX = "GFM"
+FLOOD_PREFIX = catalog.GFM.id  # the flood scenes' folder in the gfm bucket
 
 
 def default_services() -> tuple[str, ...]:
     """Every service that can run on this machine (the IPFS node needs Node.js and its packages)."""
-    return tuple(s for s in SERVICES if s != "ipfs" or ipfs_node.available())
+    return tuple(s for s in SERVICES if s != "ipfs" or ipfs_available())
 
 
 def _resolve(services: Iterable[str] | str | None) -> tuple[str, ...]:
@@ -136,16 +142,17 @@ class Sandbox:
         return record
 
     def _build(self, ctx: Context) -> list[Service]:
-        from labkit.sandbox.gateway import GatewayService
         from labkit.sandbox.locate import idr_image_path
-        from labkit.sandbox.omero import OmeroService
-        from labkit.sandbox.s3 import IDR_PREFIX, S3Service
-        from labkit.sandbox.stac import StacService
+        from labkit.sandbox.services.gateway import GatewayService
+        from labkit.sandbox.services.ipfs import IpfsService
+        from labkit.sandbox.services.omero import OmeroService
+        from labkit.sandbox.services.s3 import IDR_PREFIX, S3Service
+        from labkit.sandbox.services.stac import StacService
 
         built: list[Service] = []
         scenes = None
         if "s3" in self.services:
-            from labkit.sandbox.synthetic import flood_scenes
+            from labkit.synthetic import flood_scenes
 
             o = self.options
             scenes = flood_scenes(
@@ -156,7 +163,7 @@ class Sandbox:
             idr = idr_image_path()
             uploads = [("idr", f"{IDR_PREFIX}/{idr.name}", idr), ("gfm", FLOOD_PREFIX, scenes["folder"])]
             for version, folder in idr_copies(idr, ctx.data_dir).items():
-                uploads.append(("idr", f"zarr/v{version}/{IDR_STUDY}/{idr.name}", folder))
+                uploads.append(("idr", catalog.IDR_IMAGE.zarr_url_of(version).split("/", 3)[3], folder))
             built.append(S3Service(uploads))
         if "stac" in self.services:
             built.append(StacService(scenes))
@@ -165,7 +172,7 @@ class Sandbox:
         if "omero" in self.services:
             built.append(OmeroService())
         if "ipfs" in self.services:
-            built.append(ipfs_node.IpfsService())
+            built.append(IpfsService())
         return built
 
     def stop(self) -> None:
@@ -227,70 +234,75 @@ class Sandbox:
         return self.records[name]
 
     @property
-    def s3(self) -> S3Endpoint:
+    def s3(self) -> S3Connection:
         """The S3 server (``endpoint_url``, credentials for the ``results`` bucket)."""
         r = self._record("s3")
-        return S3Endpoint(r["endpoint_url"], self._secrets["s3_key"], self._secrets["s3_secret"],
+        return S3Connection(r["endpoint_url"], self._secrets["s3_key"], self._secrets["s3_secret"],
                           access_log=r.get("access_log"))
 
     @property
-    def stac(self) -> StacEndpoint:
+    def stac(self) -> StacConnection:
         """The STAC API."""
         r = self._record("stac")
-        return StacEndpoint(r["url"], r["collection"], r["n_items"])
+        return StacConnection(r["url"], r["collection"], r["n_items"])
 
     @property
-    def gateway(self) -> GatewayEndpoint:
+    def gateway(self) -> GatewayConnection:
         """The dask-gateway server."""
         r = self._record("gateway")
-        return GatewayEndpoint(r["address"], GATEWAY_USER, self._secrets["gateway_password"])
+        return GatewayConnection(r["address"], GATEWAY_USER, self._secrets["gateway_password"])
 
     @property
-    def omero(self) -> OmeroEndpoint:
+    def omero(self) -> OmeroConnection:
         """The OMERO.web JSON API replica."""
         r = self._record("omero")
-        return OmeroEndpoint(r["url"], tuple(r["images"]))
+        return OmeroConnection(r["url"], tuple(r["images"]))
 
     @property
-    def ipfs(self) -> IpfsEndpoint:
+    def ipfs(self) -> IpfsConnection:
         """The IPFS node."""
         r = self._record("ipfs")
-        return IpfsEndpoint(r["api"], r["gateway"])
+        return IpfsConnection(r["api"], r["gateway"])
 
-    def endpoints(self) -> dict[str, str]:
-        """The public address of every service (no secrets).
+    def env(self) -> dict[str, str]:
+        """Environment variables that point clients at the sandbox, credentials included (never print them).
+
+        ``labkit.endpoints("sandbox")`` exports them into the notebook's process; they are also
+        how a user points labkit at services of their own.
+        """
+        env = {"LABKIT_SANDBOX_DIR": str(self.root)}
+        for name in self.records:
+            env.update(getattr(self, name).env())
+        return env
+
+    def endpoints(self) -> Endpoints:
+        """Where each service lives, as ``labkit.endpoints("sandbox")`` gives it (addresses only).
 
         Examples
         --------
-        >>> sb.endpoints()  # doctest: +SKIP
-        {'s3': 'http://127.0.0.1:41234', 'stac': 'http://127.0.0.1:38211', ...}
+        >>> sb.endpoints().omero  # doctest: +SKIP
+        'http://127.0.0.1:41234'
         """
-        keys = {"s3": "endpoint_url", "stac": "url", "gateway": "address", "omero": "url", "ipfs": "gateway"}
-        return {name: self.records[name][keys[name]] for name in self.records}
+        return Endpoints.from_environment("sandbox", self.env())
 
-    def env(self) -> dict[str, str]:
-        """Environment variables that point standard clients at the sandbox (includes S3 credentials)."""
-        env = {"LABKIT_SANDBOX_DIR": str(self.root)}
-        if "s3" in self.records:
-            env.update(self.s3.env())
-        if "ipfs" in self.records:
-            env["IPFS_GATEWAY"] = self.ipfs.gateway
-            env["IPFS_API"] = self.ipfs.api
-        return env
+    def addresses(self) -> dict[str, str]:
+        """The address of each running service by name (no secrets)."""
+        ep = self.endpoints()
+        keys = {"s3": "idr_s3", "stac": "stac", "gateway": "gateway", "omero": "omero", "ipfs": "ipfs_gateway"}
+        return {name: getattr(ep, keys[name]) for name in self.records}
 
     def __repr__(self) -> str:
-        lines = [f"<labkit Sandbox at {self.root}>"] + [f"  {k:8s} {v}" for k, v in self.endpoints().items()]
+        lines = [f"<labkit Sandbox at {self.root}>"] + [f"  {k:8s} {v}" for k, v in self.addresses().items()]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{k}</td><td><code>{v}</code></td></tr>" for k, v in self.endpoints().items())
+        rows = "".join(f"<tr><td>{k}</td><td><code>{v}</code></td></tr>" for k, v in self.addresses().items())
         return f"<b>labkit sandbox</b> <small>{self.root}</small><table>{rows}</table>"
 
 
 def idr_copies(source: Path, data_dir: Path) -> dict[str, Path]:
     """NGFF 0.4 and 0.5 (sharded) copies of the IDR image, made once and kept in the data folder."""
     from labkit import ngff
-    from labkit.sandbox.omero import IDR_6001240
 
     out = {}
     # 16 planes a file: v0.4 in chunks, v0.5 in shards of single-plane chunks
@@ -303,7 +315,7 @@ def idr_copies(source: Path, data_dir: Path) -> dict[str, Path]:
         dest = data_dir / f"idr-v{version}" / source.name
         if not (dest / (".zattrs" if version == "0.4" else "zarr.json")).is_file():
             with dask.config.set(scheduler="threads"):  # whatever cluster the caller has, this is local work
-                ngff.convert(source, dest, version=version, pixel_sizes=IDR_6001240["pixel_size"], overwrite=True,
+                ngff.convert(source, dest, version=version, pixel_sizes=catalog.IDR_IMAGE.pixel_sizes, overwrite=True,
                              **kw)
         out[version] = dest
     return out

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     sb = Sandbox(services=args.services, root=args.root).start()
     print(f"sandbox ready in {sb.startup_seconds:.1f} s", flush=True)
-    for name, url in sb.endpoints().items():
+    for name, url in sb.addresses().items():
         print(f"  {name:8s} {url}", flush=True)
     while not stop.wait(1):
         pass

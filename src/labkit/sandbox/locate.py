@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from labkit.catalog import IDR_IMAGE, IDR_S3_ENDPOINT
 from labkit.errors import SandboxError
 
-IDR_IMAGE_ID = 6001240
-IDR_ZARR_NAME = f"{IDR_IMAGE_ID}.zarr"
+IDR_ZARR_NAME = f"{IDR_IMAGE.id}.zarr"
 
 
 def idr_image_path() -> Path:
@@ -39,5 +39,5 @@ def idr_image_path() -> Path:
     raise SandboxError(
         f"the IDR image {IDR_ZARR_NAME} was not found (looked in $LABKIT_IDR_DATA and shared/data/idr "
         "next to the checkout). Copy it from the IDR's public S3 "
-        f"(https://uk1s3.embassy.ebi.ac.uk/idr/zarr/v0.1/{IDR_ZARR_NAME}/) and set LABKIT_IDR_DATA to its folder."
+        f"({IDR_S3_ENDPOINT}/idr/zarr/v0.1/{IDR_ZARR_NAME}/) and set LABKIT_IDR_DATA to its folder."
     )

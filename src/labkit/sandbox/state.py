@@ -23,11 +23,6 @@ def default_root() -> Path:
     return Path(base) / "labkit" / "sandbox"
 
 
-def data_folder(name: str) -> Path:
-    """A folder for generated sandbox data, e.g. ``data_folder("cells")`` (kept between runs)."""
-    return default_root() / "data" / name
-
-
 def state_path(root: Path | None = None) -> Path:
     """Path of the state file inside the sandbox folder."""
     return Path(root or default_root()) / "state.json"

@@ -1,6 +1,6 @@
 """moto's S3 server with an access log of what it sent: one JSON line per request.
 
-Run as ``python -m labkit.sandbox.moto_server --port P --access-log FILE``. The log
+Run as ``python -m labkit.sandbox.servers.s3 --port P --access-log FILE``. The log
 (method, path, status, bytes sent) lets tests and notebooks measure how much data a
 client really transferred, as seen by the server.
 """

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from labkit.errors import SandboxError
+from labkit.errors import ServerError
 
 HOST = "127.0.0.1"
 
@@ -106,7 +106,7 @@ class ManagedProcess:
                 start_new_session=True,
             )
         except FileNotFoundError as exc:
-            raise SandboxError(
+            raise ServerError(
                 f"cannot start the sandbox {self.name}: {self.cmd[0]!r} was not found. "
                 'Install the sandbox extra: pip install "labkit[sandbox]"'
             ) from exc
@@ -119,7 +119,7 @@ class ManagedProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise SandboxError(
+                raise ServerError(
                     f"the sandbox {self.name} exited with code {self.proc.returncode} while starting.\n"
                     f"Last lines of {self.log_path}:\n{self.log_tail()}"
                 )
@@ -127,7 +127,7 @@ class ManagedProcess:
                 if probe():
                     return
             time.sleep(0.1)
-        raise SandboxError(
+        raise ServerError(
             f"the sandbox {self.name} was not ready after {timeout:.0f} s.\n"
             f"Last lines of {self.log_path}:\n{self.log_tail()}"
         )

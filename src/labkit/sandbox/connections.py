@@ -1,62 +1,27 @@
-"""Typed views of a running sandbox's services, built from its state record.
+"""How to connect to each running sandbox service: its address and credentials, from the state record.
 
-Secrets are fields with ``repr=False``: printing an endpoint (or a sandbox) in a
+Secrets are fields with ``repr=False``: printing a connection (or a sandbox) in a
 notebook never shows them.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from labkit._lazy import attempt_import
+from labkit.catalog import GFM
 from labkit.errors import SandboxError
-
-
-class TransferMeter:
-    """Requests and body bytes a sandbox server sent since the meter was made, read from its access log.
-
-    Examples
-    --------
-    >>> meter = sb.s3.transfers()  # doctest: +SKIP
-    >>> fs.cat("idr/zarr/v0.1/6001240.zarr/.zattrs")  # doctest: +SKIP
-    >>> meter.bytes, meter.requests  # doctest: +SKIP
-    (1052, 1)
-    """
-
-    def __init__(self, log: Path) -> None:
-        self.log = log
-        self.offset = log.stat().st_size if log.exists() else 0
-
-    def entries(self, prefix: str = "") -> list[dict[str, Any]]:
-        """Access-log entries since the meter was made, for paths starting with ``prefix``."""
-        time.sleep(0.05)  # the server writes its line after the last byte is sent
-        with open(self.log) as fh:
-            fh.seek(self.offset)
-            lines = [json.loads(line) for line in fh if line.strip()]
-        return [e for e in lines if e["path"].startswith(prefix)]
-
-    @property
-    def bytes(self) -> int:
-        """Body bytes sent."""
-        return sum(e["bytes"] for e in self.entries())
-
-    @property
-    def requests(self) -> int:
-        """Number of requests answered."""
-        return len(self.entries())
+from labkit.transfer_meter import TransferMeter
 
 
 @dataclass(frozen=True)
-class S3Endpoint:
+class S3Connection:
     """The sandbox S3 server.
 
     Examples
     --------
-    >>> ep = S3Endpoint("http://127.0.0.1:9000", "key", "secret")
+    >>> ep = S3Connection("http://127.0.0.1:9000", "key", "secret")
     >>> ep.storage_options(anon=True)
     {'anon': True, 'endpoint_url': 'http://127.0.0.1:9000'}
     >>> "secret" in repr(ep)
@@ -73,7 +38,7 @@ class S3Endpoint:
         """Count what the server sends from now on (see :class:`TransferMeter`)."""
         if not self.access_log:
             raise SandboxError("this S3 server keeps no access log")
-        return TransferMeter(Path(self.access_log))
+        return TransferMeter(self.access_log)
 
     def storage_options(self, anon: bool = False) -> dict[str, Any]:
         """Keyword arguments for ``s3fs.S3FileSystem`` / fsspec (``anon=True`` for public reads)."""
@@ -82,13 +47,20 @@ class S3Endpoint:
         return {"key": self.key, "secret": self.secret, "endpoint_url": self.endpoint_url}
 
     def env(self) -> dict[str, str]:
-        """The standard AWS environment variables for clients that read credentials from there."""
-        return {
+        """The standard AWS environment variables for clients that read credentials from there.
+
+        The sandbox S3 also plays the IDR's (``LABKIT_IDR_S3_ENDPOINT``) and keeps an access log.
+        """
+        env = {
             "AWS_ACCESS_KEY_ID": self.key,
             "AWS_SECRET_ACCESS_KEY": self.secret,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ENDPOINT_URL_S3": self.endpoint_url,
+            "LABKIT_IDR_S3_ENDPOINT": self.endpoint_url,
         }
+        if self.access_log:
+            env["LABKIT_S3_ACCESS_LOG"] = self.access_log
+        return env
 
     def filesystem(self, anon: bool = False) -> Any:
         """An ``s3fs.S3FileSystem`` connected to the sandbox."""
@@ -97,20 +69,24 @@ class S3Endpoint:
 
 
 @dataclass(frozen=True)
-class StacEndpoint:
+class StacConnection:
     """The sandbox STAC API."""
 
     url: str
-    collection: str = "GFM"
+    collection: str = GFM.id
     n_items: int = 0
 
     def client(self) -> Any:
         """A ``pystac_client.Client`` opened on the API."""
         return attempt_import("pystac_client").Client.open(self.url)
 
+    def env(self) -> dict[str, str]:
+        """``LABKIT_STAC_URL``."""
+        return {"LABKIT_STAC_URL": self.url}
+
 
 @dataclass(frozen=True)
-class GatewayEndpoint:
+class GatewayConnection:
     """The sandbox dask-gateway (proxy address and password authentication)."""
 
     address: str
@@ -127,18 +103,31 @@ class GatewayEndpoint:
 
         return gateway(self.address, auth=self.auth(), check=False)
 
+    def env(self) -> dict[str, str]:
+        """``LABKIT_GATEWAY_ADDRESS``, ``LABKIT_GATEWAY_USER`` and ``LABKIT_GATEWAY_PASSWORD``."""
+        return {"LABKIT_GATEWAY_ADDRESS": self.address, "LABKIT_GATEWAY_USER": self.username,
+                "LABKIT_GATEWAY_PASSWORD": self.password}
+
 
 @dataclass(frozen=True)
-class OmeroEndpoint:
+class OmeroConnection:
     """The sandbox OMERO.web JSON API replica."""
 
     url: str
     images: tuple[int, ...] = ()
 
+    def env(self) -> dict[str, str]:
+        """``LABKIT_OMERO_URL``."""
+        return {"LABKIT_OMERO_URL": self.url}
+
 
 @dataclass(frozen=True)
-class IpfsEndpoint:
+class IpfsConnection:
     """The sandbox IPFS node: Kubo RPC API and path gateway."""
 
     api: str
     gateway: str
+
+    def env(self) -> dict[str, str]:
+        """``IPFS_API`` and ``IPFS_GATEWAY`` (what ipfsspec reads)."""
+        return {"IPFS_API": self.api, "IPFS_GATEWAY": self.gateway}

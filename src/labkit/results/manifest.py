@@ -1,4 +1,4 @@
-"""``Dataset``: the targets of a step gathered into a manifest (Parquet) with a README, next to them."""
+"""``Manifest``: the targets of a step listed in a table (Parquet) with a README, next to them."""
 
 from __future__ import annotations
 
@@ -10,28 +10,28 @@ from typing import Any
 
 from labkit._lazy import attempt_import
 from labkit.results import provenance as prov
-from labkit.results.store import PROVENANCE_SUFFIX, ResultStore
+from labkit.results.result_store import PROVENANCE_SUFFIX, ResultStore
 
 MANIFEST = "manifest.parquet"
 README = "README.md"
 
 
-class Dataset:
-    """The results of one step: one row per item with file-path columns, metadata and provenance.
+class Manifest:
+    """The manifest of one step's results: one row per item with file-path columns, metadata and provenance.
 
     Parameters
     ----------
     store : str, path or ResultStore
     name : str
-        Folder of the dataset inside the store (where its targets live).
+        Folder of the step inside the store (where its targets live, and its manifest goes).
     description : str
         One paragraph for the README.
 
     Examples
     --------
-    >>> ds = Dataset("memory://doc-ds", "projections", "Maximum projections of single cells.")
-    >>> ds.add(cell_id=1, path="projections/1.png")
-    >>> ds.rows[0]["cell_id"]
+    >>> m = Manifest("memory://doc-ds", "projections", "Maximum projections of single cells.")
+    >>> m.add(cell_id=1, path="projections/1.png")
+    >>> m.rows[0]["cell_id"]
     1
     """
 
@@ -79,12 +79,13 @@ class Dataset:
         if git:
             dirty = " (uncommitted changes)" if git["git_dirty"] else ""
             lines.append(f"- code: {git['git_repository']} at {git['git_commit']}{dirty}")
-        lines += ["", f"Read it with `labkit.results.Dataset.read({self.store.url!r}, {self.name!r})`.", ""]
+        lines += ["", f"Read it with `labkit.results.Manifest.read({self.store.url!r}, {self.name!r})`.", ""]
         self.store.write_bytes(f"{self.name}/{README}", "\n".join(lines).encode())
         return df
 
     @staticmethod
     def read(store: ResultStore | str | os.PathLike[str], name: str) -> Any:
-        """Read a dataset's manifest back as a pandas DataFrame."""
+        """Read a manifest back as a pandas DataFrame."""
         pd = attempt_import("pandas")
         return pd.read_parquet(io.BytesIO(ResultStore.of(store).read_bytes(f"{name.strip('/')}/{MANIFEST}")))
+

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from labkit.errors import AccessDeniedError, NotFoundError
-from labkit.stores import filesystem, protocol, write_local_atomic
+from labkit.storage import filesystem, protocol, storage_options_for, write_local_atomic
 
 PROVENANCE_SUFFIX = ".prov.json"
 
@@ -33,8 +33,10 @@ class ResultStore:
 
     def __init__(self, url: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> None:
         self.url = str(url).rstrip("/")
-        self.storage_options = dict(storage_options or {})
-        self.fs, self.root = filesystem(self.url, self.storage_options, write=True)
+        # resolved once (credentials from the environment included), for this store's filesystem and for
+        # the zarr stores of its folder results: what was written with them is read back with them
+        self.storage_options = storage_options_for(self.url, storage_options, write=True)
+        self.fs, self.root = filesystem(self.url, self.storage_options)
         self.root = self.root.rstrip("/")
         self.local = protocol(self.url) == "file"
 
@@ -79,6 +81,13 @@ class ResultStore:
             if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
                 raise AccessDeniedError(f"cannot write {self.url_of(name)}: {exc.strerror}") from None
             raise
+
+    def delete(self, name: str) -> None:
+        """Remove ``name`` if it exists."""
+        try:
+            self.fs.rm_file(self.path(name))
+        except FileNotFoundError:
+            pass
 
     def read_json(self, name: str) -> dict[str, Any] | None:
         """JSON at ``name``, or ``None`` if it does not exist."""

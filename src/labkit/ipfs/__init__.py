@@ -1,6 +1,6 @@
 """IPFS: add data through the Kubo RPC API, find the gateway as ipfsspec does, and give Dask workers their own node.
 
-Works with a real kubo daemon or the sandbox node (:mod:`labkit.sandbox.ipfs_node`).
+Works with a real kubo daemon or labkit's own node (:mod:`labkit.ipfs.node`, which the sandbox runs too).
 
 Examples
 --------
@@ -22,22 +22,19 @@ import requests
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from labkit._lazy import attempt_import
+from labkit.config import resolve
 from labkit.errors import ConfigurationError, FormatError, NotFoundError, ServiceUnavailableError
-
-DEFAULT_API = "http://127.0.0.1:5001"
 
 
 def api_address(api: str | None = None) -> str:
-    """The Kubo RPC address: ``api``, ``$IPFS_API``, the running sandbox's node, or kubo's default."""
-    if api:
-        return api.rstrip("/")
-    if env := os.environ.get("IPFS_API"):
-        return env.rstrip("/")
-    from labkit.sandbox import running
+    """The Kubo RPC address: ``api``, else ``$IPFS_API``, else kubo's default ``http://127.0.0.1:5001``.
 
-    if (sb := running("ipfs")) is not None:
-        return sb.ipfs.api
-    return DEFAULT_API
+    Examples
+    --------
+    >>> api_address("http://127.0.0.1:5002/")
+    'http://127.0.0.1:5002'
+    """
+    return str(resolve("ipfs_api", api)).rstrip("/")
 
 
 def gateway() -> str:
@@ -143,7 +140,7 @@ def add(
     path : path
         File or folder to add.
     api : str, optional
-        Kubo RPC address (default: ``$IPFS_API``, the sandbox node, then ``http://127.0.0.1:5001``).
+        Kubo RPC address (default: ``$IPFS_API``, then ``http://127.0.0.1:5001``).
     wrap : bool
         Wrap in a directory, so the result is reachable as ``<cid>/<name>``.
     hidden : bool
@@ -205,8 +202,8 @@ def stats(api: str | None = None) -> dict[str, int]:
 class IPFSWorkerPlugin(WorkerPlugin):
     """A Dask worker plugin: every worker runs its own IPFS node, connected to ``peers``, and reads through it.
 
-    On setup the worker starts the sandbox node (Helia) in its local directory, or reuses the one it
-    started before, dials every peer, and sets ``IPFS_GATEWAY`` to its own gateway, so ``ipfs://``
+    On setup the worker starts a labkit IPFS node (:class:`labkit.ipfs.node.IpfsNode`) in its local
+    directory, or reuses the one it started before, dials every peer, and sets ``IPFS_GATEWAY`` to its own gateway, so ``ipfs://``
     reads on that worker fetch blocks peer to peer (bitswap) instead of asking the publisher's gateway.
 
     Parameters
@@ -224,20 +221,18 @@ class IPFSWorkerPlugin(WorkerPlugin):
 
     def __init__(self, peers: list[str]) -> None:
         self.peers = list(peers)
-        self._service: Any = None
+        self._node: Any = None
 
     def setup(self, worker: Any) -> None:
         """Start (or reuse) the worker's node, connect it, and point ipfsspec at it."""
-        from labkit.sandbox._service import Context
-        from labkit.sandbox.ipfs_node import IpfsService
+        from labkit.ipfs.node import IpfsNode
 
         root = Path(worker.local_directory) / "labkit-ipfs"
         state = root / "node.json"
         record = json.loads(state.read_text()) if state.exists() else None
         if record is None or not _answers(record["api"]):
-            self._service = IpfsService()
-            record = self._service.start(Context(root, secrets={}))
-            root.mkdir(parents=True, exist_ok=True)
+            self._node = IpfsNode(root)
+            record = self._node.start()
             state.write_text(json.dumps(record))
         for peer in self.peers:
             swarm_connect(peer, api=record["api"])
@@ -247,9 +242,9 @@ class IPFSWorkerPlugin(WorkerPlugin):
 
     def teardown(self, worker: Any) -> None:
         """Stop the node this plugin started."""
-        if self._service is not None:
-            self._service.stop()
-            self._service = None
+        if self._node is not None:
+            self._node.stop()
+            self._node = None
 
 
 def _answers(api: str) -> bool:

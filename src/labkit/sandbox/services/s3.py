@@ -12,7 +12,7 @@ from typing import Any
 import requests
 
 from labkit._lazy import attempt_import
-from labkit.sandbox._process import HOST, ManagedProcess, free_port, port_in_use
+from labkit._process import HOST, ManagedProcess, free_port, port_in_use
 from labkit.sandbox._service import Context, Service
 
 REGION = "us-east-1"
@@ -52,7 +52,7 @@ def start_moto(name: str, ctx: Context, env: dict[str, str] | None = None) -> Ma
     port = free_port()
     proc = ManagedProcess(
         name,
-        [sys.executable, "-m", "labkit.sandbox.moto_server", "--port", str(port),
+        [sys.executable, "-m", "labkit.sandbox.servers.s3", "--port", str(port),
          "--access-log", str(ctx.log_dir / f"{name}-access.jsonl")],
         ctx.log_dir,
         env={"MOTO_PORT": str(port), **(env or {})},

@@ -1,6 +1,6 @@
 """A replica of the OMERO.web JSON routes IDR serves anonymously, for the sandbox images.
 
-Run as ``python -m labkit.sandbox.omero_replica --port P --images images.json``. The
+Run as ``python -m labkit.sandbox.servers.omero --port P --images images.json``. The
 answers have the shapes OMERO.web 5 returns (``/api/``, ``/api/v0/``,
 ``/api/v0/m/images/{id}/``, ``/webgateway/imgData/{id}/``), enough for clients that
 read image metadata; nothing is writable and there is no login.

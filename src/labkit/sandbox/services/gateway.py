@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from labkit.sandbox._process import HOST, ManagedProcess, free_port
+from labkit._process import HOST, ManagedProcess, free_port
 from labkit.sandbox._service import Context, Service
 
 DEFAULT_IMAGE = "ghcr.io/eodcgmbh/cluster_image:2025.7.1"

@@ -10,10 +10,11 @@ from typing import Any
 
 import requests
 
+from labkit._process import HOST, ManagedProcess, free_port
+from labkit.catalog import GFM
 from labkit.errors import SandboxError
-from labkit.sandbox._process import HOST, ManagedProcess, free_port
 from labkit.sandbox._service import Context, Service
-from labkit.sandbox.synthetic import stac_documents
+from labkit.synthetic import stac_documents
 
 
 def rustac_executable() -> str:
@@ -52,6 +53,6 @@ class StacService(Service):
              str(folder / "collection.json"), str(folder / "items.json")],
             ctx.log_dir,
         ).start()
-        self.process.wait_ready(lambda: requests.get(f"{url}/collections/GFM", timeout=1).ok, timeout=20)
-        return {"pid": self.process.pid, "port": port, "url": url, "collection": "GFM",
+        self.process.wait_ready(lambda: requests.get(f"{url}/collections/{GFM.id}", timeout=1).ok, timeout=20)
+        return {"pid": self.process.pid, "port": port, "url": url, "collection": GFM.id,
                 "n_items": len(docs["items"]["features"])}

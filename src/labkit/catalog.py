@@ -1,0 +1,139 @@
+"""Facts about the public data the tutorials use, in one place: where it lives and what it is.
+
+``labkit.connect``, ``labkit.endpoints``, the sandbox and the tutorials read these instead of
+re-typing them. Everything here is a published fact of the public service (IDR, EBI's S3, EODC),
+which the sandbox reproduces.
+
+Examples
+--------
+>>> from labkit import catalog
+>>> catalog.IDR_IMAGE.id, catalog.IDR_IMAGE.channel_names
+(6001240, ['LaminB1', 'Dapi'])
+>>> catalog.idr_zarr_url(catalog.IDR_IMAGE.id)
+'s3://idr/zarr/v0.1/6001240.zarr'
+>>> catalog.GFM.pixel_size_m
+20.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# --------------------------------------------------------------------------- the Image Data Resource
+IDR_HOST = "https://idr.openmicroscopy.org"  #: OMERO.web of the IDR (anonymous JSON API)
+IDR_S3_ENDPOINT = "https://uk1s3.embassy.ebi.ac.uk"  #: EBI's S3 endpoint holding the IDR's OME-Zarr
+IDR_BUCKET = "idr"
+
+
+def idr_zarr_url(image_id: int, study: str | None = None, ngff_version: str = "0.1") -> str:
+    """Where IDR publishes an image's OME-Zarr: ``zarr/v0.1/{id}.zarr`` or ``zarr/v{version}/{study}/{id}.zarr``.
+
+    Examples
+    --------
+    >>> idr_zarr_url(6001240)
+    's3://idr/zarr/v0.1/6001240.zarr'
+    >>> idr_zarr_url(6001240, "idr0062A", "0.4")
+    's3://idr/zarr/v0.4/idr0062A/6001240.zarr'
+    """
+    if ngff_version == "0.1" or not study:
+        return f"s3://{IDR_BUCKET}/zarr/v0.1/{image_id}.zarr"
+    return f"s3://{IDR_BUCKET}/zarr/v{ngff_version}/{study}/{image_id}.zarr"
+
+
+@dataclass(frozen=True)
+class PublicImage:
+    """An image published by the IDR, as its OMERO.web describes it.
+
+    Attributes
+    ----------
+    id, name, study : int, str, str
+    sizes : dict
+        ``{"t", "c", "z", "y", "x"}`` sizes.
+    pixel_sizes : dict
+        Micrometres along ``x``, ``y``, ``z`` (the v0.1 OME-Zarr itself stores none).
+    pixel_type : str
+    channels : tuple of dict
+        ``label``, ``color`` (hex RGB) and ``window`` of each channel, in order.
+    default_z, default_t : int
+        The planes the IDR viewer opens on.
+    description, project : str
+    """
+
+    id: int
+    name: str
+    study: str
+    sizes: dict[str, int]
+    pixel_sizes: dict[str, float]
+    pixel_type: str
+    channels: tuple[dict[str, Any], ...]
+    default_z: int = 0
+    default_t: int = 0
+    description: str = ""
+    project: str = ""
+    licence: str = "CC BY 4.0"
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def channel_names(self) -> list[str]:
+        """Channel labels in order."""
+        return [c["label"] for c in self.channels]
+
+    @property
+    def zarr_url(self) -> str:
+        """The image's OME-Zarr (NGFF v0.1) on the IDR's S3."""
+        return idr_zarr_url(self.id)
+
+    def zarr_url_of(self, ngff_version: str) -> str:
+        """The image's OME-Zarr in another NGFF version (IDR's ``zarr/v{version}/{study}/`` layout)."""
+        return idr_zarr_url(self.id, self.study, ngff_version)
+
+
+#: IDR image 6001240 of study idr0062A (Blin et al., nuclear segmentation): the tutorials' image
+IDR_IMAGE = PublicImage(
+    id=6001240,
+    name="6001240",
+    study="idr0062A",
+    sizes={"t": 1, "c": 2, "z": 236, "y": 275, "x": 271},
+    pixel_sizes={"x": 0.3603981534640209, "y": 0.3603981534640209, "z": 0.5002025531914894},
+    pixel_type="uint16",
+    channels=(
+        {"label": "LaminB1", "color": "0000FF", "window": {"min": 0.0, "max": 65535.0, "start": 0.0, "end": 1500.0}},
+        {"label": "Dapi", "color": "FFFF00", "window": {"min": 0.0, "max": 65535.0, "start": 0.0, "end": 1500.0}},
+    ),
+    default_z=118,
+    default_t=0,
+    description="idr0062A nuclear segmentation, LaminB1 and Dapi",
+    project="idr0062-blin-nuclearsegmentation/experimentA",
+)
+
+#: the root CID of ``ipfs add -r --hidden -s size-1000000 --raw-leaves --cid-version 1 -w 6001240.zarr`` (2021)
+IDR_IMAGE_CID = "bafybeigxtkiy6y6vlcyqjspxqkpfr2pignkzepbyhai3zfomut6mtbyu5u"
+
+
+# --------------------------------------------------------------------------- EODC's Global Flood Monitoring
+EODC_STAC = "https://stac.eodc.eu/api/v1"  #: EODC's STAC API
+
+
+@dataclass(frozen=True)
+class StacCollection:
+    """A STAC collection the tutorials load: its id, bands, pixel size and no-data value."""
+
+    id: str
+    bands: tuple[str, ...]
+    pixel_size_m: float
+    nodata: int
+    title: str = ""
+
+
+#: GFM: Copernicus Global Flood Monitoring products on EODC's STAC API (Equi7Grid, 20 m pixels)
+GFM = StacCollection(
+    id="GFM",
+    bands=("ensemble_flood_extent", "ensemble_likelihood"),
+    pixel_size_m=20.0,
+    nodata=255,
+    title="Global Flood Monitoring (GFM) ensemble products",
+)
+
+#: the original EODC tutorial's area of interest (Sindh, Pakistan, floods of 2022), lon/lat
+PAKISTAN_AOI = (67.398376, 26.197341, 69.027100, 27.591066)

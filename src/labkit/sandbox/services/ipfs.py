@@ -1,0 +1,23 @@
+"""The sandbox IPFS service: a labkit IPFS node (:class:`labkit.ipfs.node.IpfsNode`) under the sandbox folder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labkit.ipfs.node import IpfsNode, available
+from labkit.sandbox._service import Context, Service
+
+__all__ = ["IpfsService", "available"]
+
+
+class IpfsService(Service):
+    """The publisher's node: Kubo RPC API and path gateway on 127.0.0.1."""
+
+    name = "ipfs"
+
+    def start(self, ctx: Context) -> dict[str, Any]:
+        """Start the node with its block store under the sandbox folder."""
+        self.node = IpfsNode(ctx.root)
+        record = self.node.start()
+        self.process = self.node.process
+        return record

@@ -1,0 +1,48 @@
+"""Synthetic data with known ground truth, deterministic from a seed.
+
+The tutorials, the tests and the sandbox generate their data here:
+
+* :func:`nuclei_volume` / :func:`write_nuclei`: nuclear-stain volumes whose number of nuclei in every
+  plane is known exactly;
+* :func:`flood_scenes`: GFM-like flood products (``ensemble_flood_extent``, ``ensemble_likelihood``)
+  for several dates, with their truth, and :func:`stac_documents` describing them;
+* :func:`cell_fields`: fields of view of single cells (tutorial 04).
+
+Examples
+--------
+>>> from labkit.synthetic import nuclei_volume
+>>> vol = nuclei_volume((4, 32, 32), 2, seed=1)
+>>> vol.image.shape, int(vol.counts.max()) <= 2
+((4, 32, 32), True)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from labkit.synthetic.cells import CELL_CHANNELS, CELL_PIXEL_SIZES, cell_fields
+from labkit.synthetic.flood import EQUI7_AS_PROJ4, FloodTruth, equi7_wkt2, flood_scenes, flood_truth, stac_documents
+from labkit.synthetic.nuclei import NucleiVolume, nuclei_volume, write_nuclei
+
+__all__ = ["CELL_CHANNELS", "CELL_PIXEL_SIZES", "EQUI7_AS_PROJ4", "FloodTruth", "NucleiVolume", "cell_fields",
+           "data_folder", "equi7_wkt2", "flood_scenes", "flood_truth", "nuclei_volume", "stac_documents",
+           "write_nuclei"]
+
+
+def data_folder(name: str) -> Path:
+    """A folder for generated data, kept between runs: ``$LABKIT_DATA_DIR/<name>``.
+
+    Default ``$LABKIT_DATA_DIR``: ``$LABKIT_SANDBOX_DIR/data`` when set, else ``~/.cache/labkit/data``.
+
+    Examples
+    --------
+    >>> data_folder("cells").name
+    'cells'
+    """
+    if env := os.environ.get("LABKIT_DATA_DIR"):
+        return Path(env).expanduser() / name
+    if env := os.environ.get("LABKIT_SANDBOX_DIR"):
+        return Path(env).expanduser() / "data" / name
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "labkit" / "data" / name
