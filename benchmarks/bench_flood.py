@@ -17,8 +17,9 @@ import tracemalloc
 import pyproj
 from common import record
 
-from labkit import load_remote, recipes
+from labkit import recipes
 from labkit.cluster_panel import ClusterPanel
+from labkit.stac import load_stac
 from labkit.storage import open_store
 from labkit.synthetic import EQUI7_AS_PROJ4
 from labkit.write import write_zarr
@@ -61,7 +62,7 @@ def run(sb) -> None:
         panel.client.wait_for_workers(2, timeout=120)
         runs: dict[str, list[tuple[int, int, float]]] = {"original": [], "labkit": []}
         for factor in (1, 1, 2, 4):  # the first round warms imports and caches up and is not kept
-            ds = load_remote.load_stac(sb.stac.url, "GFM", bbox=_aoi(sb, factor), dtype="uint8", show=False,
+            ds = load_stac(sb.stac.url, "GFM", bbox=_aoi(sb, factor), dtype="uint8", show=False,
                                        bands=["ensemble_flood_extent", "ensemble_likelihood"],
                                        chunks={"x": 512, "y": 512, "time": -1})
             result = recipes.flood_summary(ds)

@@ -195,9 +195,17 @@ def open_image(
 
     Examples
     --------
-    >>> img = open_image("s3://idr/zarr/v0.1/6001240.zarr", level=0)  # doctest: +SKIP
-    >>> img.dims
-    ('t', 'c', 'z', 'y', 'x')
+    >>> img = open_image("s3://idr/zarr/v0.1/6001240.zarr",
+    ...                  endpoint_url="https://uk1s3.embassy.ebi.ac.uk")  # doctest: +SKIP
+
+    Offline, an image written to memory:
+
+    >>> _ = ngff.write_image("memory://doc-open", np.zeros((2, 3, 8, 8), np.uint16), axes="czyx",
+    ...                      channel_names=["LaminB1", "Dapi"], pixel_sizes={"z": 0.5, "y": 0.36, "x": 0.36},
+    ...                      overwrite=True)
+    >>> img = open_image("memory://doc-open")
+    >>> img.dims, img.c.values.tolist(), float(img.x[1])
+    (('c', 'z', 'y', 'x'), ['LaminB1', 'Dapi'], 0.36)
     """
     xr = attempt_import("xarray")
     da = attempt_import("dask.array")

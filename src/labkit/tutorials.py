@@ -58,7 +58,7 @@ def table(outcomes: list[Outcome]) -> str:
     --------
     >>> print(table([Outcome("00_x.ipynb", "ok", 1.23)]))
     notebook      status   seconds
-    00_x.ipynb    ok          1.2
+    00_x.ipynb    ok           1.2
     """
     width = max([len("notebook"), *(len(o.notebook) for o in outcomes)]) + 4
     lines = [f"{'notebook':{width}s}{'status':8s}{'seconds':>8s}"]

@@ -10,10 +10,11 @@ import s3fs
 import xarray as xr
 from dask_gateway import BasicAuth
 
-from labkit import load_remote, recipes
+from labkit import recipes
 from labkit._process import free_port
 from labkit.cluster_panel import ClusterPanel
 from labkit.errors import AccessDeniedError, AuthenticationError, NotFoundError, ServiceUnavailableError
+from labkit.stac import load_stac
 from labkit.storage import open_store
 from labkit.synthetic import flood_scenes
 from labkit.write import write_zarr
@@ -34,7 +35,7 @@ def _bbox(sandbox):
 
 
 def test_summary_equals_the_ground_truth(sandbox, truth):
-    ds = load_remote.load_stac(sandbox.stac.url, "GFM", bbox=_bbox(sandbox), datetime="2022-09-01/2022-10-01",
+    ds = load_stac(sandbox.stac.url, "GFM", bbox=_bbox(sandbox), datetime="2022-09-01/2022-10-01",
                                bands=BANDS, dtype="uint8", chunks={"x": 1024, "y": 1024, "time": -1}, show=False)
     assert ds.attrs["stac_items"] == sandbox.stac.n_items == ds.sizes["time"]
     out = recipes.flood_summary(ds).compute(scheduler="threads")
@@ -46,7 +47,7 @@ def test_summary_equals_the_ground_truth(sandbox, truth):
 
 
 def test_grid_comes_from_the_items(sandbox):
-    ds = load_remote.load_stac(sandbox.stac.url, "GFM", bbox=_bbox(sandbox), bands=BANDS[:1],
+    ds = load_stac(sandbox.stac.url, "GFM", bbox=_bbox(sandbox), bands=BANDS[:1],
                                chunks={"x": 512, "y": 512}, show=False)
     assert float(abs(ds.x[1] - ds.x[0])) == 20.0
     from pyproj import CRS
@@ -58,14 +59,14 @@ def test_grid_comes_from_the_items(sandbox):
 
 def test_empty_search_and_unreachable_api(sandbox):
     with pytest.raises(NotFoundError, match="found no item"):
-        load_remote.load_stac(sandbox.stac.url, "GFM", bbox=(10, 10, 10.1, 10.1), bands=BANDS, show=False)
+        load_stac(sandbox.stac.url, "GFM", bbox=(10, 10, 10.1, 10.1), bands=BANDS, show=False)
     with pytest.raises(ServiceUnavailableError):
-        load_remote.load_stac(f"http://127.0.0.1:{free_port()}", "GFM", bbox=_bbox(sandbox), bands=BANDS)
+        load_stac(f"http://127.0.0.1:{free_port()}", "GFM", bbox=_bbox(sandbox), bands=BANDS)
 
 
 def test_workers_write_zarr_to_s3(sandbox, sandbox_env, truth):
     url = "s3://results/test-flood.zarr"
-    ds = load_remote.load_stac(sandbox.stac.url, "GFM", bbox=_bbox(sandbox), bands=BANDS, dtype="uint8",
+    ds = load_stac(sandbox.stac.url, "GFM", bbox=_bbox(sandbox), bands=BANDS, dtype="uint8",
                                chunks={"x": 1024, "y": 1024, "time": -1}, show=False)
     with ClusterPanel(backend="gateway", address=sandbox.gateway.address) as panel:
         panel.start()

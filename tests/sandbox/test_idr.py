@@ -15,6 +15,7 @@ from labkit._process import free_port
 from labkit._zarr import ZARR3
 from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
 from labkit.sandbox.locate import idr_image_path
+from labkit.storage import open_store
 
 V01 = "s3://idr/zarr/v0.1/6001240.zarr"
 COPIES = {"0.4": "s3://idr/zarr/v0.4/idr0062A/6001240.zarr", "0.5": "s3://idr/zarr/v0.5/idr0062A/6001240.zarr"}
@@ -78,7 +79,7 @@ def test_physical_coordinates(sandbox):
 @pytest.mark.parametrize("version", ["0.4", pytest.param("0.5", marks=needs_zarr3)])
 def test_copies_validate_and_open_with_other_tools(sandbox, tmp_path, version):
     pytest.importorskip("ome_zarr_models", reason="validation needs the ngff extra")
-    store = load_remote.open_store(COPIES[version], endpoint_url=sandbox.s3.endpoint_url)
+    store = open_store(COPIES[version], endpoint_url=sandbox.s3.endpoint_url)
     ngff.validate(zarr.open_group(store, mode="r"))
     local = tmp_path / f"v{version}.zarr"
     ngff.convert(idr_image_path(), local, version=version, pixel_sizes={"x": 0.36, "y": 0.36, "z": 0.5})

@@ -12,6 +12,7 @@ from multiformats import CID, multihash
 
 from labkit import ipfs, load_remote
 from labkit._process import free_port
+from labkit.downloads import download
 from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
 from labkit.sandbox._service import Context
 from labkit.sandbox.locate import idr_image_path
@@ -190,7 +191,7 @@ def test_bad_input_gives_clear_errors(sandbox, sandbox_env, tmp_path):
 # ------------------------------------------------------------------ download
 def test_download_identical_resumable_and_careful(sandbox, tmp_path):
     url, ep = "s3://idr/zarr/v0.1/6001240.zarr", sandbox.s3.endpoint_url
-    target = load_remote.download(url, tmp_path, endpoint_url=ep, progress=False)
+    target = download(url, tmp_path, endpoint_url=ep, progress=False)
     src = idr_image_path()
     files = sorted(p.relative_to(src) for p in src.rglob("*") if p.is_file())
     assert sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file()) == files
@@ -200,7 +201,7 @@ def test_download_identical_resumable_and_careful(sandbox, tmp_path):
     (target / "0" / "0.1.3.0.0").unlink()
     (target / "1" / "0.0.7.0.0").write_bytes(b"partial")
     meter = sandbox.s3.transfers()
-    load_remote.download(url, tmp_path, endpoint_url=ep, progress=False)
+    download(url, tmp_path, endpoint_url=ep, progress=False)
     gets = [e["path"] for e in meter.entries() if e["method"] == "GET" and e["path"].count("/") > 4]
     assert sorted(gets) == ["/idr/zarr/v0.1/6001240.zarr/0/0.1.3.0.0", "/idr/zarr/v0.1/6001240.zarr/1/0.0.7.0.0"]
     assert all((target / f).read_bytes() == (src / f).read_bytes() for f in files)
@@ -209,5 +210,5 @@ def test_download_identical_resumable_and_careful(sandbox, tmp_path):
     (other / "6001240.zarr").mkdir(parents=True)
     (other / "6001240.zarr" / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="is not empty"):
-        load_remote.download(url, other, endpoint_url=ep, progress=False)
+        download(url, other, endpoint_url=ep, progress=False)
     assert (other / "6001240.zarr" / "notes.txt").read_text() == "mine"

@@ -102,8 +102,9 @@ class Checkpointed:
         result = self.func(*args, **kwargs)
         self.serializer.check(result)
         if record is not None:
-            # the record, written last, is what makes a target finished (folders cannot be swapped in at once)
-            self.store.delete(name + PROVENANCE_SUFFIX)
+            # the record, written last, is what makes a target finished: while the result is replaced (a folder
+            # cannot be swapped in at once) it says so, and a store that refuses writes refuses this first
+            self.store.write_json(name + PROVENANCE_SUFFIX, {"target": name, "writing_since": prov.now()})
         digest = self.serializer.save(self.store, name, result)
         self.store.write_json(name + PROVENANCE_SUFFIX, {
             "target": name,

@@ -82,13 +82,6 @@ class ResultStore:
                 raise AccessDeniedError(f"cannot write {self.url_of(name)}: {exc.strerror}") from None
             raise
 
-    def delete(self, name: str) -> None:
-        """Remove ``name`` if it exists."""
-        try:
-            self.fs.rm_file(self.path(name))
-        except FileNotFoundError:
-            pass
-
     def read_json(self, name: str) -> dict[str, Any] | None:
         """JSON at ``name``, or ``None`` if it does not exist."""
         try:

@@ -1,0 +1,42 @@
+"""The tutorials' public services, reached as the tutorials reach them in live mode (skipped without internet).
+
+These are the same checks the sandbox tests make, against the real IDR, EBI S3 and EODC STAC API: they
+say whether the sandbox still speaks like the services it stands in for.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import labkit
+from labkit import catalog, connect, load_remote
+
+pytestmark = pytest.mark.network
+
+
+@pytest.fixture(scope="module")
+def live():
+    return labkit.endpoints("live")
+
+
+def test_idr_omero_describes_the_image_as_the_catalogue_does(live):
+    with connect.omero(live.omero) as conn:
+        meta = conn.image(catalog.IDR_IMAGE.id)
+    assert meta.sizes == catalog.IDR_IMAGE.sizes
+    assert meta.channel_names == catalog.IDR_IMAGE.channel_names
+    assert meta.pixel_sizes["x"] == pytest.approx(catalog.IDR_IMAGE.pixel_sizes["x"])
+    assert meta.zarr_url == catalog.IDR_IMAGE.zarr_url and meta.zarr_endpoint == catalog.IDR_S3_ENDPOINT
+
+
+def test_ebi_s3_serves_the_ome_zarr(live):
+    meta = load_remote.info(catalog.IDR_IMAGE.zarr_url, endpoint_url=live.idr_s3, show=False)
+    sizes = catalog.IDR_IMAGE.sizes
+    assert meta.levels[0].shape == tuple(sizes[a] for a in "tczyx")
+
+
+def test_eodc_stac_finds_gfm_items_over_the_original_area(live):
+    pystac_client = pytest.importorskip("pystac_client")
+    search = pystac_client.Client.open(live.stac).search(
+        collections=[catalog.GFM.id], bbox=catalog.PAKISTAN_AOI, datetime="2022-09-01/2022-09-05", max_items=5)
+    items = list(search.items())
+    assert items and set(catalog.GFM.bands) <= set(items[0].assets)
