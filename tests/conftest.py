@@ -62,11 +62,8 @@ def sandbox_env(sandbox, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture(scope="session")
-def iam_s3(tmp_path_factory):
-    from labkit.sandbox._service import Context
-    from labkit.sandbox.services.s3 import IamS3Service
-
-    service = IamS3Service()
-    record = service.start(Context(tmp_path_factory.mktemp("iam"), secrets={}))
-    yield record
-    service.stop()
+def s3_users(sandbox):
+    """The sandbox S3's signed identities: ``admin`` (the sandbox's own key) and a read-only ``reader``."""
+    s3 = sandbox.s3
+    return {"endpoint_url": s3.endpoint_url, "users": {"admin": {"key": s3.key, "secret": s3.secret},
+                                                       "reader": {"key": s3.reader_key, "secret": s3.reader_secret}}}

@@ -9,7 +9,6 @@ from labkit.errors import MissingDependencyError
 
 #: module name -> (extra of labkit that provides it, why labkit needs it)
 _EXTRAS: dict[str, tuple[str, str]] = {
-    "moto": ("sandbox", "the sandbox S3 server"),
     "boto3": ("sandbox", "filling the sandbox S3 server"),
     "rustac": ("sandbox", "the sandbox STAC API"),
     "dask_gateway_server": ("sandbox", "the sandbox dask-gateway server"),

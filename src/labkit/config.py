@@ -45,7 +45,7 @@ SETTINGS: dict[str, Setting] = {
     "results_s3": Setting("AWS_ENDPOINT_URL_S3"),
     "ipfs_api": Setting("IPFS_API", None, "http://127.0.0.1:5001"),
     "ipfs_gateway": Setting("IPFS_GATEWAY"),
-    "s3_access_log": Setting("LABKIT_S3_ACCESS_LOG"),
+    "s3_metrics": Setting("LABKIT_S3_METRICS"),
 }
 
 
@@ -58,7 +58,7 @@ def resolve(
     ----------
     service : str
         One of :data:`SETTINGS` (``"omero"``, ``"idr_s3"``, ``"stac"``, ``"gateway"``, ``"results_s3"``,
-        ``"ipfs_api"``, ``"ipfs_gateway"``, ``"s3_access_log"``).
+        ``"ipfs_api"``, ``"ipfs_gateway"``, ``"s3_metrics"``).
     value : str, optional
         An address given explicitly (wins).
     env : mapping, optional
@@ -105,8 +105,8 @@ class Endpoints:
         S3 endpoint for writing results (``$AWS_ENDPOINT_URL_S3``, else AWS).
     ipfs_api, ipfs_gateway : str or None
         Kubo RPC API and HTTP gateway of an IPFS node.
-    s3_access_log : str or None
-        An access log of the S3 server (the sandbox keeps one), to count what it sends.
+    s3_metrics : str or None
+        The S3 server's Prometheus metrics (the sandbox's SeaweedFS exports them), to count what it sends.
     """
 
     mode: str
@@ -117,7 +117,7 @@ class Endpoints:
     results_s3: str | None = None
     ipfs_api: str | None = None
     ipfs_gateway: str | None = None
-    s3_access_log: str | None = field(default=None, repr=False)
+    s3_metrics: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_environment(cls, mode: str, env: Mapping[str, str] | None = None) -> Endpoints:
@@ -126,10 +126,10 @@ class Endpoints:
                                  for f in fields(cls) if f.name != "mode"})
 
     def transfer_meter(self) -> Any:
-        """A meter of the bytes the S3 server sends from now on, when it keeps an access log; else ``None``."""
+        """A meter of the bytes the S3 server sends from now on, when it exports metrics; else ``None``."""
         from labkit.transfer_meter import TransferMeter
 
-        return TransferMeter(self.s3_access_log) if self.s3_access_log else None
+        return TransferMeter(self.s3_metrics) if self.s3_metrics else None
 
     def idr_storage_options(self) -> dict[str, Any]:
         """Fsspec options to read the public ``idr`` bucket anonymously."""

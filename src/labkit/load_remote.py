@@ -18,7 +18,7 @@ import numpy as np
 
 from labkit import _zarr, ngff, storage
 from labkit._lazy import attempt_import
-from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
+from labkit.errors import FormatError, NotFoundError
 
 __all__ = ["info", "open_image", "open_multiscale", "read_metadata"]
 #: names that moved to modules of their own: name -> new home
@@ -36,19 +36,22 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'labkit.load_remote' has no attribute {name!r}")
 
 
-def _open_group(url: Any, storage_options: Mapping[str, Any] | None, endpoint_url: str | None) -> Any:
+def _open_group(
+    url: Any, storage_options: Mapping[str, Any] | None, endpoint_url: str | None, engine: str = "auto"
+) -> Any:
     zarr = attempt_import("zarr")
     if isinstance(url, str) and url.startswith("ipfs://"):
         from labkit.ipfs import parse_cid
 
         parse_cid(url[len("ipfs://"):].split("/", 1)[0])
-    store = storage.open_store(url, storage_options, endpoint_url=endpoint_url)
+    store = storage.open_store(url, storage_options, endpoint_url=endpoint_url, engine=engine)
     try:
         return zarr.open_group(store, mode="r")
     except _zarr.GROUP_NOT_FOUND:
         pass
-    except (OSError, ConnectionError) as exc:
-        raise ServiceUnavailableError(f"cannot read {url}: {exc}. Check the address and your connection.") from exc
+    except Exception as exc:  # noqa: BLE001 - s3fs, botocore, obstore and aiohttp raise their own kinds
+        opts = {"endpoint_url": endpoint_url, **(storage_options or {})} if endpoint_url else storage_options
+        raise storage.storage_error(exc, url, opts) from exc
     raise _what_is_there(url, store, storage_options, endpoint_url)
 
 
@@ -80,7 +83,8 @@ def _what_is_there(
 
 
 def open_multiscale(
-    url: Any, *, storage_options: Mapping[str, Any] | None = None, endpoint_url: str | None = None
+    url: Any, *, storage_options: Mapping[str, Any] | None = None, endpoint_url: str | None = None,
+    engine: str = "auto",
 ) -> tuple[Any, ngff.Multiscale]:
     """Open an OME-Zarr image: its zarr group and its metadata (no pixel data).
 
@@ -95,7 +99,7 @@ def open_multiscale(
     labkit.errors.ServiceUnavailableError
         The server cannot be reached.
     """
-    group = _open_group(url, storage_options, endpoint_url)
+    group = _open_group(url, storage_options, endpoint_url, engine)
     return group, ngff.read(group, source=str(url))
 
 
@@ -164,6 +168,7 @@ def open_image(
     endpoint_url: str | None = None,
     pixel_sizes: Mapping[str, float] | None = None,
     chunks: Any = None,
+    engine: str = "auto",
 ) -> Any:
     """Open one level of an OME-Zarr image as a dask-backed ``xarray.DataArray``.
 
@@ -188,6 +193,9 @@ def open_image(
         leading axes to about 8 MiB, faster for reading large parts at once (one task
         fetches several blocks concurrently) but wasteful when each task needs one
         plane of a block.
+    engine : {"auto", "obstore", "fsspec"}
+        How ``s3://`` is read (see :func:`labkit.storage.open_store`): obstore by default on zarr 3,
+        ``"fsspec"`` for s3fs (AWS profiles, botocore settings).
 
     Returns
     -------
@@ -209,7 +217,7 @@ def open_image(
     """
     xr = attempt_import("xarray")
     da = attempt_import("dask.array")
-    group, meta = open_multiscale(url, storage_options=storage_options, endpoint_url=endpoint_url)
+    group, meta = open_multiscale(url, storage_options=storage_options, endpoint_url=endpoint_url, engine=engine)
     if not 0 <= level < len(meta.levels):
         raise IndexError(f"{url} has levels 0-{len(meta.levels) - 1}; level {level} does not exist")
     lv = meta.levels[level]

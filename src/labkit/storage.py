@@ -13,6 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from labkit._lazy import attempt_import
+from labkit.errors import (
+    AccessDeniedError,
+    ConfigurationError,
+    LabkitError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 _PROTOCOL_MODULES = {"s3": "s3fs", "ipfs": "ipfsspec", "http": "aiohttp", "https": "aiohttp"}
 
@@ -101,12 +108,48 @@ def filesystem(url: str, storage_options: Mapping[str, Any] | None = None, **kwa
     return fs, path
 
 
+ENGINES = ("auto", "obstore", "fsspec")
+#: fsspec options that obstore's S3 store takes, and its names for them
+_OBSTORE_KEYS = {"key": "access_key_id", "secret": "secret_access_key", "token": "token",
+                 "endpoint_url": "endpoint", "region": "region"}
+
+
+def obstore_config(storage_options: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Obstore ``S3Store`` keyword arguments for fsspec-style S3 options, or ``None`` if it cannot express them.
+
+    Examples
+    --------
+    >>> obstore_config({"anon": True, "endpoint_url": "http://127.0.0.1:9000"})
+    {'endpoint': 'http://127.0.0.1:9000', 'region': 'us-east-1', 'skip_signature': True, \
+'client_options': {'allow_http': True}}
+    >>> obstore_config({"profile": "work"}) is None  # AWS profiles: fsspec (botocore) reads them
+    True
+    """
+    opts = dict(storage_options)
+    anon = bool(opts.pop("anon", False))
+    client_kwargs = dict(opts.pop("client_kwargs", None) or {})
+    opts.setdefault("endpoint_url", client_kwargs.pop("endpoint_url", None))
+    opts.setdefault("region", client_kwargs.pop("region_name", None))
+    if client_kwargs or set(opts) - set(_OBSTORE_KEYS):
+        return None
+    config = {_OBSTORE_KEYS[k]: v for k, v in opts.items() if v is not None}
+    config.setdefault("endpoint", os.environ.get("AWS_ENDPOINT_URL_S3") or None)
+    config.setdefault("region", os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+    config = {k: v for k, v in config.items() if v is not None}
+    if anon:
+        config["skip_signature"] = True
+    if str(config.get("endpoint", "")).startswith("http://"):
+        config["client_options"] = {"allow_http": True}  # a local server, as the sandbox's
+    return config
+
+
 def open_store(
     url: str | os.PathLike[str] | Any,
     storage_options: Mapping[str, Any] | None = None,
     *,
     mode: str = "r",
     endpoint_url: str | None = None,
+    engine: str = "auto",
 ) -> Any:
     """A zarr store for ``url`` (already a store: returned as is).
 
@@ -119,19 +162,92 @@ def open_store(
         ``"r"`` to read; anything else opens for writing.
     endpoint_url : str, optional
         S3 endpoint (shortcut for ``storage_options={"endpoint_url": ...}``).
+    engine : {"auto", "obstore", "fsspec"}
+        How ``s3://`` is reached. ``"auto"``: obstore (zarr's ``ObjectStore``, Rust, 1.7-3x the
+        throughput of fsspec in published figures) on zarr 3 when the options allow it, else s3fs;
+        ``"fsspec"``: always s3fs (AWS profiles, botocore settings, zarr 2.18).
+
+    Examples
+    --------
+    >>> open_store("s3://idr/zarr/v0.1/6001240.zarr", {"anon": True})  # doctest: +SKIP
+    object_store://S3Store(bucket="idr", prefix="zarr/v0.1/6001240.zarr")
     """
     if not isinstance(url, (str, os.PathLike)):
         return url
     from labkit import _zarr
 
+    if engine not in ENGINES:
+        raise ConfigurationError(f"engine must be one of {ENGINES}, not {engine!r}")
     read_only = mode == "r"
     if protocol(url) == "file":
         return _zarr.local_store(Path(str(url).removeprefix("file://")).expanduser(), read_only)
     proto = protocol(url)
+    opts = storage_options_for(str(url), storage_options, endpoint_url=endpoint_url, write=not read_only)
+    if proto == "s3" and engine != "fsspec" and _zarr.ZARR3:
+        config = obstore_config(opts)
+        if config is not None:
+            return _object_store(str(url), config, read_only)
+        if engine == "obstore":
+            raise ConfigurationError(f"obstore cannot take these S3 options: {sorted(opts)}; use engine='fsspec'")
     if proto in _PROTOCOL_MODULES:
         attempt_import(_PROTOCOL_MODULES[proto])
-    opts = storage_options_for(str(url), storage_options, endpoint_url=endpoint_url, write=not read_only)
     return _zarr.fsspec_store(str(url).rstrip("/"), opts, read_only)
+
+
+def _object_store(url: str, config: dict[str, Any], read_only: bool) -> Any:
+    attempt_import("obstore")
+    from obstore.store import S3Store
+    from zarr.storage import ObjectStore  # by this name, so Dask workers unpickle it (zarr-python#4029)
+
+    bucket, _, prefix = url.removeprefix("s3://").strip("/").partition("/")
+    return ObjectStore(S3Store(bucket, prefix=prefix or None, **config), read_only=read_only)
+
+
+def describe_credentials(storage_options: Mapping[str, Any]) -> str:
+    """Which credentials a request used, for error messages: never the secret.
+
+    Examples
+    --------
+    >>> describe_credentials({"anon": True})
+    'anonymous requests (no credentials)'
+    >>> describe_credentials({"key": "AKIA123", "secret": "s3cr3t"})
+    'access key AKIA123'
+    """
+    if storage_options.get("anon"):
+        return "anonymous requests (no credentials)"
+    if storage_options.get("key"):
+        return f"access key {storage_options['key']}"
+    if storage_options.get("profile"):
+        return f"AWS profile {storage_options['profile']!r}"
+    return "the credentials of the environment"
+
+
+def storage_error(exc: BaseException, url: Any, storage_options: Mapping[str, Any] | None = None) -> LabkitError:
+    """The labkit error for what reading or writing ``url`` raised (s3fs, botocore, obstore or the OS).
+
+    A refusal names the bucket and the credentials used (never the secret), a missing object says
+    so, anything else is reported as the service being unreachable.
+    """
+    opts = storage_options_for(str(url), storage_options)
+    name = type(exc).__name__
+    where = str(url)
+    if protocol(where) == "s3":
+        bucket = where.removeprefix("s3://").split("/", 1)[0]
+        where = f"{url} (bucket {bucket!r} at {opts.get('endpoint_url') or 'AWS'})"
+    if isinstance(exc, LabkitError):
+        return exc
+    if isinstance(exc, PermissionError) or name in ("PermissionDeniedError", "UnauthenticatedError"):
+        return AccessDeniedError(
+            f"{where}: access denied for {describe_credentials(opts)}. Use credentials that may read it "
+            "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, or storage_options={'key': ..., 'secret': ...}), "
+            "or anon=True for a public bucket."
+        )
+    if isinstance(exc, FileNotFoundError) or name in ("NotFoundError", "NoSuchKey", "NoSuchBucket"):
+        return NotFoundError(f"{where}: not found. Check the URL (and endpoint_url for S3).")
+    return ServiceUnavailableError(
+        f"cannot read {where}: {name}: {str(exc).splitlines()[0][:300] if str(exc) else ''}. "
+        "Check the address and your connection."
+    )
 
 
 def du(url: str, storage_options: Mapping[str, Any] | None = None) -> int:

@@ -86,15 +86,15 @@ def test_workers_write_zarr_to_s3(sandbox, sandbox_env, truth):
 
 
 @pytest.mark.parametrize("lazy", [False, True])
-def test_write_without_permission_is_refused_and_writes_nothing(iam_s3, lazy):
-    reader = iam_s3["users"]["reader"]
+def test_write_without_permission_is_refused_and_writes_nothing(s3_users, lazy):
+    reader = s3_users["users"]["reader"]
     ds = xr.Dataset({"a": (("y", "x"), np.zeros((4, 4), np.uint8))})
     ds = ds.chunk(2) if lazy else ds
-    opts = {"key": reader["key"], "secret": reader["secret"], "endpoint_url": iam_s3["endpoint_url"]}
+    opts = {"key": reader["key"], "secret": reader["secret"], "endpoint_url": s3_users["endpoint_url"]}
     with pytest.raises(AccessDeniedError, match="no permission to write"):
         write_zarr(ds, "s3://results/denied.zarr", storage_options=opts, progress=False)
-    admin = iam_s3["users"]["admin"]
-    fs = s3fs.S3FileSystem(key=admin["key"], secret=admin["secret"], endpoint_url=iam_s3["endpoint_url"])
+    admin = s3_users["users"]["admin"]
+    fs = s3fs.S3FileSystem(key=admin["key"], secret=admin["secret"], endpoint_url=s3_users["endpoint_url"])
     assert not fs.exists("results/denied.zarr/.zgroup")
 
 

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import psutil
 from dask_gateway import BasicAuth, Gateway
@@ -23,12 +22,9 @@ def labkit(*args: str, root) -> subprocess.CompletedProcess:
 
 
 def test_up_status_down_leaves_nothing_behind(tmp_path, request):
-    t0 = time.perf_counter()
-    up = labkit("sandbox", "up", root=tmp_path)
+    up = labkit("sandbox", "up", root=tmp_path)  # start-up time: benchmarks/bench_sandbox.py
     request.addfinalizer(lambda: stop_sandbox(tmp_path))  # if an assertion fails before `down`: leave nothing running
-    startup = time.perf_counter() - t0
     assert up.returncode == 0, up.stderr
-    assert startup < 30, f"the full sandbox took {startup:.1f} s to start"
     sb = current(tmp_path)
     assert sb is not None and set(sb.records) == set(default_services())
     state_file = tmp_path / "state.json"

@@ -93,9 +93,9 @@ def test_a_killed_worker_leaves_no_corrupt_target(sandbox_env, cells, client, tm
                for c, r in zip(cells.cell_id, cells.itertuples(), strict=True))
 
 
-def test_unwritable_store_is_refused_and_keeps_what_was_written(iam_s3):
-    admin, reader = iam_s3["users"]["admin"], iam_s3["users"]["reader"]
-    ep = iam_s3["endpoint_url"]
+def test_unwritable_store_is_refused_and_keeps_what_was_written(s3_users):
+    admin, reader = s3_users["users"]["admin"], s3_users["users"]["reader"]
+    ep = s3_users["endpoint_url"]
 
     def step(i):
         return np.full((4, 4), i, np.uint8)

