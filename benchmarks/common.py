@@ -39,7 +39,13 @@ def sandbox(services: list[str], **options: Any):
 
 
 def print_table(out: Path) -> None:
-    """Print the results and write them as JSON."""
+    """Print the results and write them as JSON (with the machine's load when the run ended)."""
+    import os
+
+    load = os.getloadavg()
+    print(f"load average (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
+    RESULTS.append({"benchmark": "load average 1/5/15 min", "ratio": round(load[0], 2), "target": "",
+                    "detail": f"{load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores"})
     width = max(len(r["benchmark"]) for r in RESULTS) + 2
     print(f"{'benchmark':{width}s}{'ratio':>8s}  {'target':10s} detail")
     for r in RESULTS:

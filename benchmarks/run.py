@@ -11,11 +11,15 @@ import bench_cells  # noqa: E402
 import bench_flood  # noqa: E402
 import bench_idr  # noqa: E402
 import bench_ipfs  # noqa: E402
+import bench_s3  # noqa: E402
+import bench_sandbox  # noqa: E402
 from common import print_table, sandbox  # noqa: E402
 
 
 def main() -> None:
+    bench_sandbox.run()
     with sandbox(["s3", "ipfs"]) as sb:
+        bench_s3.run(sb)
         bench_idr.run(sb)
         bench_ipfs.run(sb)
     with sandbox(["s3", "stac", "gateway"], flood_size=4096, flood_dates=4) as sb:

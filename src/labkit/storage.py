@@ -7,6 +7,8 @@ Results stores (:class:`labkit.results.ResultStore`) and downloads stand on it.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -195,12 +197,45 @@ def open_store(
 
 
 def _object_store(url: str, config: dict[str, Any], read_only: bool) -> Any:
+    return shared_object_store(url, json.dumps(config, sort_keys=True), read_only)
+
+
+@functools.lru_cache(maxsize=64)
+def shared_object_store(url: str, config_json: str, read_only: bool) -> Any:
+    """Zarr's ``ObjectStore`` over obstore's ``S3Store``, one per process and configuration.
+
+    Unpickling an obstore store builds a new client (obstore#536: about 10 ms here, more than reading
+    a chunk), and Dask unpickles the store of an array for many of its tasks. This store pickles as a
+    call of this function, so a worker process builds each client once.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> store = shared_object_store("s3://idr/x.zarr", '{"skip_signature": true}', True)
+    >>> pickle.loads(pickle.dumps(store)) is store
+    True
+    """
     attempt_import("obstore")
     from obstore.store import S3Store
-    from zarr.storage import ObjectStore  # by this name, so Dask workers unpickle it (zarr-python#4029)
 
     bucket, _, prefix = url.removeprefix("s3://").strip("/").partition("/")
-    return ObjectStore(S3Store(bucket, prefix=prefix or None, **config), read_only=read_only)
+    store = _object_store_class()(S3Store(bucket, prefix=prefix or None, **json.loads(config_json)),
+                                  read_only=read_only)
+    store._labkit_args = (url, config_json, read_only)
+    return store
+
+
+@functools.cache
+def _object_store_class() -> type:
+    from zarr.storage import ObjectStore  # by this name, so Dask workers unpickle it (zarr-python#4029)
+
+    class SharedObjectStore(ObjectStore):
+        """An ``ObjectStore`` that unpickles into the process's store of the same configuration."""
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (shared_object_store, self._labkit_args)
+
+    return SharedObjectStore
 
 
 def describe_credentials(storage_options: Mapping[str, Any]) -> str:

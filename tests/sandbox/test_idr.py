@@ -13,7 +13,7 @@ import zarr
 from labkit import connect, load_remote, ngff
 from labkit._process import free_port
 from labkit._zarr import ZARR3
-from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
+from labkit.errors import AccessDeniedError, FormatError, NotFoundError, ServiceUnavailableError
 from labkit.sandbox.locate import idr_image_path
 from labkit.storage import open_store
 
@@ -111,3 +111,38 @@ def test_cli_info(sandbox):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "Multiscales (OME-NGFF 0.1)" in out.stdout and "LaminB1" in out.stdout
+
+
+@needs_zarr3
+def test_obstore_by_default_fsspec_on_request_same_pixels(sandbox, source):
+    from zarr.storage import FsspecStore, ObjectStore
+
+    ep = sandbox.s3.endpoint_url
+    assert isinstance(open_store(V01, {"anon": True}, endpoint_url=ep), ObjectStore)
+    assert isinstance(open_store(V01, {"anon": True}, endpoint_url=ep, engine="fsspec"), FsspecStore)
+    assert isinstance(open_store(V01, {"profile": "x"}, endpoint_url=ep), FsspecStore)  # obstore has no profiles
+    by_obstore = load_remote.open_image(V01, level=1, endpoint_url=ep).values
+    by_fsspec = load_remote.open_image(V01, level=1, endpoint_url=ep, engine="fsspec").values
+    np.testing.assert_array_equal(by_obstore, source["1"][...])
+    np.testing.assert_array_equal(by_fsspec, by_obstore)
+
+
+@needs_zarr3
+def test_obstore_reads_on_dask_workers_anonymous_and_signed(sandbox, source):
+    """The store travels to worker processes pickled; public data anonymously, private data with credentials."""
+    from distributed import Client, LocalCluster
+
+    ep, s3 = sandbox.s3.endpoint_url, sandbox.s3
+    private = "s3://results/obstore-workers.ome.zarr"
+    ngff.write_image(private, source["2"][...], axes="tczyx", version="0.4", overwrite=True,
+                     storage_options=s3.storage_options())
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        public = load_remote.open_image(V01, level=2, endpoint_url=ep)
+        signed = load_remote.open_image(private, storage_options=s3.storage_options())
+        got_public, got_signed = client.compute([public.data.sum(), signed.data.max()], sync=True)
+        assert len(client.nthreads()) == 2
+    assert int(got_public) == int(source["2"][...].astype(np.int64).sum())
+    assert int(got_signed) == int(source["2"][...].max())
+    with pytest.raises(AccessDeniedError):
+        load_remote.open_image(private, endpoint_url=ep)  # anonymous: the bucket is private
