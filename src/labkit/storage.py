@@ -257,6 +257,11 @@ def describe_credentials(storage_options: Mapping[str, Any]) -> str:
     return "the credentials of the environment"
 
 
+def is_refusal(exc: BaseException) -> bool:
+    """Whether ``exc`` is a server's refusal (403/401) as s3fs, botocore or obstore raise it."""
+    return isinstance(exc, PermissionError) or type(exc).__name__ in ("PermissionDeniedError", "UnauthenticatedError")
+
+
 def storage_error(exc: BaseException, url: Any, storage_options: Mapping[str, Any] | None = None) -> LabkitError:
     """The labkit error for what reading or writing ``url`` raised (s3fs, botocore, obstore or the OS).
 
@@ -271,7 +276,7 @@ def storage_error(exc: BaseException, url: Any, storage_options: Mapping[str, An
         where = f"{url} (bucket {bucket!r} at {opts.get('endpoint_url') or 'AWS'})"
     if isinstance(exc, LabkitError):
         return exc
-    if isinstance(exc, PermissionError) or name in ("PermissionDeniedError", "UnauthenticatedError"):
+    if is_refusal(exc):
         return AccessDeniedError(
             f"{where}: access denied for {describe_credentials(opts)}. Use credentials that may read it "
             "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, or storage_options={'key': ..., 'secret': ...}), "

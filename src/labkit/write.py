@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from labkit._lazy import attempt_import
-from labkit.storage import open_store
+from labkit.storage import describe_credentials, is_refusal, open_store, storage_options_for
 
 IN_FLIGHT = 2  # batches the workers hold at once: one running, one queued behind it
 
@@ -79,9 +79,12 @@ def write_zarr(ds: Any, url: str, *, storage_options: Mapping[str, Any] | None =
         _template(ds).to_zarr(store, mode=mode, compute=False, **kwargs)
         lazy = ds.drop_vars([n for n, v in ds.variables.items() if v.chunks is None])
         _write_regions(lazy, store, chunks_per_batch, progress, desc=f"write {url}", zarr_format=kwargs["zarr_format"])
-    except PermissionError as exc:
+    except Exception as exc:  # s3fs raises PermissionError, obstore its own PermissionDeniedError
+        if not is_refusal(exc):
+            raise
+        who = describe_credentials(storage_options_for(str(url), storage_options, write=True))
         raise AccessDeniedError(
-            f"no permission to write {url} ({exc}). Check the credentials in the environment "
+            f"no permission to write {url} for {who}. Check the credentials in the environment "
             "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or ~/.aws, and that they may write to this bucket."
         ) from None
     return None
