@@ -15,7 +15,7 @@ ITK_TESTS := tests/unit/test_viewers.py tests/sandbox/test_idr.py tests/notebook
 # make's own runs use a sandbox folder inside the checkout, apart from a user's own sandbox
 export LABKIT_SANDBOX_DIR ?= $(CURDIR)/build/sandbox
 
-.PHONY: setup chromium tutorials test test-itk lab bench sandbox-up sandbox-down lint clean
+.PHONY: setup chromium tutorials site test test-itk lab bench sandbox-up sandbox-down lint clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) chromium
 
@@ -46,7 +46,13 @@ $(ITK_STAMP): pyproject.toml
 tutorials: setup
 	$(BIN)/labkit tutorials run --output build/tutorials
 
+# the book: executed tutorials (from make tutorials, or run now when missing) and the API reference
+site: setup
+	$(BIN)/python docs/build_site.py
+
+# the suite includes the browser test of the book, so the book is built first
 test: setup
+	$(BIN)/python docs/build_site.py
 	$(BIN)/python -m pytest
 	$(MAKE) test-itk
 

@@ -285,12 +285,14 @@ class ClusterPanel:
         threading.Thread(target=loop, name="labkit-cluster-panel", daemon=True).start()
 
     def _ipython_display_(self) -> None:
-        from IPython.display import HTML, display
+        from IPython.display import display
 
+        bundle = {"text/html": self._repr_html_(), "text/plain": repr(self)}  # where widgets do not show
         try:
-            display(self._widget())
+            bundle = {**bundle, **self._widget()._repr_mimebundle_()}
         except ImportError:
-            display(HTML(self._repr_html_()))
+            pass
+        display(bundle, raw=True)
 
     def _repr_html_(self) -> str:
         s = self.status

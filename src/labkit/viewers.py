@@ -270,12 +270,16 @@ class Viewer:
         return box
 
     def _ipython_display_(self) -> None:
-        from IPython.display import Image, display
+        import base64
 
+        from IPython.display import display
+
+        bundle = {"image/png": base64.b64encode(self.png()).decode()}  # what shows where widgets do not
         try:
-            display(self.widget())
+            bundle = {**self.widget()._repr_mimebundle_(), **bundle}
         except ImportError:
-            display(Image(self.png()))
+            pass
+        display(bundle, raw=True)
 
 
 def view(data: Any, *, channel_axis: int | None = None, labels: Any = None, backend: str = "auto") -> Any:
