@@ -53,7 +53,7 @@ def test_info_reads_metadata_only(sandbox, capsys):
     counts = meter.counts()  # what the server says it sent
     smallest_chunk = min(p.stat().st_size for p in (idr_image_path() / "0").iterdir() if not p.name.startswith("."))
     assert counts["bytes"] < min(64 * 1024, smallest_chunk), f"info() transferred {counts}"  # no level-0 chunk
-    assert 1 <= counts["GET"] <= 20 and set(counts) <= {"bytes", "GET", "HEAD"}, counts  # JSON probes, 404s too
+    assert 1 <= counts["GET"] <= 20 and set(counts) <= {"bytes", "GET", "HEAD", "LIST"}, counts  # JSON probes, 404s
     out = capsys.readouterr().out
     assert "(1, 2, 236, 275, 271)" in out and "Dapi" in out and "0.1" in out
     assert [lv.shape for lv in meta.levels][2] == (1, 2, 236, 68, 67)
