@@ -262,13 +262,15 @@ def is_refusal(exc: BaseException) -> bool:
     return isinstance(exc, PermissionError) or type(exc).__name__ in ("PermissionDeniedError", "UnauthenticatedError")
 
 
-def storage_error(exc: BaseException, url: Any, storage_options: Mapping[str, Any] | None = None) -> LabkitError:
+def storage_error(
+    exc: BaseException, url: Any, storage_options: Mapping[str, Any] | None = None, *, endpoint_url: str | None = None
+) -> LabkitError:
     """The labkit error for what reading or writing ``url`` raised (s3fs, botocore, obstore or the OS).
 
     A refusal names the bucket and the credentials used (never the secret), a missing object says
     so, anything else is reported as the service being unreachable.
     """
-    opts = storage_options_for(str(url), storage_options)
+    opts = storage_options_for(str(url), storage_options, endpoint_url=endpoint_url)
     name = type(exc).__name__
     where = str(url)
     if protocol(where) == "s3":
