@@ -55,6 +55,18 @@ class FormatError(LabkitError, ValueError):
     """Data is not in the format expected (not an OME-Zarr, malformed metadata, ...)."""
 
 
+class IntegrityError(FormatError):
+    """Stored data does not match what was recorded of it (a digest, a size): changed or corrupted."""
+
+
+class IncompleteDownloadError(LabkitError, FileNotFoundError):
+    """A local copy was not finished (its download was interrupted); the message says how to finish it."""
+
+
+class StaleResultWarning(UserWarning):
+    """A stored result or its provenance record is damaged or does not match: it is computed again."""
+
+
 class LabkitDeprecationWarning(DeprecationWarning):
     """A labkit name was renamed or moved; the message names its replacement (tests turn it into an error)."""
 
@@ -71,6 +83,8 @@ __all__ = [
     "AuthenticationError",
     "ConfigurationError",
     "FormatError",
+    "IncompleteDownloadError",
+    "IntegrityError",
     "LabkitDeprecationWarning",
     "LabkitError",
     "MissingDependencyError",
@@ -78,4 +92,5 @@ __all__ = [
     "SandboxError",
     "ServerError",
     "ServiceUnavailableError",
+    "StaleResultWarning",
 ]

@@ -25,7 +25,7 @@ import numpy as np
 
 from labkit import _zarr
 from labkit._lazy import attempt_import
-from labkit.errors import FormatError
+from labkit.errors import FormatError, LabkitError
 
 VERSIONS = ("0.1", "0.2", "0.3", "0.4", "0.5")
 SPACE, TIME, CHANNEL = "space", "time", "channel"
@@ -273,13 +273,18 @@ def read_array(source: Any, level: int = 0, storage_options: Mapping[str, Any] |
     >>> read_array("memory://doc-read")[1]
     array([4, 5, 6, 7], dtype=uint8)
     """
-    from labkit.storage import open_store
+    from labkit.storage import open_store, storage_error
 
-    group = _zarr.open_group(open_store(source, storage_options, mode="r"), mode="r")
-    ms = read(group, source=str(source))
-    if not 0 <= level < len(ms.levels):
-        raise IndexError(f"{source} has levels 0-{len(ms.levels) - 1}; level {level} does not exist")
-    return np.asarray(group[ms.levels[level].path][...])
+    try:
+        group = _zarr.open_group(open_store(source, storage_options, mode="r"), mode="r")
+        ms = read(group, source=str(source))
+        if not 0 <= level < len(ms.levels):
+            raise IndexError(f"{source} has levels 0-{len(ms.levels) - 1}; level {level} does not exist")
+        return np.asarray(group[ms.levels[level].path][...])
+    except (IndexError, LabkitError):
+        raise
+    except Exception as exc:  # the store's own errors (a refusal, a missing object, ...) in labkit's words
+        raise storage_error(exc, source, storage_options) from None
 
 
 # --------------------------------------------------------------------------- writing

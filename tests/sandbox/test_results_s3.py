@@ -11,7 +11,7 @@ from dask.distributed import Client, LocalCluster
 
 from labkit import recipes
 from labkit.errors import AccessDeniedError
-from labkit.results import Manifest, OmeTiff, Png, ResultStore, checkpoint
+from labkit.results import Manifest, OmeTiff, OmeZarr, Png, ResultStore, checkpoint
 from labkit.synthetic import CELL_CHANNELS, CELL_PIXEL_SIZES, cell_fields
 
 
@@ -109,3 +109,24 @@ def test_unwritable_store_is_refused_and_keeps_what_was_written(s3_users):
         denied(1)
     np.testing.assert_array_equal(good(1), np.full((4, 4), 1, np.uint8))
     assert good.state(1) == "fresh"
+
+
+def test_folder_results_on_s3_read_back_with_their_credentials(s3_users):
+    admin, ep = s3_users["users"]["admin"], s3_users["endpoint_url"]
+    calls = []
+
+    def step(i):
+        calls.append(i)
+        return np.full((1, 2, 8, 8), i, np.uint16)
+
+    store = ResultStore("s3://results/folders", {"key": admin["key"], "secret": admin["secret"], "endpoint_url": ep})
+    cp = checkpoint(store, target="{i}.ome.zarr")(step)
+    cp(3)
+    np.testing.assert_array_equal(cp(3), np.full((1, 2, 8, 8), 3, np.uint16))
+    assert calls == [3]
+    anonymous = ResultStore("s3://results/folders", {"anon": True, "endpoint_url": ep})
+    with pytest.raises(AccessDeniedError, match=r"results") as err:
+        OmeZarr().load(anonymous, "3.ome.zarr")
+    assert "connection" not in str(err.value)
+    with pytest.raises(AccessDeniedError, match=r"results"):
+        anonymous.read_bytes("3.ome.zarr.prov.json")

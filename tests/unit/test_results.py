@@ -17,7 +17,7 @@ import pytest
 import tifffile
 
 from labkit._zarr import ZARR3
-from labkit.errors import ConfigurationError, FormatError
+from labkit.errors import ConfigurationError, FormatError, StaleResultWarning
 from labkit.results import Manifest, Npy, OmeTiff, OmeZarr, Parquet, Png, ResultStore, checkpoint
 from labkit.results.serializers import for_target
 
@@ -104,7 +104,7 @@ def test_wrong_types_and_shapes_are_clear_errors(cell):
         Png().dumps(cell)
     with pytest.raises(FormatError, match="Parquet stores tables and cannot store a ndarray"):
         Parquet().dumps(cell)
-    with pytest.raises(FormatError, match="needs 3-D arrays"):
+    with pytest.raises(FormatError, match="stores 3-D arrays"):
         OmeTiff(dims="ZYX").dumps(cell)
     with pytest.raises(FormatError, match="3 channel names for 2 channels"):
         OmeTiff(dims="CZYX", channel_names=["a", "b", "c"]).dumps(cell)
@@ -250,3 +250,70 @@ def test_a_killed_writer_leaves_no_partial_target(tmp_path):
     subprocess.run([sys.executable, "-c", script], check=True)
     assert np.load(folder / "1.npy", mmap_mode="r").shape == (400, 1024, 1024)
     assert ResultStore(tmp_path).list("big") == ["big/1.npy"]
+
+
+@pytest.mark.parametrize("name", ["../escaped/x", "/abs/x", "a/../../x", "s3://other/x", "file:///tmp/x", "a\\..\\x",
+                                  "~/x", ""])
+def test_names_that_leave_the_store_are_refused(tmp_path, name):
+    store = ResultStore(tmp_path / "store")
+    with pytest.raises(ConfigurationError, match="leads outside the store"):
+        store.write_bytes(name, b"x")
+    with pytest.raises(ConfigurationError, match="leads outside the store"):
+        Manifest(store, name or "..").write()
+    step = checkpoint(store, target="{name}/x.npy")(lambda name: np.zeros(2))
+    with pytest.raises(ConfigurationError, match="leads outside the store"):
+        step(name)
+    assert list(tmp_path.rglob("*")) == []  # nothing written, in the store or beside it
+
+
+def test_a_changed_result_is_stale_and_recomputed(tmp_path):
+    calls = []
+
+    @checkpoint(tmp_path, target="{i}.npy")
+    def step(i):
+        calls.append(i)
+        return np.arange(4) * i
+
+    step(2)
+    path = tmp_path / "2.npy"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # same size, other content
+    path.write_bytes(bytes(data))
+    assert step.state(2) == "stale"
+    with pytest.warns(StaleResultWarning, match="2.npy was changed after it was written"):
+        np.testing.assert_array_equal(step(2), np.arange(4) * 2)
+    assert calls == [2, 2]
+    np.testing.assert_array_equal(np.load(path), np.arange(4) * 2)  # repaired
+    assert step.state(2) == "fresh"
+
+
+def test_a_corrupt_provenance_record_makes_the_result_stale(tmp_path):
+    calls = []
+
+    @checkpoint(tmp_path, target="{i}.npy")
+    def step(i):
+        calls.append(i)
+        return np.arange(3) + i
+
+    step(1)
+    (tmp_path / "1.npy.prov.json").write_text('{"target": "1.np')  # cut short
+    with pytest.warns(StaleResultWarning, match=r"1.npy.prov.json is not valid JSON"):
+        assert step.state(1) == "stale"
+    with pytest.warns(StaleResultWarning, match="computed again"):
+        np.testing.assert_array_equal(step(1), np.arange(3) + 1)
+    assert calls == [1, 1]
+    assert json.loads((tmp_path / "1.npy.prov.json").read_text())["target"] == "1.npy"
+    assert step.state(1) == "fresh"
+
+
+@pytest.mark.parametrize("dims,shape", [("TCZYX", (2, 1, 3, 16, 24)), ("CZYX", (1, 1, 8, 8)), ("ZYX", (3, 1, 8))])
+def test_ome_tiff_reads_back_the_shape_it_wrote(dims, shape):
+    ser = OmeTiff(dims=dims)
+    arr = np.arange(np.prod(shape), dtype=np.uint16).reshape(shape)
+    np.testing.assert_array_equal(ser.loads(ser.dumps(arr)), arr)
+    assert ser.loads(ser.dumps(arr)).shape == shape
+
+
+def test_ome_zarr_names_the_dimensions_it_needs(tmp_path):
+    with pytest.raises(FormatError, match=r"OmeZarr\(dims='czyx'\) stores 4-D arrays, got shape \(3, 16, 16\)"):
+        checkpoint(tmp_path, target="a.ome.zarr")(lambda: np.zeros((3, 16, 16), np.uint8))()

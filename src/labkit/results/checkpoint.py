@@ -6,10 +6,11 @@ import functools
 import inspect
 import os
 import string
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-from labkit.errors import ConfigurationError, NotFoundError
+from labkit.errors import ConfigurationError, FormatError, NotFoundError, StaleResultWarning
 from labkit.results import provenance as prov
 from labkit.results.result_store import PROVENANCE_SUFFIX, ResultStore
 from labkit.results.serializers import Serializer, for_target
@@ -72,10 +73,25 @@ class Checkpointed:
         return self._state(self.template.format(**arguments), prov.arguments_hash(arguments))
 
     def _state(self, name: str, args_hash: str) -> str:
-        record = self.store.read_json(name + PROVENANCE_SUFFIX)
+        record = self._record(name)
         if record is None or not self.serializer.exists(self.store, name):
             return "missing"
-        return self._judge(record, args_hash)
+        state = self._judge(record, args_hash)
+        if state == "fresh" and record.get("sha256"):
+            try:
+                self.serializer.load(self.store, name, sha256=record["sha256"])
+            except FormatError:
+                return "stale"
+        return state
+
+    def _record(self, name: str) -> dict[str, Any] | None:
+        """The provenance record of ``name``: ``None`` when there is none, empty (stale) when it is damaged."""
+        try:
+            return self.store.read_json(name + PROVENANCE_SUFFIX)
+        except FormatError as exc:
+            warnings.warn(f"{exc}: the result {name!r} is stale and will be computed again", StaleResultWarning,
+                          stacklevel=3)
+            return {}
 
     def _judge(self, record: dict[str, Any] | None, args_hash: str) -> str:
         """What a provenance record says of a call: missing, stale or fresh (the result itself not checked)."""
@@ -93,12 +109,15 @@ class Checkpointed:
         arguments = self._bind(args, kwargs)
         name = self.template.format(**arguments)
         args_hash = prov.arguments_hash(arguments)
-        record = self.store.read_json(name + PROVENANCE_SUFFIX)
+        record = self._record(name)
         if not self.overwrite and self._judge(record, args_hash) == "fresh":
             try:
-                return self.serializer.load(self.store, name)
+                return self.serializer.load(self.store, name, sha256=record.get("sha256"))
             except NotFoundError:
                 pass  # the record outlived its result: compute it again
+            except FormatError as exc:  # changed after it was written (IntegrityError), or unreadable
+                warnings.warn(f"{exc}; the result {name!r} is stale and is computed again", StaleResultWarning,
+                              stacklevel=2)
         result = self.func(*args, **kwargs)
         self.serializer.check(result)
         if record is not None:

@@ -37,7 +37,7 @@ class Manifest:
 
     def __init__(self, store: ResultStore | str | os.PathLike[str], name: str, description: str = "") -> None:
         self.store = ResultStore.of(store)
-        self.name = name.strip("/")
+        self.name = name.rstrip("/")
         self.description = description
         self.rows: list[dict[str, Any]] = []
 
@@ -87,5 +87,5 @@ class Manifest:
     def read(store: ResultStore | str | os.PathLike[str], name: str) -> Any:
         """Read a manifest back as a pandas DataFrame."""
         pd = attempt_import("pandas")
-        return pd.read_parquet(io.BytesIO(ResultStore.of(store).read_bytes(f"{name.strip('/')}/{MANIFEST}")))
+        return pd.read_parquet(io.BytesIO(ResultStore.of(store).read_bytes(f"{name.rstrip('/')}/{MANIFEST}")))
 

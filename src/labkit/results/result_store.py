@@ -11,10 +11,11 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from labkit.errors import AccessDeniedError, NotFoundError
+from labkit.errors import AccessDeniedError, ConfigurationError, FormatError, NotFoundError
 from labkit.storage import (
     describe_credentials,
     filesystem,
@@ -25,6 +26,31 @@ from labkit.storage import (
 )
 
 PROVENANCE_SUFFIX = ".prov.json"
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def checked_name(name: str, store: str = "the store") -> str:
+    """``name`` if it stays inside a store: relative, no ``..``, no URL scheme, no backslash.
+
+    Examples
+    --------
+    >>> checked_name("cells/1.png")
+    'cells/1.png'
+    >>> checked_name("../x")
+    Traceback (most recent call last):
+    ...
+    labkit.errors.ConfigurationError: the name '../x' leads outside the store ...
+    """
+    text = str(name)
+    parts = text.replace("\\", "/").split("/")
+    if (not text or text.startswith(("/", "~")) or "\\" in text or _SCHEME.match(text) or "\0" in text
+            or any(part in ("..", ".") for part in parts)):
+        raise ConfigurationError(
+            f"the name {text!r} leads outside the store {store} (or is empty): names of results are relative "
+            "paths inside the store, without '..', '.', a leading '/', '~', a backslash or a URL scheme; "
+            "give one such as 'cells/1.png'"
+        )
+    return text
 
 
 class ResultStore:
@@ -53,12 +79,12 @@ class ResultStore:
         return store if isinstance(store, ResultStore) else cls(store)
 
     def path(self, name: str) -> str:
-        """Path of ``name`` inside the store's filesystem."""
-        return f"{self.root}/{name.lstrip('/')}"
+        """Path of ``name`` inside the store's filesystem (a name leading outside it is refused)."""
+        return f"{self.root}/{checked_name(name, self.url)}"
 
     def url_of(self, name: str) -> str:
-        """Full URL (or local path) of ``name``."""
-        return f"{self.url}/{name.lstrip('/')}"
+        """Full URL (or local path) of ``name`` (a name leading outside the store is refused)."""
+        return f"{self.url}/{checked_name(name, self.url)}"
 
     def exists(self, name: str) -> bool:
         """Whether ``name`` exists."""
@@ -93,11 +119,18 @@ class ResultStore:
             raise
 
     def read_json(self, name: str) -> dict[str, Any] | None:
-        """JSON at ``name``, or ``None`` if it does not exist."""
+        """JSON at ``name``, or ``None`` if it does not exist (:class:`FormatError` if it is not JSON)."""
         try:
-            return json.loads(self.read_bytes(name))
+            data = self.read_bytes(name)
         except FileNotFoundError:
             return None
+        try:
+            obj = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FormatError(f"{self.url_of(name)} is not valid JSON ({exc}); remove or rewrite it") from None
+        if not isinstance(obj, dict):
+            raise FormatError(f"{self.url_of(name)} holds a JSON {type(obj).__name__}, not an object")
+        return obj
 
     def write_json(self, name: str, obj: Mapping[str, Any]) -> None:
         """Write JSON atomically."""
@@ -105,7 +138,7 @@ class ResultStore:
 
     def list(self, prefix: str = "") -> list[str]:
         """Names under ``prefix`` (files only, provenance sidecars excluded, temporary files skipped)."""
-        base = self.path(prefix).rstrip("/")
+        base = self.path(prefix).rstrip("/") if prefix else self.root
         try:
             found = self.fs.find(base)
         except FileNotFoundError:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from labkit._lazy import attempt_import
-from labkit.errors import ConfigurationError, FormatError
+from labkit.errors import ConfigurationError, FormatError, IntegrityError
 
 if TYPE_CHECKING:
     from labkit.results.result_store import ResultStore
@@ -46,6 +46,12 @@ class Serializer:
 
     def check(self, obj: Any) -> None:
         """Raise a clear error when ``obj`` cannot be stored."""
+        dims = getattr(self, "dims", None)
+        if dims and hasattr(obj, "shape") and hasattr(obj, "dtype") and len(obj.shape) != len(dims):
+            raise FormatError(
+                f"{type(self).__name__}(dims={dims!r}) stores {len(dims)}-D arrays, got shape {tuple(obj.shape)}: "
+                f"pass {type(self).__name__}(dims=...) with one letter per dimension"
+            )
         if not self.accepts(obj):
             choices = sorted({f"{type(s).__name__} ({s.kind}s)" for s in SUFFIXES.values()})
             raise FormatError(
@@ -59,9 +65,19 @@ class Serializer:
         store.write_bytes(name, data)
         return hashlib.sha256(data).hexdigest()
 
-    def load(self, store: ResultStore, name: str) -> Any:
-        """Read ``name`` back (:class:`labkit.errors.NotFoundError` when it is not there)."""
-        return self.loads(store.read_bytes(name))
+    def load(self, store: ResultStore, name: str, sha256: str | None = None) -> Any:
+        """Read ``name`` back, checked against ``sha256`` when given.
+
+        Raises :class:`labkit.errors.NotFoundError` when it is not there and
+        :class:`labkit.errors.IntegrityError` when its bytes are not those recorded.
+        """
+        data = store.read_bytes(name)
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise IntegrityError(
+                f"{store.url_of(name)} was changed after it was written: its SHA-256 is not the one its provenance "
+                "recorded"
+            )
+        return self.loads(data)
 
     def exists(self, store: ResultStore, name: str) -> bool:
         """Whether a finished ``name`` is in the store."""
@@ -131,8 +147,6 @@ class OmeTiff(Serializer):
 
     def check(self, obj: Any) -> None:
         """Clear errors for non-arrays, wrong dimensions and channel counts."""
-        if super().accepts(obj) and len(obj.shape) != len(self.dims):
-            raise FormatError(f"OmeTiff(dims={self.dims!r}) needs {len(self.dims)}-D arrays, got shape {obj.shape}")
         super().check(obj)
         if self.channel_names is not None and "C" in self.dims:
             n_c = obj.shape[self.dims.index("C")]
@@ -156,10 +170,17 @@ class OmeTiff(Serializer):
         return buf.getvalue()
 
     def loads(self, data: bytes) -> np.ndarray:
-        """Decode the pixel array."""
+        """Decode the pixel array, with the shape it was written with (size-1 axes kept)."""
         tifffile = attempt_import("tifffile")
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            return tif.asarray()
+            series = tif.series[0]
+            arr = series.asarray(squeeze=False)
+            axes = series.get_axes(False)
+        keep = [i for i, a in enumerate(axes) if a in self.dims]
+        if len(keep) != len(self.dims) or any(n != 1 for i, n in enumerate(arr.shape) if i not in keep):
+            return np.squeeze(arr)  # written with other axes (by another tool): as tifffile reads it
+        arr = arr.reshape([arr.shape[i] for i in keep])  # drop the OME axes this serializer does not use (size 1)
+        return arr.transpose([[axes[i] for i in keep].index(a) for a in self.dims])
 
     def __repr__(self) -> str:
         return f"OmeTiff(dims={self.dims!r}, channel_names={self.channel_names!r})"
@@ -284,8 +305,12 @@ class OmeZarr(Serializer):
                          pixel_sizes=self.physical_sizes, version=self.version, overwrite=True,
                          storage_options=store.storage_options)
 
-    def load(self, store: ResultStore, name: str) -> np.ndarray:
-        """Read level 0 back as a numpy array (zarr directly, with the store's credentials)."""
+    def load(self, store: ResultStore, name: str, sha256: str | None = None) -> np.ndarray:
+        """Read level 0 back as a numpy array (zarr directly, with the store's credentials).
+
+        A folder has no single digest (``sha256`` is not used): it is finished when its group metadata,
+        written last, is there, and its provenance record after it.
+        """
         from labkit import ngff
 
         return ngff.read_array(store.url_of(name), storage_options=store.storage_options)
