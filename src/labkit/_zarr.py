@@ -12,6 +12,7 @@ from typing import Any
 
 import zarr
 
+from labkit._retry import retrying_async
 from labkit.errors import FormatError
 
 ZARR3 = int(zarr.__version__.split(".")[0]) >= 3
@@ -20,6 +21,14 @@ ZARR3 = int(zarr.__version__.split(".")[0]) >= 3
 GROUP_NOT_FOUND: tuple[type[BaseException], ...] = (FileNotFoundError, zarr.errors.ContainsArrayError)
 if not ZARR3:  # pragma: no cover - exercised in the itk profile
     GROUP_NOT_FOUND += (zarr.errors.GroupNotFoundError,)
+
+
+if ZARR3:
+    class RetryingFsspecStore(zarr.storage.FsspecStore):
+        """zarr's ``FsspecStore`` that sends a request again after a dropped connection or a 5xx answer."""
+
+    for _name in ("get", "get_partial_values", "set", "exists", "delete", "getsize"):
+        setattr(RetryingFsspecStore, _name, retrying_async(getattr(zarr.storage.FsspecStore, _name)))
 
 
 def local_store(path: Path, read_only: bool) -> Any:
@@ -32,7 +41,7 @@ def local_store(path: Path, read_only: bool) -> Any:
 def fsspec_store(url: str, storage_options: Mapping[str, Any], read_only: bool) -> Any:
     """A store for an fsspec URL (s3://, https://, ipfs://, memory://)."""
     if ZARR3:
-        return zarr.storage.FsspecStore.from_url(url, storage_options=dict(storage_options), read_only=read_only)
+        return RetryingFsspecStore.from_url(url, storage_options=dict(storage_options), read_only=read_only)
     return zarr.storage.FSStore(url, mode="r" if read_only else "w", **storage_options)  # pragma: no cover
 
 

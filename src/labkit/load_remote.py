@@ -11,6 +11,7 @@ Examples
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from labkit import _zarr, ngff, storage
 from labkit._lazy import attempt_import
+from labkit.downloads import check_complete
 from labkit.errors import FormatError, NotFoundError
 
 __all__ = ["info", "open_image", "open_multiscale", "read_metadata"]
@@ -44,6 +46,8 @@ def _open_group(
         from labkit.ipfs import parse_cid
 
         parse_cid(url[len("ipfs://"):].split("/", 1)[0])
+    if isinstance(url, (str, os.PathLike)) and storage.protocol(str(url)) == "file":
+        check_complete(url)
     store = storage.open_store(url, storage_options, endpoint_url=endpoint_url, engine=engine)
     try:
         return zarr.open_group(store, mode="r")

@@ -404,7 +404,7 @@ def write_image(
             ome["omero"] = omero
         attrs = {"ome": ome}
 
-    from labkit.storage import open_store
+    from labkit.storage import is_storage_failure, open_store, storage_error
 
     store = open_store(dest, storage_options=storage_options, mode="w" if overwrite else "w-")
     zarr_format = 2 if version == "0.4" else 3
@@ -414,14 +414,20 @@ def write_image(
         if isinstance(exc, FileExistsError) or type(exc).__name__.startswith("Contains"):
             raise FileExistsError(f"{dest} already holds data; pass overwrite=True to replace it") from exc
         raise
-    for i, lv in enumerate(levels):
-        lv_chunks = tuple(chunks) if chunks else (1,) * (ndim - 2) + tuple(lv.shape[-2:])
-        lv_chunks = tuple(min(c, s) for c, s in zip(lv_chunks, lv.shape, strict=True))
-        lv_shards = tuple(min(s, n) for s, n in zip(shards, lv.shape, strict=True)) if shards else None
-        arr = _zarr.create_array(root, str(i), lv.shape, lv.dtype, lv_chunks, dimension_names=names, shards=lv_shards)
-        _store_array(lv, arr, lv_shards or lv_chunks)
-    root.attrs.update(attrs)
-    return read(_zarr.open_group(store, mode="r", zarr_format=zarr_format))
+    try:
+        for i, lv in enumerate(levels):
+            lv_chunks = tuple(chunks) if chunks else (1,) * (ndim - 2) + tuple(lv.shape[-2:])
+            lv_chunks = tuple(min(c, s) for c, s in zip(lv_chunks, lv.shape, strict=True))
+            lv_shards = tuple(min(s, n) for s, n in zip(shards, lv.shape, strict=True)) if shards else None
+            arr = _zarr.create_array(root, str(i), lv.shape, lv.dtype, lv_chunks, dimension_names=names,
+                                     shards=lv_shards)
+            _store_array(lv, arr, lv_shards or lv_chunks)
+        root.attrs.update(attrs)
+        return read(_zarr.open_group(store, mode="r", zarr_format=zarr_format))
+    except Exception as exc:
+        if not is_storage_failure(exc):
+            raise
+        raise storage_error(exc, dest, storage_options) from None
 
 
 def _store_array(src: Any, arr: Any, block: Sequence[int]) -> None:

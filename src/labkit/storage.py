@@ -7,6 +7,7 @@ Results stores (:class:`labkit.results.ResultStore`) and downloads stand on it.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import os
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from labkit._retry import retrying_async
 from labkit._lazy import attempt_import
 from labkit.errors import (
     AccessDeniedError,
@@ -111,6 +113,11 @@ def filesystem(url: str, storage_options: Mapping[str, Any] | None = None, **kwa
 
 
 ENGINES = ("auto", "obstore", "fsspec")
+#: obstore's retries of 5xx answers, bounded for interactive work (its default keeps trying for 3 minutes)
+_OBSTORE_RETRIES: dict[str, Any] = {
+    "max_retries": 5, "retry_timeout": dt.timedelta(seconds=30),
+    "backoff": {"init_backoff": dt.timedelta(milliseconds=100), "max_backoff": dt.timedelta(seconds=3), "base": 2},
+}
 #: fsspec options that obstore's S3 store takes, and its names for them
 _OBSTORE_KEYS = {"key": "access_key_id", "secret": "secret_access_key", "token": "token",
                  "endpoint_url": "endpoint", "region": "region"}
@@ -219,7 +226,10 @@ def shared_object_store(url: str, config_json: str, read_only: bool) -> Any:
     from obstore.store import S3Store
 
     bucket, _, prefix = url.removeprefix("s3://").strip("/").partition("/")
-    store = _object_store_class()(S3Store(bucket, prefix=prefix or None, **json.loads(config_json)),
+    config = json.loads(config_json)
+    if "endpoint" in config:  # $AWS_ENDPOINT_URL_S3 beats obstore's endpoint argument (obstore#753), not this key
+        config["config"] = {"aws_endpoint_url_s3": config["endpoint"]}
+    store = _object_store_class()(S3Store(bucket, prefix=prefix or None, retry_config=_OBSTORE_RETRIES, **config),
                                   read_only=read_only)
     store._labkit_args = (url, config_json, read_only)
     return store
@@ -230,12 +240,18 @@ def _object_store_class() -> type:
     from zarr.storage import ObjectStore  # by this name, so Dask workers unpickle it (zarr-python#4029)
 
     class SharedObjectStore(ObjectStore):
-        """An ``ObjectStore`` that unpickles into the process's store of the same configuration."""
+        """An ``ObjectStore`` that unpickles into the process's store of the same configuration.
+
+        Requests that a dropped connection interrupted are sent again (:mod:`labkit._retry`).
+        """
 
         def __reduce__(self) -> tuple[Any, ...]:
             return (shared_object_store, self._labkit_args)
 
+    for name in ("get", "get_partial_values", "set", "set_if_not_exists", "delete", "delete_dir", "exists", "getsize"):
+        setattr(SharedObjectStore, name, retrying_async(getattr(ObjectStore, name)))
     return SharedObjectStore
+
 
 
 def describe_credentials(storage_options: Mapping[str, Any]) -> str:
@@ -260,6 +276,19 @@ def describe_credentials(storage_options: Mapping[str, Any]) -> str:
 def is_refusal(exc: BaseException) -> bool:
     """Whether ``exc`` is a server's refusal (403/401) as s3fs, botocore or obstore raise it."""
     return isinstance(exc, PermissionError) or type(exc).__name__ in ("PermissionDeniedError", "UnauthenticatedError")
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` came from reaching storage (a refusal, a network or server failure), not from the data.
+
+    Examples
+    --------
+    >>> is_storage_failure(ConnectionResetError()), is_storage_failure(ValueError("bad shape"))
+    (True, False)
+    """
+    module = type(exc).__module__.split(".")[0]
+    return isinstance(exc, OSError) or is_refusal(exc) or module in ("obstore", "aiohttp", "botocore", "aiobotocore",
+                                                                      "s3fs", "urllib3", "requests")
 
 
 def storage_error(

@@ -200,11 +200,14 @@ def test_download_identical_resumable_and_careful(sandbox, tmp_path):
 
     (target / "0" / "0.1.3.0.0").unlink()
     (target / "1" / "0.0.7.0.0").write_bytes(b"partial")
+    same_size = target / "2" / "0.0.9.0.0"
+    same_size.write_bytes(bytes(len(same_size.read_bytes())))  # garbage of the right size: the MD5 tells
     meter = sandbox.s3.transfers()
     download(url, tmp_path, endpoint_url=ep, progress=False)
-    counts = meter.counts()  # the server's own count: only the two bad files were fetched again
-    assert counts["GET"] == 2, counts
-    assert counts["bytes"] == (src / "0" / "0.1.3.0.0").stat().st_size + (src / "1" / "0.0.7.0.0").stat().st_size
+    counts = meter.counts()  # the server's own count: only the three bad files were fetched again
+    bad = ("0/0.1.3.0.0", "1/0.0.7.0.0", "2/0.0.9.0.0")
+    assert counts["GET"] == 3, counts
+    assert counts["bytes"] == sum((src / f).stat().st_size for f in bad)
     assert all((target / f).read_bytes() == (src / f).read_bytes() for f in files)
 
     other = tmp_path / "other"

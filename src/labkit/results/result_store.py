@@ -88,15 +88,20 @@ class ResultStore:
 
     def exists(self, name: str) -> bool:
         """Whether ``name`` exists."""
-        return bool(self.fs.exists(self.path(name)))
+        path = self.path(name)
+        try:
+            return bool(self.fs.exists(path))
+        except Exception as exc:  # noqa: BLE001 - s3fs, botocore and aiohttp raise their own kinds
+            raise storage_error(exc, self.url_of(name), self.storage_options) from None
 
     def read_bytes(self, name: str) -> bytes:
         """The bytes of ``name``."""
+        path = self.path(name)
         try:
-            return self.fs.cat_file(self.path(name))
+            return self.fs.cat_file(path)
         except FileNotFoundError:
             raise NotFoundError(f"{self.url_of(name)} does not exist") from None
-        except PermissionError as exc:
+        except Exception as exc:  # noqa: BLE001 - s3fs, botocore and aiohttp raise their own kinds
             raise storage_error(exc, self.url_of(name), self.storage_options) from None
 
     def write_bytes(self, name: str, data: bytes) -> None:
@@ -116,7 +121,11 @@ class ResultStore:
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
                 raise AccessDeniedError(f"cannot write {self.url_of(name)}: {exc.strerror}") from None
-            raise
+            if self.local:
+                raise
+            raise storage_error(exc, self.url_of(name), self.storage_options) from None
+        except Exception as exc:  # noqa: BLE001 - botocore's and aiohttp's own kinds
+            raise storage_error(exc, self.url_of(name), self.storage_options) from None
 
     def read_json(self, name: str) -> dict[str, Any] | None:
         """JSON at ``name``, or ``None`` if it does not exist (:class:`FormatError` if it is not JSON)."""
