@@ -139,7 +139,7 @@ def download(
 
     def fetch(item: tuple[str, Path, int | None, str | None]) -> int:
         path, local, size, md5 = item
-        for attempt in range(2):  # a file that arrives damaged is fetched once more
+        for _ in range(2):  # a file that arrives damaged is fetched once more
             data = fs.cat_file(path)
             problem = (f"got {len(data)} bytes, expected {size}" if size is not None and len(data) != size else
                        "its MD5 is not the server's ETag" if md5 and hashlib.md5(data).hexdigest() != md5  # noqa: S324

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from labkit._retry import retrying_async
 from labkit._lazy import attempt_import
+from labkit._retry import retrying_async
 from labkit.errors import (
     AccessDeniedError,
     ConfigurationError,
@@ -26,6 +26,16 @@ from labkit.errors import (
 )
 
 _PROTOCOL_MODULES = {"s3": "s3fs", "ipfs": "ipfsspec", "http": "aiohttp", "https": "aiohttp"}
+
+
+def _prepare(proto: str) -> None:
+    """Import what ``proto`` needs (ipfs: labkit's ipfsspec filesystem, which reports a 504 at once)."""
+    if proto in _PROTOCOL_MODULES:
+        attempt_import(_PROTOCOL_MODULES[proto])
+    if proto == "ipfs":
+        from labkit.ipfs.gateway_fs import register
+
+        register()
 
 
 def protocol(url: str | os.PathLike[str]) -> str:
@@ -106,8 +116,7 @@ def filesystem(url: str, storage_options: Mapping[str, Any] | None = None, **kwa
     """The fsspec filesystem and the path inside it for ``url``."""
     fsspec = attempt_import("fsspec")
     proto = protocol(url)
-    if proto in _PROTOCOL_MODULES:
-        attempt_import(_PROTOCOL_MODULES[proto])
+    _prepare(proto)
     fs, path = fsspec.core.url_to_fs(str(url), **storage_options_for(str(url), storage_options, **kwargs))
     return fs, path
 
@@ -198,8 +207,7 @@ def open_store(
             return _object_store(str(url), config, read_only)
         if engine == "obstore":
             raise ConfigurationError(f"obstore cannot take these S3 options: {sorted(opts)}; use engine='fsspec'")
-    if proto in _PROTOCOL_MODULES:
-        attempt_import(_PROTOCOL_MODULES[proto])
+    _prepare(proto)
     return _zarr.fsspec_store(str(url).rstrip("/"), opts, read_only)
 
 
@@ -312,6 +320,12 @@ def storage_error(
             f"{where}: access denied for {describe_credentials(opts)}. Use credentials that may read it "
             "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, or storage_options={'key': ..., 'secret': ...}), "
             "or anon=True for a public bucket."
+        )
+    if protocol(where) == "ipfs" and getattr(exc, "status", None) == 504:
+        return NotFoundError(
+            f"{url}: not found on IPFS: the gateway {opts.get('gateway_addr') or os.environ.get('IPFS_GATEWAY', '')} "
+            "found no node that has it in its time. Check the CID, and that a node holding it is running and "
+            "connected (ipfs swarm connect)."
         )
     if isinstance(exc, FileNotFoundError) or name in ("NotFoundError", "NoSuchKey", "NoSuchBucket"):
         return NotFoundError(f"{where}: not found. Check the URL (and endpoint_url for S3).")

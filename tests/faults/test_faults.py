@@ -81,7 +81,7 @@ def test_faults_that_defeat_the_retries_give_labkit_errors_and_nothing_done(sand
     s3_proxy.rate = 1.0
     for engine in ("obstore", "fsspec"):
         with pytest.raises(LabkitError):
-            open_image(URL, level=2, endpoint_url=s3_proxy.url, engine=engine).values
+            open_image(URL, level=2, endpoint_url=s3_proxy.url, engine=engine).compute()
     with pytest.raises(LabkitError):
         download(URL, tmp_path, endpoint_url=s3_proxy.url, progress=False)
     marker = tmp_path / ".6001240.zarr.labkit-download.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from labkit.downloads import download
 from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
 from labkit.sandbox._service import Context
 from labkit.sandbox.locate import idr_image_path
-from labkit.sandbox.services.ipfs import IpfsService
+from labkit.sandbox.services.ipfs import FETCH_TIMEOUT, IpfsService
 
 SEED_CID = "bafybeigxtkiy6y6vlcyqjspxqkpfr2pignkzepbyhai3zfomut6mtbyu5u"
 
@@ -216,3 +217,77 @@ def test_download_identical_resumable_and_careful(sandbox, tmp_path):
     with pytest.raises(FileExistsError, match="is not empty"):
         download(url, other, endpoint_url=ep, progress=False)
     assert (other / "6001240.zarr" / "notes.txt").read_text() == "mine"
+
+
+# ------------------------------------------------------------------ kubo's behaviour where it matters
+def _raw_cid(data: bytes) -> CID:
+    return CID("base32", 1, "raw", multihash.digest(data, "sha2-256"))
+
+
+def _car(root: CID, blocks: list[tuple[CID, bytes]]) -> bytes:
+    """A CARv1 file, its dag-cbor header written by hand: {"roots": [root], "version": 1}."""
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not n:
+                return bytes(out)
+
+    link = b"\x00" + bytes(root)
+    header = (b"\xa2\x65roots\x81\xd8\x2a" + (b"\x58" + bytes([len(link)])) + link + b"\x67version\x01")
+    body = b"".join(varint(len(bytes(c)) + len(d)) + bytes(c) + d for c, d in blocks)
+    return varint(len(header)) + header + body
+
+
+def test_rpc_api_refuses_other_origins_as_kubo(sandbox):
+    api = sandbox.ipfs.api
+    for headers in ({"Origin": "http://evil.example"}, {"Referer": "http://evil.example/page.html"}):
+        r = requests.post(f"{api}/api/v0/add", headers=headers, files={"file": ("x", b"x")}, timeout=30)
+        assert r.status_code == 403, r.text
+        assert requests.post(f"{api}/api/v0/swarm/connect", params={"arg": "/ip4/1.2.3.4/tcp/1"},
+                             headers=headers, timeout=30).status_code == 403
+    assert requests.post(f"{api}/api/v0/id", headers={"Origin": api}, timeout=30).status_code == 200
+    assert requests.post(f"{api}/api/v0/id", timeout=30).status_code == 200
+
+
+def test_gateway_lists_directories_and_serves_ranges(sandbox):
+    cid = ipfs.add(idr_image_path(), api=sandbox.ipfs.api, progress=False)
+    r = requests.get(f"{sandbox.ipfs.gateway}/ipfs/{cid}/6001240.zarr", timeout=30)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+    assert f'href="/ipfs/{cid}/6001240.zarr/.zattrs"' in r.text and ">0</a>" in r.text
+    url = f"{sandbox.ipfs.gateway}/ipfs/{cid}/6001240.zarr/.zattrs"
+    whole = (idr_image_path() / ".zattrs").read_bytes()
+    for header, expected in (("bytes=10-19", whole[10:20]), ("bytes=-5", whole[-5:]), ("bytes=100-", whole[100:])):
+        r = requests.get(url, headers={"Range": header}, timeout=30)
+        assert (r.status_code, r.content) == (206, expected), header
+        assert r.headers["Content-Range"].endswith(f"/{len(whole)}")
+    assert requests.get(url, headers={"Range": f"bytes={len(whole)}-"}, timeout=30).status_code == 416
+
+
+def test_a_missing_cid_is_a_quick_504_and_not_found_on_ipfs(sandbox, sandbox_env):
+    missing = _raw_cid(np.random.default_rng().bytes(64))
+    start = time.monotonic()
+    r = requests.get(f"{sandbox.ipfs.gateway}/ipfs/{missing}", timeout=60)
+    assert r.status_code == 504
+    assert time.monotonic() - start < FETCH_TIMEOUT + 5
+    directory = CID("base32", 1, "dag-pb", multihash.digest(b"nothing", "sha2-256"))
+    start = time.monotonic()
+    with pytest.raises(NotFoundError, match="not found on IPFS"):
+        load_remote.info(f"ipfs://{directory}/image.zarr")
+    assert time.monotonic() - start < 2 * FETCH_TIMEOUT + 10  # one gateway timeout, not ipfsspec's five
+
+
+def test_dag_import_loads_a_car_file_and_refuses_a_damaged_one(sandbox, tmp_path):
+    data = np.random.default_rng().bytes(5000)
+    cid = _raw_cid(data)
+    car = tmp_path / "one.car"
+    car.write_bytes(_car(cid, [(cid, data)]))
+    assert ipfs.import_car(car, api=sandbox.ipfs.api) == [str(cid)]
+    assert requests.get(f"{sandbox.ipfs.gateway}/ipfs/{cid}", timeout=30).content == data
+    other = _raw_cid(data + b"!")
+    damaged = tmp_path / "damaged.car"
+    damaged.write_bytes(_car(other, [(other, data)]))  # the block does not match its CID
+    with pytest.raises(FormatError, match="does not match its CID"):
+        ipfs.import_car(damaged, api=sandbox.ipfs.api)
+    assert requests.get(f"{sandbox.ipfs.gateway}/ipfs/{other}", timeout=30).status_code == 504

@@ -39,10 +39,14 @@ class IpfsNode:
     ----------
     root : path
         Folder of its block store (``root/ipfs``) and its log (``root/logs``).
+    fetch_timeout : float
+        Seconds the gateway looks for a block it does not have before it answers 504 (kubo's
+        ``Gateway.RetrievalTimeout``).
     """
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, fetch_timeout: float = 10.0) -> None:
         self.root = Path(root)
+        self.fetch_timeout = fetch_timeout
         self.process: ManagedProcess | None = None
 
     def start(self) -> dict[str, Any]:
@@ -58,7 +62,8 @@ class IpfsNode:
         self.process = ManagedProcess(
             "ipfs",
             ["node", str(SERVER), "--repo", str(repo), "--api-port", str(api_port),
-             "--gateway-port", str(gw_port), "--swarm-port", str(p2p_port)],
+             "--gateway-port", str(gw_port), "--swarm-port", str(p2p_port),
+             "--fetch-timeout", str(int(self.fetch_timeout * 1000))],
             self.root / "logs",
         ).start()
         api = f"http://{HOST}:{api_port}"

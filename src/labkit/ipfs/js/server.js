@@ -1,10 +1,13 @@
 // The labkit sandbox IPFS node: Helia with a kubo-compatible RPC API and path gateway, on 127.0.0.1 only.
 //
-//   node server.js --repo DIR --api-port N --gateway-port N --swarm-port N
+//   node server.js --repo DIR --api-port N --gateway-port N --swarm-port N [--fetch-timeout MS] [--allow-origin O,...]
 //
-// RPC (POST): /api/v0/add, /api/v0/id, /api/v0/swarm/connect, /api/v0/version, /api/v0/labkit/stats
+// RPC (POST): /api/v0/add, /api/v0/dag/import, /api/v0/id, /api/v0/swarm/connect, /api/v0/swarm/peers,
+// /api/v0/version, /api/v0/labkit/stats. As kubo, a request from a web page of another origin (an Origin or
+// Referer header that is not the API's own address nor in --allow-origin) is refused with 403.
 // Gateway (GET/HEAD): /ipfs/{cid}/{path}; ?format=car&dag-scope=block (or Accept: application/vnd.ipld.car)
-// answers a CARv1 of the blocks along the path with X-Ipfs-Roots, as kubo does, which is what ipfsspec needs.
+// answers a CARv1 of the blocks along the path with X-Ipfs-Roots, as kubo does, which is what ipfsspec needs;
+// a directory answers an HTML listing, a file honours Range; a block not found within --fetch-timeout is a 504.
 // libp2p listens on loopback TCP only, with bitswap; no bootstrap, DHT, mDNS or delegated routing.
 
 // Node 20 lacks Promise.withResolvers, which current libp2p uses.
@@ -39,19 +42,24 @@ import { UnixFS } from 'ipfs-unixfs'
 import * as dagPb from '@ipld/dag-pb'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
 
 const { values: args } = parseArgs({
   options: {
     repo: { type: 'string' },
     'api-port': { type: 'string' },
     'gateway-port': { type: 'string' },
-    'swarm-port': { type: 'string', default: '0' }
+    'swarm-port': { type: 'string', default: '0' },
+    'fetch-timeout': { type: 'string', default: '10000' },
+    'allow-origin': { type: 'string', default: '' }
   }
 })
 const HOST = '127.0.0.1'
 const RAW = 0x55
 const DAG_PB = 0x70
-const FETCH_TIMEOUT_MS = 30000
+const FETCH_TIMEOUT_MS = Number(args['fetch-timeout'])
+const API_ORIGINS = [`http://${HOST}:${args['api-port']}`, `http://localhost:${args['api-port']}`,
+  ...args['allow-origin'].split(',').map(o => o.trim()).filter(o => o.length > 0)]
 
 const stats = { gateway_requests: 0, gateway_car_requests: 0, blocks_added: 0, blocks_stored: 0, api_requests: 0 }
 const servedPaths = [] // the last gateway paths, for tests and notebooks that check who read what
@@ -186,13 +194,94 @@ async function add (req, res, q) {
   res.end(lines.join('\n') + '\n')
 }
 
+// kubo refuses what a browser sends from another origin (its API must not be callable by any web page)
+function foreignOrigin (req) {
+  let origin = req.headers.origin
+  if (!origin && req.headers.referer) {
+    try { origin = new URL(req.headers.referer).origin } catch { return req.headers.referer }
+  }
+  return origin && origin !== 'null' && !API_ORIGINS.includes(origin) ? origin : null
+}
+
+// a CARv1 file: its roots and blocks, each block checked against its CID's SHA-256
+async function readCar (bytes) {
+  let pos = 0
+  const readVarint = () => {
+    let n = 0; let shift = 0; let b
+    do {
+      if (pos >= bytes.length) throw new Error('truncated CAR file')
+      b = bytes[pos++]; n += (b & 0x7f) * 2 ** shift; shift += 7
+    } while (b & 0x80)
+    return n
+  }
+  const headerLength = readVarint()
+  const header = dagCbor.decode(bytes.subarray(pos, pos + headerLength))
+  pos += headerLength
+  if (header.version !== 1 || !Array.isArray(header.roots)) throw new Error('not a CARv1 file')
+  const blocks = []
+  while (pos < bytes.length) {
+    const length = readVarint()
+    if (pos + length > bytes.length) throw new Error('truncated CAR file')
+    const [cid, rest] = CID.decodeFirst(bytes.subarray(pos, pos + length))
+    pos += length
+    if (cid.multihash.code === sha256.code) {
+      const digest = await sha256.digest(rest)
+      if (!Buffer.from(digest.bytes).equals(Buffer.from(cid.multihash.bytes))) throw new Error(`block ${cid} does not match its CID`)
+    }
+    blocks.push({ cid, bytes: rest })
+  }
+  return { roots: header.roots.map(r => CID.asCID(r) ?? CID.decode(r.bytes ?? r)), blocks }
+}
+
+async function dagImport (req, res, q) {
+  let parts
+  try {
+    parts = parseMultipart(await readBody(req), req.headers['content-type'])
+  } catch (err) {
+    return rpcError(res, 400, err.message)
+  }
+  if (parts.length === 0) return rpcError(res, 400, 'no CAR file was sent')
+  const lines = []
+  try {
+    for (const part of parts) {
+      const { roots, blocks } = await readCar(part.content)
+      for (const { cid, bytes } of blocks) {
+        await helia.blockstore.put(cid, bytes)
+        stats.blocks_added++
+      }
+      for (const root of roots) {
+        let pinError = ''
+        if (q.get('pin-roots') !== 'false') {
+          try {
+            for await (const _ of helia.pins.add(root, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })) { /* walk */ }
+          } catch (err) {
+            if (err.name !== 'AlreadyPinnedError') pinError = err.message
+          }
+        }
+        lines.push(JSON.stringify({ Root: { Cid: { '/': root.toString() }, PinErrorMsg: pinError } }))
+      }
+    }
+  } catch (err) {
+    return rpcError(res, 400, `cannot import the CAR file: ${err.message}`)
+  }
+  res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'X-Chunked-Output': '1' })
+  res.end(lines.join('\n') + '\n')
+}
+
 async function rpc (req, res, url) {
   stats.api_requests++
+  const origin = foreignOrigin(req)
+  if (origin) {
+    res.writeHead(403, { 'Content-Type': 'text/plain' })
+    return res.end(`403 - Forbidden: requests from ${origin} are not allowed (start the node with --allow-origin)\n`)
+  }
   if (req.method !== 'POST') return rpcError(res, 405, `${req.method} is not allowed: the RPC API takes POST`)
   const q = url.searchParams
   switch (url.pathname.replace(/\/$/, '')) {
     case '/api/v0/add':
       return add(req, res, q)
+    case '/api/v0/dag/import':
+      return dagImport(req, res, q)
     case '/api/v0/id':
       return sendJson(res, 200, {
         ID: helia.libp2p.peerId.toString(),
@@ -255,6 +344,32 @@ async function getBlock (cid) {
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
 }
 
+function escapeHtml (text) {
+  return String(text).replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c])
+}
+
+// one "bytes=a-b", "bytes=a-" or "bytes=-n" range: [start, end], null without a Range header, 'invalid' otherwise
+function byteRange (header, size) {
+  if (!header) return null
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
+  if (!m || (m[1] === '' && m[2] === '')) return 'invalid'
+  let start, end
+  if (m[1] === '') {
+    start = Math.max(size - Number(m[2]), 0); end = size - 1
+  } else {
+    start = Number(m[1]); end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)
+  }
+  return start > end || start >= size ? 'invalid' : [start, end]
+}
+
+// a block that no peer gave in time: the signal's timeout, or helia's error after it
+function notFoundInTime (err) {
+  for (let e = err; e; e = e.cause) {
+    if (['AbortError', 'TimeoutError', 'LoadBlockFailedError'].includes(e.name)) return true
+  }
+  return false
+}
+
 class HttpError extends Error {
   constructor (status, message) { super(message); this.status = status }
 }
@@ -309,21 +424,41 @@ async function gateway (req, res, url) {
     }
     const entry = await exporter(terminal, helia.blockstore, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })
     if (entry.type === 'directory') {
-      const names = []
-      for await (const e of entry.content()) names.push(e.name)
-      const body = Buffer.from(names.join('\n') + '\n')
-      res.writeHead(200, { ...headers, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length })
+      const base = '/ipfs/' + segments.map(encodeURIComponent).join('/')
+      const rows = []
+      for await (const e of entry.entries()) {
+        rows.push(`<li><a href="${base}/${encodeURIComponent(e.name)}">${escapeHtml(e.name)}</a> ${e.cid}</li>`)
+      }
+      const body = Buffer.from(`<!DOCTYPE html><html><head><meta charset="utf-8"><title>${escapeHtml(base)}</title>` +
+        `</head><body><h1>Index of ${escapeHtml(base)}</h1><ul>${rows.join('')}</ul></body></html>\n`)
+      res.writeHead(200, { ...headers, 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': body.length })
       return res.end(req.method === 'HEAD' ? undefined : body)
     }
-    res.writeHead(200, { ...headers, 'Content-Type': 'application/octet-stream', 'Content-Length': String(entry.size) })
-    if (req.method === 'HEAD') return res.end()
-    for await (const chunk of entry.content()) {
+    const size = Number(entry.size)
+    const range = byteRange(req.headers.range, size)
+    if (range === 'invalid') {
+      res.writeHead(416, { ...headers, 'Content-Range': `bytes */${size}` })
+      return res.end()
+    }
+    const [start, end] = range ?? [0, size - 1]
+    res.writeHead(range ? 206 : 200, {
+      ...headers,
+      'Content-Type': 'application/octet-stream',
+      'Accept-Ranges': 'bytes',
+      'Content-Length': String(Math.max(end - start + 1, 0)),
+      ...(range ? { 'Content-Range': `bytes ${start}-${end}/${size}` } : {})
+    })
+    if (req.method === 'HEAD' || end < start) return res.end()
+    for await (const chunk of entry.content({ offset: start, length: end - start + 1, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })) {
       if (!res.write(chunk)) await new Promise(resolve => res.once('drain', resolve))
     }
     res.end()
   } catch (err) {
-    const status = err.status ?? (err.name === 'AbortError' || err.name === 'TimeoutError' ? 504 : 500)
-    if (!res.headersSent) rpcError(res, status, err.message)
+    const status = err.status ?? (notFoundInTime(err) ? 504 : 500)
+    const message = status === 504
+      ? `no block of ${url.pathname} was found within ${FETCH_TIMEOUT_MS / 1000} s (${err.message})`
+      : err.message
+    if (!res.headersSent) rpcError(res, status, message)
     else res.destroy(err)
   }
 }

@@ -8,6 +8,8 @@ from labkit.ipfs.node import IpfsNode, available
 from labkit.sandbox._service import Context, Service
 
 __all__ = ["IpfsService", "available"]
+#: seconds the sandbox gateway looks for a block before its 504: its only peers are on this machine
+FETCH_TIMEOUT = 5.0
 
 
 class IpfsService(Service):
@@ -17,7 +19,7 @@ class IpfsService(Service):
 
     def start(self, ctx: Context) -> dict[str, Any]:
         """Start the node with its block store under the sandbox folder."""
-        self.node = IpfsNode(ctx.root)
+        self.node = IpfsNode(ctx.root, fetch_timeout=FETCH_TIMEOUT)
         record = self.node.start()
         self.process = self.node.process
         return record
