@@ -12,8 +12,11 @@ from labkit.errors import LabkitError
 
 @click.group()
 @click.version_option(package_name="labkit")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
     """labkit: parallel analysis of remote images and rasters, with a local sandbox of the services."""
+    ctx.obj = {"debug": debug}
 
 
 @main.group()
@@ -25,10 +28,20 @@ def sandbox() -> None:
 @click.option("--services", default=None, help="Comma-separated subset of s3,stac,gateway,omero,ipfs.")
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="Sandbox folder.")
 def sandbox_up(services: str | None, root: Path | None) -> None:
-    """Start the sandbox in the background and print its endpoints (never its credentials)."""
-    from labkit.sandbox import start_background
+    """Start the sandbox in the background (or the services a running one lacks) and print its endpoints.
 
-    sb = start_background(services, root)
+    Credentials are never printed.
+    """
+    from labkit.sandbox import current, ensure
+
+    before = current(root)
+    if before is not None and services is None:
+        click.echo("the sandbox is already running")
+    elif before is not None:
+        click.echo(f"the sandbox is running; starting what it lacks of {services} ...")
+    else:
+        click.echo("starting the sandbox ...")
+    sb = ensure(services, root, progress=click.echo)
     click.echo(repr(sb))
     click.echo(f"state file: {sb.root / 'state.json'}  (credentials are in it, readable by you only)")
 
@@ -36,14 +49,22 @@ def sandbox_up(services: str | None, root: Path | None) -> None:
 @sandbox.command("status")
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="Sandbox folder.")
 def sandbox_status(root: Path | None) -> None:
-    """Print the running sandbox's endpoints, or say that none runs (exit code 1)."""
+    """Probe each service of the running sandbox; exit code 1 if none runs or one is dead."""
     from labkit.sandbox import current, default_root
 
     sb = current(root)
     if sb is None:
         click.echo(f"no sandbox is running in {root or default_root()}")
         sys.exit(1)
-    click.echo(repr(sb))
+    health = sb.health()
+    addresses = sb.addresses()
+    for name, problem in health.items():
+        click.echo(f"{name:8s} {'ok  ' if problem is None else 'DEAD'} {addresses.get(name, '')}"
+                   f"{'' if problem is None else '  (' + problem + ')'}")
+    dead = sorted(n for n, p in health.items() if p)
+    if dead:
+        click.echo(f"{', '.join(dead)} not running: stop the sandbox (labkit sandbox down) and start it again", err=True)
+        sys.exit(1)
 
 
 @sandbox.command("down")
@@ -71,7 +92,7 @@ def info_cmd(url: str, endpoint_url: str | None) -> None:
 @click.option("--endpoint-url", default=None, help="S3 endpoint, e.g. https://uk1s3.embassy.ebi.ac.uk")
 def download_cmd(url: str, dest: Path, endpoint_url: str | None) -> None:
     """Download URL (an OME-Zarr folder ...) into DEST, resumably."""
-    from labkit.load_remote import download
+    from labkit.downloads import download
 
     click.echo(download(url, dest, endpoint_url=endpoint_url))
 
@@ -110,12 +131,26 @@ def tutorials_run(notebooks: tuple[Path, ...], live: bool, output: Path, folder:
         sys.exit(1)
 
 
-def run() -> None:
-    """Entry point that turns labkit errors into one clear line instead of a traceback."""
+def run(argv: list[str] | None = None) -> None:
+    """Entry point: an error is one clear line and exit code 2 (the traceback only with ``--debug``)."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        main(standalone_mode=True)
-    except LabkitError as exc:
-        click.echo(f"error: {exc}", err=True)
+        main(args=args, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if "--debug" in args:
+            raise
+        message = str(exc).strip() or type(exc).__name__
+        if not isinstance(exc, LabkitError):
+            message = f"{type(exc).__name__}: {message} (run with --debug for the traceback)"
+        click.echo(f"error: {message}", err=True)
         sys.exit(2)
 
 

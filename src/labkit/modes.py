@@ -41,7 +41,7 @@ def endpoints(mode: str = "sandbox", services: Iterable[str] | None = None) -> E
     if mode == "sandbox":
         from labkit import sandbox  # the one place outside the CLI that loads the sandbox
 
-        use_environment(sandbox.ensure(services).env())
+        use_environment(sandbox.ensure(services, progress=print).env())
     else:
         restore_environment()
     return Endpoints.from_environment(mode)

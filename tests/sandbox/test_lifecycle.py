@@ -87,3 +87,51 @@ def test_servers_stop_when_their_owner_is_killed(tmp_path):
     assert alive == [], f"servers left running after their owner was killed: {[p.pid for p in alive]}"
     assert [p for p in started["ports"] if port_in_use(p)] == []
     assert not (tmp_path / "state.json").exists()
+
+
+def test_concurrent_ups_make_one_sandbox(tmp_path, request):
+    env = {**os.environ, "LABKIT_SANDBOX_DIR": str(tmp_path)}
+    request.addfinalizer(lambda: stop_sandbox(tmp_path))
+    procs = [subprocess.Popen([sys.executable, "-m", "labkit.cli", "sandbox", "up", "--services", "omero"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    daemons = [p for p in psutil.process_iter(["cmdline"])
+               if "labkit.sandbox.daemon" in " ".join(p.info["cmdline"] or []) and str(tmp_path) in
+               " ".join(p.info["cmdline"] or [])]
+    assert len(daemons) == 1, [d.pid for d in daemons]
+    assert labkit("sandbox", "down", root=tmp_path).returncode == 0
+    psutil.wait_procs(daemons, timeout=20)
+    assert not any(d.is_running() and d.status() != psutil.STATUS_ZOMBIE for d in daemons)
+    assert labkit("sandbox", "status", root=tmp_path).returncode == 1
+
+
+def test_up_adds_services_and_status_reports_a_dead_one(tmp_path, request):
+    request.addfinalizer(lambda: stop_sandbox(tmp_path))
+    first = labkit("sandbox", "up", "--services", "omero", root=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "started omero" in first.stdout
+    more = labkit("sandbox", "up", "--services", "ipfs", root=tmp_path)
+    assert more.returncode == 0, more.stderr
+    assert "started ipfs" in more.stdout
+    sb = current(tmp_path)
+    assert set(sb.records) == {"omero", "ipfs"}
+    status = labkit("sandbox", "status", root=tmp_path)
+    assert status.returncode == 0 and status.stdout.count(" ok ") == 2, status.stdout
+    stop_tree(sb.records["ipfs"]["pid"])
+    status = labkit("sandbox", "status", root=tmp_path)
+    assert status.returncode == 1
+    assert "ipfs" in status.stdout and "DEAD" in status.stdout and "omero    ok" in status.stdout
+
+
+def test_cli_errors_are_one_line_without_traceback(tmp_path):
+    bad = labkit("sandbox", "up", "--services", "s4", root=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: unknown sandbox service(s) ['s4']") and "Traceback" not in bad.stderr
+    missing = labkit("info", str(tmp_path / "nothing.zarr"), root=tmp_path)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr and "nothing.zarr" in missing.stderr
+    unreachable = labkit("info", "s3://idr/x.zarr", "--endpoint-url", "http://127.0.0.1:9", root=tmp_path)
+    assert unreachable.returncode == 2 and len(unreachable.stderr.strip().splitlines()) == 1, unreachable.stderr
+    assert "127.0.0.1:9" in unreachable.stderr
+    debug = labkit("--debug", "info", str(tmp_path / "nothing.zarr"), root=tmp_path)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from labkit.sandbox.state import default_root, read_state, remove_state, write_s
 SERVICES = ("s3", "stac", "gateway", "omero", "ipfs")
 REQUIRES = {"stac": ("s3",)}
 GATEWAY_USER = "labkit"
+REQUESTS = "requests"  # folder where a background sandbox takes requests for more services (see daemon)
 FLOOD_PREFIX = catalog.GFM.id  # the flood scenes' folder in the gfm bucket
 
 
@@ -97,12 +99,16 @@ class Sandbox:
         self._running: dict[str, Service] = {}
         self._watchdog: Watchdog | None = None
         self._owner = True
+        self.daemon = False  #: whether a background process owns it and takes requests for more services
         self.owner_pid = os.getpid()  #: process that owns the servers
         self.startup_seconds: float | None = None
 
     # ------------------------------------------------------------------ life cycle
-    def start(self) -> Sandbox:
-        """Start every service and record the sandbox in its state file."""
+    def start(self, progress: Callable[[str], None] | None = None) -> Sandbox:
+        """Start every service and record the sandbox in its state file.
+
+        ``progress`` is called with one line per service as it is ready (name, address, seconds).
+        """
         other = current(self.root)
         if other is not None:
             raise SandboxError(
@@ -118,17 +124,9 @@ class Sandbox:
             "gateway_password": secrets.token_urlsafe(16),
         }
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
-        ctx = Context(self.root, self._secrets, self.options, self.records)
         self._watchdog = Watchdog(os.getpid(), self.root)  # stops the servers if this process is killed
         try:
-            services = self._build(ctx)
-            first = [s for s in services if s.name not in REQUIRES]
-            later = [s for s in services if s.name in REQUIRES]
-            for wave in (first, later):
-                with ThreadPoolExecutor(max(1, len(wave))) as pool:
-                    futures = {s.name: pool.submit(self._start_one, s, ctx) for s in wave}
-                    for name, fut in futures.items():
-                        self.records[name] = fut.result()
+            self._start_services(self.services, progress)
         except BaseException:
             self.stop()
             raise
@@ -137,13 +135,76 @@ class Sandbox:
         atexit.register(self.stop)
         return self
 
-    def _start_one(self, service: Service, ctx: Context) -> dict[str, Any]:
+    def add(self, services: Iterable[str] | str, progress: Callable[[str], None] | None = None) -> list[str]:
+        """Start more services in this (running, owned) sandbox; return the names started.
+
+        Examples
+        --------
+        >>> sb.add(["ipfs"])  # doctest: +SKIP
+        ['ipfs']
+        """
+        if not self._owner:
+            raise SandboxError("this sandbox was started by another process: use labkit.sandbox.ensure(services)")
+        new = tuple(s for s in _resolve(services) if s not in self.records)
+        if not new:
+            return []
+        try:
+            self._start_services(new, progress)
+        except BaseException:
+            for name in new:
+                if name in self._running:
+                    self._running.pop(name).stop()
+                self.records.pop(name, None)
+            raise
+        self.services = tuple(s for s in SERVICES if s in self.records)
+        write_state(self.root, self._state())
+        return list(new)
+
+    def _start_services(self, names: Iterable[str], progress: Callable[[str], None] | None) -> None:
+        ctx = Context(self.root, self._secrets, self.options, self.records)
+        services = self._build(ctx, tuple(names))
+        first = [s for s in services if s.name not in REQUIRES]
+        later = [s for s in services if s.name in REQUIRES]
+        for wave in (first, later):
+            with ThreadPoolExecutor(max(1, len(wave))) as pool:
+                futures = {s.name: pool.submit(self._start_one, s, ctx, progress) for s in wave}
+                for name, fut in futures.items():
+                    self.records[name] = fut.result()
+
+    def _start_one(self, service: Service, ctx: Context, progress: Callable[[str], None] | None) -> dict[str, Any]:
+        t0 = time.perf_counter()
         self._running[service.name] = service
         record = service.start(ctx)
         self._watchdog.watch(record.get("pid"))
+        if progress is not None:
+            address = next((v for k, v in record.items() if k in ("endpoint_url", "url", "api", "address")), "")
+            progress(f"started {service.name:8s} {address}  in {time.perf_counter() - t0:.1f} s")
         return record
 
-    def _build(self, ctx: Context) -> list[Service]:
+    def health(self) -> dict[str, str | None]:
+        """Each service: ``None`` when its process lives and its port accepts connections, else what is wrong.
+
+        Examples
+        --------
+        >>> current().health()  # doctest: +SKIP
+        {'s3': None, 'ipfs': 'process 4242 has exited'}
+        """
+        import socket
+
+        out: dict[str, str | None] = {}
+        for name, record in self.records.items():
+            pid, port = record.get("pid"), record.get("port")
+            if pid and not alive(pid):
+                out[name] = f"process {pid} has exited"
+                continue
+            try:
+                socket.create_connection(("127.0.0.1", int(port)), timeout=2).close() if port else None
+                out[name] = None
+            except OSError as exc:
+                out[name] = f"port {port} does not answer ({exc.strerror or exc})"
+        return out
+
+    def _build(self, ctx: Context, names: tuple[str, ...]) -> list[Service]:
         from labkit.sandbox.locate import idr_image_path
         from labkit.sandbox.services.gateway import GatewayService
         from labkit.sandbox.services.ipfs import IpfsService
@@ -153,7 +214,7 @@ class Sandbox:
 
         built: list[Service] = []
         scenes = None
-        if "s3" in self.services:
+        if "s3" in names or "stac" in names:
             from labkit.synthetic import flood_scenes
 
             o = self.options
@@ -162,18 +223,19 @@ class Sandbox:
                 size=o["flood_size"], n_dates=o["flood_dates"], seed=o["seed"],
             )
             scenes["prefix"] = FLOOD_PREFIX
+        if "s3" in names:
             idr = idr_image_path()
             uploads = [("idr", f"{IDR_PREFIX}/{idr.name}", idr), ("gfm", FLOOD_PREFIX, scenes["folder"])]
             for version, folder in idr_copies(idr, ctx.data_dir).items():
                 uploads.append(("idr", catalog.IDR_IMAGE.zarr_url_of(version).split("/", 3)[3], folder))
             built.append(S3Service(uploads))
-        if "stac" in self.services:
+        if "stac" in names:
             built.append(StacService(scenes))
-        if "gateway" in self.services:
+        if "gateway" in names:
             built.append(GatewayService())
-        if "omero" in self.services:
+        if "omero" in names:
             built.append(OmeroService())
-        if "ipfs" in self.services:
+        if "ipfs" in names:
             built.append(IpfsService())
         return built
 
@@ -206,6 +268,7 @@ class Sandbox:
             "options": self.options,
             "secrets": self._secrets,
             "startup_seconds": self.startup_seconds,
+            "daemon": self.daemon,
         }
 
     @classmethod
@@ -216,6 +279,7 @@ class Sandbox:
         sb._owner = False
         sb.owner_pid = state["owner_pid"]
         sb.startup_seconds = state.get("startup_seconds")
+        sb.daemon = bool(state.get("daemon"))
         return sb
 
     def pids(self) -> list[int]:
@@ -345,35 +409,113 @@ def running(service: str, root: str | Path | None = None) -> Sandbox | None:
 
 
 def start_background(
-    services: Iterable[str] | str | None = None, root: str | Path | None = None, timeout: float = 120
+    services: Iterable[str] | str | None = None, root: str | Path | None = None, timeout: float = 180,
+    progress: Callable[[str], None] | None = None,
 ) -> Sandbox:
-    """Start a sandbox in a detached process that outlives the caller; return it once ready."""
+    """Start a sandbox in a detached process that outlives the caller; return it once ready.
+
+    One sandbox per folder: concurrent calls wait for each other (a lock in the folder) and the later
+    ones return the sandbox the first started. ``progress`` gets the daemon's lines as services start.
+    """
     root_path = Path(root).resolve() if root else default_root()
-    if (sb := current(root_path)) is not None:
-        return sb
-    remove_state(root_path)
-    names = ",".join(_resolve(services))
-    (root_path / "logs").mkdir(parents=True, exist_ok=True)
-    log = open(root_path / "logs" / "daemon.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "labkit.sandbox.daemon", "--root", str(root_path), "--services", names],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-    )
-    log.close()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (sb := current(root_path)) is not None and sb.owner_pid == proc.pid:
+    with _start_lock(root_path):
+        if (sb := current(root_path)) is not None:
             return sb
-        if proc.poll() is not None:
-            tail = (root_path / "logs" / "daemon.log").read_text(errors="replace").splitlines()[-25:]
-            raise SandboxError("the sandbox failed to start:\n" + "\n".join(tail))
+        remove_state(root_path)
+        names = ",".join(_resolve(services))
+        (root_path / "logs").mkdir(parents=True, exist_ok=True)
+        log_path = root_path / "logs" / "daemon.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "labkit.sandbox.daemon", "--root", str(root_path), "--services", names],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            offset = _follow(log_path, offset, progress)
+            if (sb := current(root_path)) is not None and sb.owner_pid == proc.pid:
+                return sb
+            if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace").splitlines()[-25:]
+                raise SandboxError("the sandbox failed to start:\n" + "\n".join(tail))
+            time.sleep(0.2)
+        stop_tree(proc.pid)
+        raise SandboxError(f"the sandbox was not ready after {timeout:.0f} s; see {root_path / 'logs'}")
+
+
+def _follow(log: Path, offset: int, progress: Callable[[str], None] | None) -> int:
+    """Hand the lines of ``log`` after ``offset`` that say a service started to ``progress``; the new offset."""
+    if progress is None or not log.exists():
+        return offset
+    with open(log, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read()
+    complete = data[: data.rfind(b"\n") + 1]
+    for line in complete.decode(errors="replace").splitlines():
+        if line.startswith("started "):
+            progress(line)
+    return offset + len(complete)
+
+
+@contextlib.contextmanager
+def _start_lock(root: Path) -> Iterator[None]:
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "start.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _request_services(sb: Sandbox, missing: Iterable[str], progress: Callable[[str], None] | None,
+                      timeout: float = 180) -> None:
+    """Ask the background process that owns ``sb`` to start ``missing`` services; wait until it did."""
+    import json
+    import uuid
+
+    wanted = sorted(missing)
+    if not sb.daemon:
+        raise SandboxError(
+            f"the running sandbox (process {sb.owner_pid}) lacks {wanted} and was not started in the background, "
+            f"so it cannot start them: call add({wanted}) on it in that process, or stop it and start it again "
+            f"with `labkit sandbox up --services {','.join(sorted(set(sb.records) | set(wanted)))}`"
+        )
+    folder = sb.root / REQUESTS
+    folder.mkdir(exist_ok=True)
+    request = folder / f"{uuid.uuid4().hex}.json"
+    tmp = request.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"services": wanted}))
+    tmp.replace(request)
+    log = sb.root / "logs" / "daemon.log"
+    offset = log.stat().st_size if log.exists() else 0
+    done = request.with_suffix(".done.json")
+    deadline = time.monotonic() + timeout
+    while not done.exists():
+        offset = _follow(log, offset, progress)
+        if time.monotonic() > deadline or not alive(sb.owner_pid):
+            request.unlink(missing_ok=True)
+            raise SandboxError(f"the sandbox did not start {wanted} within {timeout:.0f} s; see {log}")
         time.sleep(0.2)
-    stop_tree(proc.pid)
-    raise SandboxError(f"the sandbox was not ready after {timeout:.0f} s; see {root_path / 'logs'}")
+    _follow(log, offset, progress)
+    answer = json.loads(done.read_text())
+    done.unlink(missing_ok=True)
+    if "error" in answer:
+        raise SandboxError(f"the sandbox could not start {wanted}: {answer['error']}")
 
 
-def ensure(services: Iterable[str] | str | None = None, root: str | Path | None = None) -> Sandbox:
-    """The running sandbox, or a new one started in the background (it keeps running; stop it with :func:`down`).
+def ensure(
+    services: Iterable[str] | str | None = None, root: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Sandbox:
+    """The running sandbox with ``services`` (default: all), started in the background or extended if needed.
+
+    A sandbox that lacks some of them starts them (when a background process owns it), so whichever
+    notebook runs first, the others find what they need. It keeps running; stop it with :func:`down`.
 
     Examples
     --------
@@ -381,16 +523,16 @@ def ensure(services: Iterable[str] | str | None = None, root: str | Path | None 
     >>> sb.s3.endpoint_url  # doctest: +SKIP
     'http://127.0.0.1:41234'
     """
-    sb = current(root)
-    if sb is not None:
-        missing = set(_resolve(services)) - set(sb.records)
-        if missing:
-            raise SandboxError(
-                f"the running sandbox lacks {sorted(missing)}: stop it with `labkit sandbox down` and start it "
-                f"again with `labkit sandbox up --services {','.join(sorted(set(sb.records) | missing))}`"
-            )
-        return sb
-    return start_background(services, root)
+    root_path = Path(root).resolve() if root else default_root()
+    with _start_lock(root_path):
+        sb = current(root_path)
+        if sb is not None:
+            missing = set(_resolve(services)) - set(sb.records)
+            if missing:
+                _request_services(sb, missing, progress)
+                sb = current(root_path)
+            return sb
+    return start_background(services, root_path, progress=progress)
 
 
 def down(root: str | Path | None = None, timeout: float = 30) -> bool:
