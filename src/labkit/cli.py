@@ -63,7 +63,8 @@ def sandbox_status(root: Path | None) -> None:
                    f"{'' if problem is None else '  (' + problem + ')'}")
     dead = sorted(n for n, p in health.items() if p)
     if dead:
-        click.echo(f"{', '.join(dead)} not running: stop the sandbox (labkit sandbox down) and start it again", err=True)
+        click.echo(f"{', '.join(dead)} not running: stop the sandbox (labkit sandbox down), start it again",
+                   err=True)
         sys.exit(1)
 
 

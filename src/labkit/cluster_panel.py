@@ -132,8 +132,16 @@ class ClusterPanel:
         """Ask for exactly ``n`` workers."""
         if n < 0:
             raise ConfigurationError(f"cannot scale to {n} workers")
-        self._require().scale(int(n))
-        self._say(f"scaling to {n} workers")
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self._require().scale(int(n))
+        limits = [str(w.message) for w in caught if type(w.message).__name__ == "GatewayWarning"]
+        for w in caught:
+            if str(w.message) not in limits:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self._say(f"asked for {n} workers; the gateway said: {limits[0]}" if limits else f"scaling to {n} workers")
 
     def adapt(self, minimum: int = 1, maximum: int = 4) -> None:
         """Let the number of workers follow the load, between ``minimum`` and ``maximum``."""

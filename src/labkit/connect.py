@@ -133,6 +133,12 @@ def gateway(address: str | None = None, auth: Any = None, *, check: bool = True)
             raise ServiceUnavailableError(
                 f"the dask-gateway at {address} answered {exc.status}: {exc.message}"
             ) from None
+        except ValueError as exc:  # an answer that is not the gateway's JSON: another server
+            gw.close()
+            raise ServiceUnavailableError(
+                f"{address} answered, but not as a dask-gateway does ({(str(exc).splitlines() or [type(exc).__name__])[0][:120]}). Check the "
+                "address (the gateway's, e.g. http://host:8000, not its dashboard or another service)."
+            ) from None
         except (aiohttp.ClientConnectionError, OSError, TimeoutError) as exc:
             gw.close()
             raise ServiceUnavailableError(
@@ -250,7 +256,16 @@ class OmeroSession:
         ------
         labkit.errors.NotFoundError
             No such image, or not readable anonymously.
+        labkit.errors.ConfigurationError
+            ``image_id`` is not a whole number.
         """
+        raw = image_id
+        try:
+            image_id = int(str(raw).strip()) if not isinstance(raw, (bool, float)) else -1
+        except ValueError:
+            image_id = -1
+        if image_id < 0:
+            raise ConfigurationError(f"an OMERO image id is a whole number such as 6001240, not {raw!r}")
         r = self._get(f"/api/v{self.api_version}/m/images/{int(image_id)}/")
         if r.status_code in (403, 404):
             raise NotFoundError(

@@ -151,14 +151,38 @@ def _axes(version: str, raw: Any, ndim: int) -> tuple[Axis, ...]:
     return tuple(out)
 
 
-def _transforms(items: Sequence[Mapping[str, Any]] | None, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+def _transforms(items: Sequence[Mapping[str, Any]] | None, ndim: int,
+                where: str = "this image") -> tuple[np.ndarray, np.ndarray]:
     scale, translation = np.ones(ndim), np.zeros(ndim)
     for t in items or ():
-        if t.get("type") == "scale" and "scale" in t:
-            scale = scale * np.asarray(t["scale"], float)
-        elif t.get("type") == "translation" and "translation" in t:
-            translation = translation + np.asarray(t["translation"], float)
+        kind = t.get("type")
+        if kind in ("scale", "translation") and kind in t:
+            try:
+                values = np.asarray(t[kind], float)
+            except (TypeError, ValueError):
+                values = np.asarray([])
+            if values.shape != (ndim,):
+                raise FormatError(
+                    f"{where}: a {kind} coordinateTransformation has {t[kind]!r}, not {ndim} numbers (one per axis)"
+                )
+            if kind == "scale":
+                scale = scale * values
+            else:
+                translation = translation + values
     return scale, translation
+
+
+def _window(raw: Any) -> dict[str, float] | None:
+    """An omero channel window with numbers (some writers store strings); ``None`` when it has none."""
+    if not isinstance(raw, Mapping):
+        return None
+    out = {}
+    for key, value in raw.items():
+        try:
+            out[str(key)] = float(value)
+        except (TypeError, ValueError):
+            continue  # a value that is not a number is left out, not guessed
+    return out
 
 
 def _channels(omero: Mapping[str, Any] | None) -> tuple[Channel, ...]:
@@ -168,7 +192,7 @@ def _channels(omero: Mapping[str, Any] | None) -> tuple[Channel, ...]:
         Channel(
             label=str(c.get("label", f"channel {i}")),
             color=str(c.get("color", DEFAULT_COLORS[i % len(DEFAULT_COLORS)])).upper(),
-            window=dict(c["window"]) if isinstance(c.get("window"), Mapping) else None,
+            window=_window(c.get("window")),
             active=bool(c.get("active", True)),
         )
         for i, c in enumerate(omero.get("channels", []))
@@ -210,21 +234,42 @@ def read(group: Any, source: str | None = None) -> Multiscale:
         datasets = ms["datasets"]
     except (KeyError, IndexError, TypeError) as exc:
         raise FormatError(f"malformed OME-NGFF {version} metadata: multiscales[0].datasets is missing") from exc
+    where = source or "this image"
+    if not isinstance(datasets, list) or not datasets:
+        raise FormatError(f"{where}: malformed OME-NGFF {version} metadata: multiscales[0].datasets is empty")
     arrays = []
     for i, ds in enumerate(datasets):
+        if not isinstance(ds, Mapping) or "path" not in ds:
+            raise FormatError(
+                f"{where}: malformed OME-NGFF {version} metadata: multiscales[0].datasets[{i}] has no 'path' "
+                "(each dataset names its array, e.g. {\"path\": \"0\", ...}); fix the metadata or rewrite the image"
+            )
         try:
-            arrays.append(group[ds["path"]])
+            arrays.append(group[str(ds["path"])])
         except KeyError as exc:
-            raise FormatError(f"multiscales[0].datasets[{i}] names the array {ds['path']!r}, which is missing") from exc
+            raise FormatError(
+                f"{where}: multiscales[0].datasets[{i}] names the array {ds['path']!r}, which is missing"
+            ) from exc
+        except ValueError as exc:  # zarr's JSON decoding of the array's metadata
+            meta = "zarr.json" if _zarr.zarr_format(group) == 3 else ".zarray"
+            raise FormatError(
+                f"{where}: the metadata of array {ds['path']!r} ({ds['path']}/{meta}) is damaged ({exc}); "
+                "download or write the image again"
+            ) from None
     ndim = len(arrays[0].shape)
     axes = _axes(version, ms.get("axes"), ndim)
-    gscale, gtrans = _transforms(ms.get("coordinateTransformations"), ndim)
+    if len(axes) != ndim:
+        raise FormatError(
+            f"{where}: multiscales[0].axes names {len(axes)} axes ({', '.join(a.name for a in axes)}) for arrays of "
+            f"{ndim} dimensions (shape {tuple(arrays[0].shape)}); the metadata must name one axis per dimension"
+        )
+    gscale, gtrans = _transforms(ms.get("coordinateTransformations"), ndim, where)
     levels = []
     scales_known = version not in ("0.1", "0.2", "0.3")
     shape0 = np.asarray(arrays[0].shape, float)
     for ds, arr in zip(datasets, arrays, strict=True):
         if scales_known:
-            s, t = _transforms(ds.get("coordinateTransformations"), ndim)
+            s, t = _transforms(ds.get("coordinateTransformations"), ndim, where)
             scale, translation = s * gscale, t * gscale + gtrans
         else:  # ratio of shapes along space axes, in level-0 pixels
             ratio = shape0 / np.asarray(arr.shape, float)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from labkit._lazy import attempt_import
-from labkit.errors import FormatError, NotFoundError, ServiceUnavailableError
+from labkit.errors import ConfigurationError, FormatError, NotFoundError, ServiceUnavailableError
 
 __all__ = ["load_stac"]
 
@@ -100,13 +100,32 @@ def load_stac(
     """
     pystac_client = attempt_import("pystac_client")
     odc_stac = attempt_import("odc.stac")
+    if max_items is not None and (not isinstance(max_items, int) or max_items < 1):
+        raise ConfigurationError(f"max_items must be a positive number of items or None (no limit), not {max_items!r}")
+    if bbox is not None:
+        try:
+            west, south, east, north = (float(v) for v in bbox)
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"bbox must be (west, south, east, north) in degrees, not {bbox!r}") from None
+        if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+            raise ConfigurationError(
+                f"bbox {tuple(bbox)} is not (west, south, east, north) in lon/lat degrees with west < east and "
+                "south < north (is it inverted, or in another order?)"
+            )
     if intersects is not None and bbox is None:
         shape = intersects if hasattr(intersects, "bounds") else attempt_import("shapely.geometry").shape(intersects)
         bbox = tuple(shape.bounds)
     try:
         catalog = pystac_client.Client.open(api)
-        search = catalog.search(collections=[collection], intersects=intersects,
-                                bbox=None if intersects is not None else bbox, datetime=datetime, max_items=max_items)
+        try:  # builds the query, asks nothing yet: what fails here is the input
+            search = catalog.search(collections=[collection], intersects=intersects,
+                                    bbox=None if intersects is not None else bbox, datetime=datetime,
+                                    max_items=max_items)
+        except Exception as exc:  # noqa: BLE001 - pystac-client raises bare Exception and ValueError alike
+            raise ConfigurationError(
+                f"datetime={datetime!r} is not a time or a range, or intersects is not a geometry: give e.g. "
+                f"datetime='2022-09-01/2022-10-01' or ('2022-09-01', '2022-10-01') ({exc})"
+            ) from None
         items = search.item_collection()
     except pystac_client.exceptions.APIError as exc:
         raise ServiceUnavailableError(f"the STAC API at {api} refused the search: {exc}") from exc

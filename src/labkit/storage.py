@@ -20,6 +20,7 @@ from labkit._retry import retrying_async
 from labkit.errors import (
     AccessDeniedError,
     ConfigurationError,
+    FormatError,
     LabkitError,
     NotFoundError,
     ServiceUnavailableError,
@@ -315,6 +316,11 @@ def storage_error(
         where = f"{url} (bucket {bucket!r} at {opts.get('endpoint_url') or 'AWS'})"
     if isinstance(exc, LabkitError):
         return exc
+    if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
+        return FormatError(
+            f"{where}: its zarr metadata (.zattrs, .zgroup or zarr.json) is not valid JSON ({exc}); the copy is "
+            "damaged: download or write it again"
+        )
     if is_refusal(exc):
         return AccessDeniedError(
             f"{where}: access denied for {describe_credentials(opts)}. Use credentials that may read it "

@@ -111,6 +111,9 @@ def test_panel_gateway_options_scale_adapt_close(sandbox, sandbox_env, unraisabl
         panel.wait_for_workers(2)
         s = panel.status
         assert s["workers"] == 2 and s["threads"] == 2 and s["memory"] == 2 * 2**29
+        panel.scale(10**6)  # more than the gateway allows: it says so, and how many it gives
+        assert "asked for 1000000 workers; the gateway said" in panel.messages[-1]
+        assert "4" in panel.messages[-1].split("said:", 1)[1]
         panel.adapt(1, 2)
         assert panel.dashboard_link.startswith(sandbox.gateway.address)
     assert panel.status["running"] is False
@@ -124,6 +127,8 @@ def test_panel_bad_gateway_input(sandbox, sandbox_env, tmp_path, monkeypatch):
         ClusterPanel(backend="gateway", address=sandbox.gateway.address, auth=BasicAuth("labkit", "wrong"))
     with pytest.raises(ServiceUnavailableError):
         ClusterPanel(backend="gateway", address=f"http://127.0.0.1:{free_port()}", auth=BasicAuth("a", "b"))
+    with pytest.raises(ServiceUnavailableError, match=sandbox.stac.url.split("/api")[0]):
+        ClusterPanel(backend="gateway", address=sandbox.stac.url, auth=BasicAuth("a", "b"))  # not a dask-gateway
     with pytest.raises(Exception, match="no option"):
         ClusterPanel(backend="gateway", address=sandbox.gateway.address, options={"gpus": 1})
     assert gateway_clusters(sandbox) == []

@@ -46,3 +46,13 @@ def test_unknown_image_answers_as_omero(sandbox):
     assert r.status_code == 404
     assert r.json() == {"message": "Image 123 not found"}
     assert requests.get(f"{sandbox.omero.url}/webgateway/imgData/123/", timeout=5).status_code == 403
+
+
+def test_an_image_id_that_is_not_a_number_is_a_configuration_error(sandbox):
+    import pytest
+
+    from labkit import omero
+    from labkit.errors import ConfigurationError
+
+    with omero(sandbox.omero.url) as session, pytest.raises(ConfigurationError, match="not 'abc'"):
+        session.image("abc")

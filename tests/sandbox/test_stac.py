@@ -46,3 +46,17 @@ def test_asset_pixels_match_the_generator(sandbox, catalog, tmp_path):
     ref = flood_scenes(tmp_path, size=o["flood_size"], n_dates=o["flood_dates"], seed=o["seed"])
     with rasterio.open(ref["folder"] / item.id / "ensemble_flood_extent.tif") as src:
         np.testing.assert_array_equal(data, src.read(1))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"datetime": "2022-13-45"}, "is not a time or a range"),
+    ({"bbox": (69.0, 27.6, 67.4, 26.2)}, "is it inverted"),
+    ({"max_items": 0}, "max_items must be a positive number"),
+])
+def test_load_stac_bad_input_is_a_configuration_error(sandbox, kwargs, match):
+    from labkit.errors import ConfigurationError
+    from labkit.stac import load_stac
+
+    with pytest.raises(ConfigurationError, match=match):
+        load_stac(sandbox.stac.url, "GFM", bands=["ensemble_likelihood"], show=False,
+                  **{"bbox": (67.4, 26.2, 69.0, 27.6), **kwargs})
