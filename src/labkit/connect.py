@@ -135,8 +135,9 @@ def gateway(address: str | None = None, auth: Any = None, *, check: bool = True)
             ) from None
         except ValueError as exc:  # an answer that is not the gateway's JSON: another server
             gw.close()
+            said = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
             raise ServiceUnavailableError(
-                f"{address} answered, but not as a dask-gateway does ({(str(exc).splitlines() or [type(exc).__name__])[0][:120]}). Check the "
+                f"{address} answered, but not as a dask-gateway does ({said}). Check the "
                 "address (the gateway's, e.g. http://host:8000, not its dashboard or another service)."
             ) from None
         except (aiohttp.ClientConnectionError, OSError, TimeoutError) as exc:
