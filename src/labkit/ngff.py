@@ -403,6 +403,9 @@ def write_image(
         raise FormatError(f"labkit writes OME-NGFF 0.4 or 0.5, not {version!r}")
     if shards is not None and version != "0.5":
         raise FormatError("sharded arrays need OME-NGFF 0.5 (zarr v3): pass version='0.5'")
+    if shards is not None and chunks is not None and (
+            len(shards) != len(chunks) or any(sh % c for sh, c in zip(shards, chunks, strict=False))):
+        raise FormatError(f"shards {tuple(shards)} must be whole multiples of chunks {tuple(chunks)}, axis by axis")
     levels = list(data) if isinstance(data, (list, tuple)) else [data]
     if len(levels) == 1:
         for _ in range(n_levels - 1):
@@ -424,6 +427,13 @@ def write_image(
         scale = pixel * np.maximum(factor, 1)
         datasets.append({"path": str(i), "coordinateTransformations": [{"type": "scale", "scale": scale.tolist()}]})
     multiscale: dict[str, Any] = {"axes": [_axis_json(a) for a in axis_objs], "datasets": datasets}
+    if len(levels) > 1 and not isinstance(data, (list, tuple)):  # the recommended keys: how the levels were made
+        multiscale["type"] = "stride"
+        multiscale["metadata"] = {
+            "description": "every second pixel in y and x (no smoothing)",
+            "method": "numpy slicing [..., ::2, ::2]",
+            "version": _labkit_version(),
+        }
     if name:
         multiscale["name"] = name
     if channels is None and "c" in names:
@@ -463,7 +473,9 @@ def write_image(
         for i, lv in enumerate(levels):
             lv_chunks = tuple(chunks) if chunks else (1,) * (ndim - 2) + tuple(lv.shape[-2:])
             lv_chunks = tuple(min(c, s) for c, s in zip(lv_chunks, lv.shape, strict=True))
-            lv_shards = tuple(min(s, n) for s, n in zip(shards, lv.shape, strict=True)) if shards else None
+            # a shard holds whole chunks: at most as many as cover the level (which may be smaller than a shard)
+            lv_shards = tuple(min(sh, -(-n // c) * c) for sh, n, c in zip(shards, lv.shape, lv_chunks, strict=True)
+                              ) if shards else None
             arr = _zarr.create_array(root, str(i), lv.shape, lv.dtype, lv_chunks, dimension_names=names,
                                      shards=lv_shards)
             _store_array(lv, arr, lv_shards or lv_chunks)
@@ -473,6 +485,12 @@ def write_image(
         if not is_storage_failure(exc):
             raise
         raise storage_error(exc, dest, storage_options) from None
+
+
+def _labkit_version() -> str:
+    from labkit.results.provenance import labkit_version
+
+    return labkit_version()
 
 
 def _store_array(src: Any, arr: Any, block: Sequence[int]) -> None:

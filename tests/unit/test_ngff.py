@@ -90,3 +90,32 @@ def test_existing_data_is_not_overwritten(tmp_path, image):
     with pytest.raises(FileExistsError, match="overwrite=True"):
         ngff.write_image(dest, image * 0, axes="czyx", version="0.4")
     np.testing.assert_array_equal(zarr.open_group(dest, mode="r")["0"][...], image)
+
+
+@pytest.mark.parametrize("shape", [(1, 1000, 1000), (1, 700, 900), (2, 300, 260)])
+def test_sharded_levels_of_any_size(tmp_path, shape):
+    data = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    ms = ngff.write_image(tmp_path / "s.zarr", data, axes="zyx", version="0.5", chunks=(1, 128, 128),
+                          shards=(1, 512, 512), n_levels=4)
+    group = zarr.open_group(tmp_path / "s.zarr", mode="r")
+    for i, level in enumerate(ms.levels):
+        np.testing.assert_array_equal(group[level.path][...], data[:, :: 2**i, :: 2**i])
+        assert all(s % c == 0 for s, c in zip(level.shards, group[level.path].chunks, strict=True))
+    ngff.validate(group)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_recommended_keys_say_how_the_levels_were_made(tmp_path, version):
+    ngff.write_image(tmp_path / "r.zarr", np.zeros((1, 64, 64), np.uint8), axes="zyx", version=version, n_levels=3)
+    group = zarr.open_group(tmp_path / "r.zarr", mode="r")
+    attrs = dict(group.attrs)
+    ms = (attrs["ome"] if version == "0.5" else attrs)["multiscales"][0]
+    assert ms["type"] == "stride" and {"description", "method", "version"} <= set(ms["metadata"])
+    ngff.validate(group)
+
+
+def test_shards_that_are_not_whole_chunks_are_refused(tmp_path):
+    with pytest.raises(FormatError, match=r"shards \(1, 500, 500\) must be whole multiples of chunks"):
+        ngff.write_image(tmp_path / "b.zarr", np.zeros((1, 64, 64), np.uint8), axes="zyx", version="0.5",
+                         chunks=(1, 128, 128), shards=(1, 500, 500))
+    assert not (tmp_path / "b.zarr").exists()
