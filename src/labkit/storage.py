@@ -262,7 +262,6 @@ def _object_store_class() -> type:
     return SharedObjectStore
 
 
-
 def describe_credentials(storage_options: Mapping[str, Any]) -> str:
     """Which credentials a request used, for error messages: never the secret.
 
