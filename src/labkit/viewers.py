@@ -137,21 +137,31 @@ def _as_dataarray(data: Any, channel_axis: int | None) -> Any:
 
 
 def _channels(da: Any) -> list[dict[str, Any]]:
+    """Label, colour, window and state of each channel of ``da``, matched to the image's metadata by label.
+
+    A selection such as ``image.sel(c=["Dapi"])`` keeps the full channel list in its attributes; matching by
+    label gives Dapi its own colour and window. Position is used only when the channels carry no labels.
+    """
     import json
 
     n = da.sizes.get("c", 1)
-    meta = []
+    meta: list[dict[str, Any]] = []
     if "channels" in da.attrs:
         try:
             meta = json.loads(da.attrs["channels"])
         except (TypeError, ValueError):
             meta = []
-    labels = [str(v) for v in da.c.values] if "c" in da.coords else [f"channel {i}" for i in range(n)]
+    if "c" in da.coords and da.coords["c"].ndim == 1:
+        labels = [str(v) for v in da.c.values]
+        by_label = {str(m.get("label")): m for m in meta if isinstance(m, dict)}
+        chosen = [by_label.get(label, {}) for label in labels]
+    else:
+        labels = [f"channel {i}" for i in range(n)]
+        chosen = [meta[i] if i < len(meta) and len(meta) == n else {} for i in range(n)]
     out = []
-    for i in range(n):
-        m = meta[i] if i < len(meta) else {}
+    for i, (label, m) in enumerate(zip(labels, chosen, strict=True)):
         window = m.get("window") or {}
-        out.append({"label": m.get("label", labels[i]), "color": (m.get("color") or _DEFAULT_COLORS[i % 7]).upper(),
+        out.append({"label": str(m.get("label", label)), "color": (m.get("color") or _DEFAULT_COLORS[i % 7]).upper(),
                     "start": window.get("start"), "end": window.get("end"), "active": m.get("active", True)})
     return out
 
@@ -202,39 +212,50 @@ class Viewer:
             rgb[edges & (lab > 0)] = (1.0, 0.3, 0.3)
         return rgb
 
-    def _extent(self) -> tuple[list[float], str]:
-        def axis(name: str) -> tuple[float, float, str]:
-            if name in self.data.coords:
-                v = np.asarray(self.data[name].values, float)
-                step = v[1] - v[0] if v.size > 1 else 1.0
-                return v[0] - step / 2, v[-1] + step / 2, self.data[name].attrs.get("units", "")
-            return -0.5, self.data.sizes[name] - 0.5, "pixel"
+    def _pixel_size(self) -> tuple[float | None, str]:
+        """Size of one x pixel and its unit, from the x coordinates (``None`` without coordinates)."""
+        if "x" in self.data.coords and self.data.sizes["x"] > 1:
+            x = np.asarray(self.data.x.values, float)
+            unit = self.data.x.attrs.get("units", "")
+            return abs(float(x[1] - x[0])), {"micrometer": "µm", "nanometer": "nm"}.get(unit, unit)
+        return None, "pixel"
 
-        x0, x1, ux = axis("x")
-        y0, y1, _ = axis("y")
-        unit = {"micrometer": "µm"}.get(ux, ux)
-        return [x0, x1, y1, y0], unit
+    def zoom(self) -> int:
+        """Whole-number magnification: small images are enlarged to about 512 pixels wide, pixel for pixel."""
+        return max(1, 512 // max(self.data.sizes["x"], 1))
+
+    def where(self) -> str:
+        """What the view shows: the plane (or projection), time point and scale, for the caption."""
+        parts = []
+        if "z" in self.data.dims:
+            parts.append("maximum over z" if self.projection else f"z = {self.z} of {self.data.sizes['z']}")
+        if "t" in self.data.dims:
+            parts.append(f"t = {self.t}")
+        size, unit = self._pixel_size()
+        if size is not None:
+            parts.append(f"{_round(size)} {unit} per pixel; bar = {_round(_bar_length(size * self.data.sizes['x']))} "
+                         f"{unit}")
+        return " · ".join(parts)
 
     def png(self) -> bytes:
-        """The current view as a PNG, axes in physical units."""
+        """The current view as a PNG, one image pixel per screen pixel (or an exact multiple), with a scale bar."""
         import io
 
-        import matplotlib
+        from PIL import Image, ImageDraw
 
-        matplotlib.use("Agg", force=False)
-        from matplotlib.figure import Figure
-
-        extent, unit = self._extent()
-        fig = Figure(figsize=(5.5, 5.5 * self.data.sizes["y"] / self.data.sizes["x"] + 0.4), dpi=90)
-        ax = fig.add_subplot()
-        ax.imshow(self.render(), extent=extent, interpolation="nearest")
-        ax.set_xlabel(f"x ({unit})")
-        ax.set_ylabel(f"y ({unit})")
-        where = "max projection" if self.projection or "z" not in self.data.dims else f"z = {self.z}"
-        ax.set_title(where + (f", t = {self.t}" if "t" in self.data.dims else ""), fontsize=10)
-        fig.tight_layout()
+        rgb = (self.render() * 255).round().astype(np.uint8)
+        k = self.zoom()
+        rgb = np.repeat(np.repeat(rgb, k, axis=0), k, axis=1)
+        picture = Image.fromarray(rgb)
+        size, _ = self._pixel_size()
+        if size is not None:  # a white bar at the bottom right
+            length = _bar_length(size * self.data.sizes["x"]) / size * k
+            h, w = rgb.shape[:2]
+            margin, thick = max(4, w // 40), max(2, h // 100)
+            ImageDraw.Draw(picture).rectangle([w - margin - length, h - margin - thick, w - margin, h - margin],
+                                              fill=(255, 255, 255))
         buf = io.BytesIO()
-        fig.savefig(buf, format="png")
+        picture.save(buf, format="PNG")
         return buf.getvalue()
 
     def widget(self) -> Any:
@@ -242,7 +263,15 @@ class Viewer:
         if self._widgets is not None:
             return self._widgets["box"]
         w = attempt_import("ipywidgets")
-        image = w.Image(format="png", value=self.png())
+        width = self.data.sizes["x"] * self.zoom()
+        # crisp pixels; never wider than the output area, height following the width
+        image = w.Image(format="png", value=self.png(), layout=w.Layout(width=f"{width}px", max_width="100%",
+                                                                         height="auto"))
+        image.add_class("labkit-viewer-image")
+        style = w.HTML("<style>.labkit-viewer-image{image-rendering:pixelated;object-fit:contain}"
+                       ".labkit-busy .labkit-viewer-image{opacity:.55}</style>")
+        caption = w.HTML(f"<small class='labkit-viewer-caption'>{self.where()}</small>")
+        busy = w.HTML("", layout=w.Layout(min_width="6em"))
         controls: list[Any] = []
         z = t = None
         if "z" in self.data.dims:
@@ -251,7 +280,7 @@ class Viewer:
         if "t" in self.data.dims and self.data.sizes["t"] > 1:
             t = w.IntSlider(value=0, min=0, max=self.data.sizes["t"] - 1, description="t", continuous_update=False)
             controls.append(t)
-        proj = w.ToggleButton(description="Max projection", value=False)
+        proj = w.ToggleButton(description="Max projection", value=False, disabled=z is None)
         toggles = [w.Checkbox(value=c["active"], description=c["label"], indent=False,
                               style={"background": f"#{c['color']}33"}) for c in self.channels]
 
@@ -259,15 +288,25 @@ class Viewer:
             self.z = z.value if z is not None else 0
             self.t = t.value if t is not None else 0
             self.projection = proj.value
+            if z is not None:
+                z.disabled = self.projection  # the z slider does nothing in a projection
             for ch, box in zip(self.channels, toggles, strict=True):
                 ch["active"] = box.value
-            image.value = self.png()
+            busy.value = "<span class='labkit-viewer-busy'>⏳ drawing…</span>"
+            box_.add_class("labkit-busy")
+            try:
+                image.value = self.png()
+                caption.value = f"<small class='labkit-viewer-caption'>{self.where()}</small>"
+            finally:
+                busy.value = ""
+                box_.remove_class("labkit-busy")
 
         for control in [*controls, proj, *toggles]:
             control.observe(redraw, "value")
-        box = w.VBox([image, w.HBox(controls + ([proj] if z is not None else [])), w.HBox(toggles)])
-        self._widgets = {"box": box, "image": image, "z": z, "t": t, "projection": proj, "channels": toggles}
-        return box
+        box_ = w.VBox([style, w.HBox([*controls, proj, busy]), w.HBox(toggles), image, caption])
+        self._widgets = {"box": box_, "image": image, "z": z, "t": t, "projection": proj, "channels": toggles,
+                         "busy": busy, "caption": caption}
+        return box_
 
     def _ipython_display_(self) -> None:
         import base64
@@ -280,6 +319,18 @@ class Viewer:
         except ImportError:
             pass
         display(bundle, raw=True)
+
+
+def _bar_length(width: float) -> float:
+    """A round scale-bar length, about a fifth of ``width`` (1, 2 or 5 times a power of ten)."""
+    target = width / 5
+    power = 10 ** np.floor(np.log10(target))
+    return float(max(m * power for m in (1, 2, 5) if m * power <= target))
+
+
+def _round(value: float) -> str:
+    """Three significant digits, no trailing zeros: 0.36, 20, 1.5e+03."""
+    return f"{value:.3g}"
 
 
 def view(data: Any, *, channel_axis: int | None = None, labels: Any = None, backend: str = "auto") -> Any:

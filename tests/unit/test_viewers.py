@@ -40,14 +40,56 @@ def test_only_the_planes_shown_are_read():
 
 
 def test_slider_changes_the_image_and_projection_shows_the_max():
-    vol, _ = _counting_volume(n_z=20)
-    v = Viewer(vol)
+    v = Viewer(np.random.default_rng(1).random((2, 20, 32, 48)))
     v.widget()
     first = v._widgets["image"].value
     v._widgets["z"].value = 3
     assert v._widgets["image"].value != first
-    v.projection = True
-    assert v._plane(1).max() == 1000 + 19
+    assert "z = 3 of 20" in v._widgets["caption"].value
+    v._widgets["projection"].value = True
+    assert v._widgets["z"].disabled  # the slider does nothing in a projection
+    assert "maximum over z" in v._widgets["caption"].value
+    v._widgets["projection"].value = False
+    assert not v._widgets["z"].disabled
+    assert v._widgets["busy"].value == "" and "labkit-busy" not in v._widgets["box"]._dom_classes
+    counting = Viewer(_counting_volume(n_z=20)[0])
+    counting.projection = True
+    assert counting._plane(1).max() == 1000 + 19
+
+
+def test_busy_indicator_shows_while_drawing():
+    v = Viewer(np.random.default_rng(0).random((4, 16, 16)))
+    v.widget()
+    seen = []
+    real_png = v.png
+    v.png = lambda: (seen.append((v._widgets["busy"].value, list(v._widgets["box"]._dom_classes))), real_png())[1]
+    v._widgets["z"].value = 1
+    assert "drawing" in seen[0][0] and "labkit-busy" in seen[0][1]
+    assert v._widgets["busy"].value == ""
+
+
+def test_pixels_are_shown_crisp_and_the_image_fits():
+    v = Viewer(xr.DataArray(np.random.default_rng(0).random((2, 100, 120)), dims=("z", "y", "x"),
+                            coords={"x": np.arange(120) * 0.36, "y": np.arange(100) * 0.36}))
+    png = Image.open(io.BytesIO(v.png()))
+    assert png.size == (120 * 4, 100 * 4)  # a whole-number zoom, nothing resampled
+    pixels = np.asarray(png)[:8, :8]
+    assert (pixels[:4, :4] == pixels[0, 0]).all()  # each image pixel is a 4 x 4 block
+    layout = v.widget().children[3].layout
+    assert (layout.width, layout.max_width, layout.height) == ("480px", "100%", "auto")
+    assert "0.36  per pixel" in v.where() or "0.36 per pixel" in v.where().replace("  ", " ")
+    assert np.asarray(png)[-12:, -60:].max() == 255  # the scale bar
+
+
+def test_a_selected_channel_keeps_its_label_and_colour():
+    img = xr.DataArray(np.ones((2, 1, 8, 8)), dims=("c", "z", "y", "x"), coords={"c": ["LaminB1", "Dapi"]},
+                       attrs={"channels": json.dumps([
+                           {"label": "LaminB1", "color": "0000FF", "window": {"start": 0, "end": 2}},
+                           {"label": "Dapi", "color": "FFFF00", "window": {"start": 0, "end": 4}}])})
+    v = Viewer(img.sel(c=["Dapi"]))
+    assert [(c["label"], c["color"], c["end"]) for c in v.channels] == [("Dapi", "FFFF00", 4)]
+    np.testing.assert_allclose(v.render()[0, 0], [0.25, 0.25, 0])  # yellow, at a quarter of its window
+    assert [c.description for c in v.widget().children[2].children] == ["Dapi"]
 
 
 @pytest.mark.parametrize("shape,dims", [((32, 40), ("y", "x")), ((5, 32, 40), ("z", "y", "x")),
@@ -82,7 +124,7 @@ def test_omero_colours_windows_and_labels():
     labels[0, 2:6, 2:6] = 1
     outlined = Viewer(img, labels=labels).render()
     assert tuple(outlined[2, 3]) == (1.0, 0.3, 0.3) and tuple(outlined[4, 4]) != (1.0, 0.3, 0.3)
-    assert v._extent()[1] == "µm"
+    assert v._pixel_size() == (pytest.approx(0.36), "µm")
 
 
 def test_itk_backend_names_the_extra(monkeypatch):
