@@ -15,7 +15,7 @@ ITK_TESTS := tests/unit/test_viewers.py tests/sandbox/test_idr.py tests/notebook
 # make's own runs use a sandbox folder inside the checkout, apart from a user's own sandbox
 export LABKIT_SANDBOX_DIR ?= $(CURDIR)/build/sandbox
 
-.PHONY: setup chromium tutorials site test test-itk lab bench sandbox-up sandbox-down lint clean
+.PHONY: setup chromium tutorials site test test-notebooks test-itk lab bench sandbox-up sandbox-down lint clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) chromium
 
@@ -50,11 +50,23 @@ tutorials: setup
 site: setup
 	$(BIN)/python docs/build_site.py
 
-# the suite includes the browser test of the book, so the book is built first
+# the stored notebooks run first (their executed copies make the book), then the book, whose browser test is in
+# the suite, then the suite and the itk profile
 test: setup
+	$(MAKE) test-notebooks
 	$(BIN)/python docs/build_site.py
 	$(BIN)/python -m pytest
 	$(MAKE) test-itk
+
+# Every tutorial as stored, the way a user who opens it runs it: nbval, default parameters, cells marked
+# NBVAL_CHECK_OUTPUT compared with their stored output. On a cold sandbox, 01 first: the sandbox it starts must
+# gain the services 02 and 03 need. The executed copies go to build/tutorials, for the book.
+NOTEBOOK_ORDER := $(addprefix notebooks/,01_idr_segmentation.ipynb 02_ipfs_zarr.ipynb 03_eodc_flood.ipynb \
+                  04_cell_pipeline.ipynb 00_sandbox_tour.ipynb)
+test-notebooks: setup
+	-@$(BIN)/labkit sandbox down
+	$(BIN)/python -m pytest -p no:cacheprovider -p tests.nbval_record --nbval-lax --nbval-current-env \
+	  $(NOTEBOOK_ORDER); status=$$?; $(BIN)/labkit sandbox down; exit $$status
 
 # labkit's load_remote, viewers and IPFS-notebook tests on zarr 2.18 with itkwidgets installed
 test-itk: $(ITK_STAMP) $(NODE_STAMP)

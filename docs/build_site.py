@@ -1,7 +1,7 @@
 """Build the labkit book into build/site: the executed tutorials (with outputs) and the API reference.
 
-Run by ``make site``. Tutorials executed by ``make tutorials`` (build/tutorials) are used as they are when
-they are newer than their source notebook; missing or outdated ones are executed against the sandbox
+Run by ``make site``. Tutorials executed by ``make tutorials`` or by the nbval run of ``make test``
+(build/tutorials) are used as they are when they are newer than their source notebook; missing or outdated ones are executed against the sandbox
 first. The build fails on a tutorial that ended with an error, and (``sphinx-build -W``) on any warning:
 a broken internal link, a page missing from the table of contents, a docstring that does not render.
 """
@@ -35,17 +35,6 @@ def errors(executed: Path) -> list[str]:
     return found
 
 
-def for_readers(executed: Path) -> dict:
-    """The executed notebook without the JSON that labkit.tutorials.report attaches for the tests."""
-    from labkit.tutorials import REPORT_MIME
-
-    nb = json.loads(executed.read_text())
-    for cell in nb["cells"]:
-        for out in cell.get("outputs", []):
-            out.get("data", {}).pop(REPORT_MIME, None)
-    return nb
-
-
 def main() -> int:
     if todo := outdated():
         print("executing", ", ".join(nb.name for nb in todo), flush=True)
@@ -62,7 +51,7 @@ def main() -> int:
     shutil.copytree(ROOT / "docs", SOURCE, ignore=shutil.ignore_patterns("build_site.py", "__pycache__"))
     (SOURCE / "tutorials").mkdir()
     for nb in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
-        (SOURCE / "tutorials" / nb.name).write_text(json.dumps(for_readers(EXECUTED / nb.name), indent=1))
+        shutil.copy(EXECUTED / nb.name, SOURCE / "tutorials" / nb.name)
     build = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
                             "-d", str(ROOT / "build" / "site-doctrees"), str(SOURCE), str(SITE)])
     if build.returncode == 0:

@@ -33,7 +33,7 @@ SUBMODULES = ("catalog", "cluster_panel", "config", "connect", "downloads", "ipf
               "recipes", "results", "sandbox", "stac", "storage", "synthetic", "tutorials", "viewers", "write")
 #: public name -> module that defines it
 _API = {
-    "ClusterPanel": "cluster_panel",
+    "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel",
     "omero": "connect", "gateway": "connect",
     "info": "load_remote", "open_image": "load_remote",
     "download": "downloads",

@@ -195,8 +195,16 @@ class ClusterPanel:
 
     @property
     def dashboard_link(self) -> str | None:
-        """URL of the Dask dashboard."""
-        return self.cluster.dashboard_link if self.cluster is not None else None
+        """URL of the Dask dashboard, as the browser must open it (through jupyter-server-proxy on JupyterHub).
+
+        A gateway cluster's dashboard is served by the gateway's own proxy, at its public address.
+        """
+        if self.cluster is None:
+            return None
+        from labkit._jupyter_proxy import browser_url
+
+        link = self.cluster.dashboard_link
+        return browser_url(link) if self.backend == "local" else link
 
     @property
     def status(self) -> dict[str, Any]:
@@ -310,6 +318,63 @@ class ClusterPanel:
     def __repr__(self) -> str:
         s = self.status
         return f"<ClusterPanel {self.backend}: {s['workers']} workers, {s['threads']} threads, {s['tasks']} tasks>"
+
+
+def start_cluster(
+    backend: str = "local",
+    endpoints: Any = None,
+    *,
+    workers: int = 2,
+    adapt: tuple[int, int] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> ClusterPanel:
+    """Start a Dask cluster, local or on a dask-gateway, and wait for its first worker: one call for both.
+
+    The tutorials' ``backend`` parameter goes here; nothing else in a notebook changes between a laptop
+    and a cluster. The panel it returns is the widget (status, dashboard link, buttons) and
+    ``panel.client`` the ``distributed.Client``.
+
+    Parameters
+    ----------
+    backend : {"local", "gateway"}
+        Where the workers run.
+    endpoints : labkit.Endpoints, optional
+        Where the gateway is (``endpoints.gateway``); default: :func:`labkit.connect.gateway`'s lookup.
+    workers : int
+        Number of workers (ignored when ``adapt`` is given).
+    adapt : (int, int), optional
+        Adaptive scaling between these numbers of workers instead of a fixed number.
+    options : mapping, optional
+        Gateway cluster options (``worker_cores``, ``worker_memory`` ...); for a local cluster
+        ``threads_per_worker`` and ``memory_limit``.
+
+    Returns
+    -------
+    ClusterPanel
+
+    Examples
+    --------
+    >>> panel = start_cluster("local", workers=1)  # doctest: +SKIP
+    >>> panel.client.submit(sum, [1, 2]).result()  # doctest: +SKIP
+    3
+    >>> panel.close()  # doctest: +SKIP
+    """
+    if backend == "gateway" and endpoints is not None and endpoints.mode == "sandbox" and not endpoints.gateway:
+        from labkit.modes import endpoints as find_endpoints
+
+        endpoints = find_endpoints("sandbox", services=["gateway"])  # the sandbox starts its gateway
+    address = getattr(endpoints, "gateway", None) if backend == "gateway" else None
+    panel = ClusterPanel(backend=backend, address=address, options=options).start()
+    try:
+        if adapt is not None:
+            panel.adapt(*adapt)
+        else:
+            panel.scale(workers)
+        panel.wait_for_workers(1)
+    except BaseException:
+        panel.close()
+        raise
+    return panel
 
 
 def _gib(n: Any) -> str:

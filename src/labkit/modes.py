@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from typing import Any
+
 from labkit.config import Endpoints, restore_environment, use_environment
 from labkit.errors import ConfigurationError
 
@@ -45,3 +47,23 @@ def endpoints(mode: str = "sandbox", services: Iterable[str] | None = None) -> E
     else:
         restore_environment()
     return Endpoints.from_environment(mode)
+
+
+def flood_truth(mode: str = "sandbox") -> Any:
+    """The true flood extent of the sandbox's synthetic scenes, or ``None`` in live mode (nothing is known there).
+
+    Returns
+    -------
+    labkit.synthetic.FloodTruth or None
+        ``truth.on_grid(x, y)`` gives the true extent and likelihood on any grid of the scenes' projection.
+
+    Examples
+    --------
+    >>> flood_truth("live") is None
+    True
+    """
+    if mode != "sandbox":
+        return None
+    from labkit import sandbox
+
+    return sandbox.ensure(["stac"]).flood_truth()

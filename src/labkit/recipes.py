@@ -168,6 +168,9 @@ def flood_summary(ds: Any, extent: str = "ensemble_flood_extent", likelihood: st
     mean = like.where((like != FLOOD_NODATA) & (like != 0)).mean(dim="time")
     mean_likelihood = mean.fillna(FLOOD_NODATA).astype("uint8")
     out = xr.Dataset({extent: max_extent, likelihood: mean_likelihood})
+    for name in out.coords:  # xr.where drops the coordinates' attributes: the CRS of spatial_ref among them
+        if name in ds.coords:
+            out[name].attrs = dict(ds[name].attrs)
     for name in out.data_vars:
         out[name].attrs["nodata"] = FLOOD_NODATA
     out[likelihood].attrs["long_name"] = "mean GFM ensemble likelihood"

@@ -340,6 +340,23 @@ def storage_error(
     )
 
 
+def format_size(n: float) -> str:
+    """A byte count for people: binary units, one decimal.
+
+    Examples
+    --------
+    >>> format_size(45_298_304), format_size(1843), format_size(512)
+    ('43.2 MiB', '1.8 KiB', '512 B')
+    """
+    if n < 1024:
+        return f"{int(n)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
 def du(url: str, storage_options: Mapping[str, Any] | None = None) -> int:
     """Total size in bytes of everything under ``url``.
 

@@ -65,35 +65,3 @@ def table(outcomes: list[Outcome]) -> str:
     for o in outcomes:
         lines.append(f"{o.notebook:{width}s}{o.status:8s}{o.seconds:8.1f}" + (f"   {o.error}" if o.error else ""))
     return "\n".join(lines)
-
-
-REPORT_MIME = "application/vnd.labkit.report+json"
-
-
-def report(**values: Any) -> None:
-    """Show a tutorial's key results as a small table and attach them as JSON to the cell's output.
-
-    Tests read the JSON from the executed notebook (no scraping of printed text).
-
-    Examples
-    --------
-    >>> report(planes=11, min_count=3)  # doctest: +SKIP
-    """
-    from IPython.display import display
-
-    rows = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in values.items())
-    text = "\n".join(f"{k}: {v}" for k, v in values.items())
-    display({REPORT_MIME: values, "text/html": f"<table>{rows}</table>", "text/plain": text}, raw=True)
-
-
-def read_report(notebook: str | Path) -> dict[str, Any]:
-    """The values every :func:`report` call of an executed notebook attached, merged."""
-    import json
-
-    nb = json.loads(Path(notebook).read_text())
-    out: dict[str, Any] = {}
-    for cell in nb["cells"]:
-        for o in cell.get("outputs", []):
-            if REPORT_MIME in o.get("data", {}):
-                out.update(o["data"][REPORT_MIME])
-    return out

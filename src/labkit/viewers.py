@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,8 +22,14 @@ def plot_map(
     vmin: float | None = None,
     vmax: float | None = None,
     colorbar_label: str | None = None,
+    classes: Mapping[int, tuple[str, str]] | None = None,
+    outline: Any = None,
+    outline_label: str = "truth",
 ) -> Any:
     """Plot a 2D georeferenced ``xarray.DataArray`` (``y``, ``x`` in a projected CRS) with its extent and a colour bar.
+
+    Continuous values get a colour bar; a map of classes (``classes={1: ("flooded", "#1f78b4"), ...}``) gets one
+    colour per class and a legend instead. The x label names the CRS when the data carries it.
 
     Parameters
     ----------
@@ -39,6 +45,12 @@ def plot_map(
     vmin, vmax : float, optional
     colorbar_label : str, optional
         Default: ``long_name [units]`` from the attributes.
+    classes : mapping, optional
+        Value -> (label, colour) of a categorical map; values not listed are left blank.
+    outline : array, optional
+        A boolean array on the same grid whose outline is drawn over the map (a known truth, say).
+    outline_label : str
+        Legend label of the outline.
 
     Returns
     -------
@@ -47,15 +59,19 @@ def plot_map(
     Examples
     --------
     >>> ax = plot_map(result.ensemble_likelihood, cmap="Reds")  # doctest: +SKIP
+    >>> ax = plot_map(result.ensemble_flood_extent, classes=FLOOD_CLASSES)  # doctest: +SKIP
     """
     import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     if da.ndim != 2:
         raise FormatError(f"plot_map needs a 2D array, got dims {da.dims}; select one time step first")
     ydim, xdim = da.dims
     values = np.asarray(da.values, dtype=float)
     nodata = nodata if nodata is not None else da.attrs.get("nodata", da.attrs.get("_FillValue"))
-    if nodata is not None:
+    if nodata is not None and classes is None:
         values = np.where(values == nodata, np.nan, values)
     x, y = np.asarray(da[xdim], float), np.asarray(da[ydim], float)
     scale = 1000.0 if units == "km" else 1.0
@@ -64,20 +80,38 @@ def plot_map(
     extent = [(x[0] - dx / 2) / scale, (x[-1] + dx / 2) / scale, (y[-1] + dy / 2) / scale, (y[0] - dy / 2) / scale]
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 5.5), constrained_layout=True)
-    im = ax.imshow(values, extent=extent, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
-                   origin="upper" if dy < 0 else "lower")
+    origin = "upper" if dy < 0 else "lower"
+    handles: list[Any] = []
+    if classes:
+        codes = sorted(classes)
+        index = np.full(values.shape, np.nan)
+        for i, code in enumerate(codes):
+            index[values == code] = i
+        palette = ListedColormap([classes[c][1] for c in codes])
+        ax.imshow(index, extent=extent, cmap=palette, norm=BoundaryNorm(np.arange(len(codes) + 1) - 0.5, len(codes)),
+                  interpolation="nearest", origin=origin)
+        handles = [Patch(facecolor=classes[c][1], edgecolor="0.4", label=classes[c][0]) for c in codes]
+    else:
+        im = ax.imshow(values, extent=extent, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", origin=origin)
+        unit_label = f"[{da.attrs['units']}]" if "units" in da.attrs else ""
+        label = colorbar_label or " ".join(p for p in (da.attrs.get("long_name", da.name or ""), unit_label) if p)
+        ax.figure.colorbar(im, ax=ax, label=label, shrink=0.85)
+    if outline is not None:
+        ax.contour(np.asarray(outline, float), levels=[0.5], colors="red", linewidths=1.0, extent=extent,
+                   origin=origin)
+        handles.append(Line2D([], [], color="red", label=outline_label))
+    if handles:
+        ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
     crs = _crs_name(da)
-    ax.set_xlabel(f"x ({units}){', ' + crs if crs else ''}")
+    ax.set_xlabel(f"x ({units})" + (f" · {crs}" if crs else ""))
     ax.set_ylabel(f"y ({units})")
-    units = f"[{da.attrs['units']}]" if "units" in da.attrs else ""
-    label = colorbar_label or " ".join(p for p in (da.attrs.get("long_name", da.name or ""), units) if p)
-    ax.figure.colorbar(im, ax=ax, label=label, shrink=0.85)
     if title:
         ax.set_title(title)
     return ax
 
 
 def _crs_name(da: Any) -> str:
+    """The CRS of ``da`` by name, or by its projection method when it has no name ("Azimuthal Equidistant")."""
     for obj in (da, da.coords.get("spatial_ref")):
         if obj is None:
             continue
@@ -86,10 +120,18 @@ def _crs_name(da: Any) -> str:
             try:
                 from pyproj import CRS
 
-                return CRS.from_wkt(wkt).name
+                crs = CRS.from_wkt(wkt)
+                if crs.name and crs.name.lower() != "unknown":
+                    return crs.name
+                method = crs.coordinate_operation.method_name if crs.coordinate_operation else ""
+                return f"{method} projection, {crs.datum.name}" if method else ""
             except Exception:  # noqa: BLE001 - a label only
                 return ""
     return ""
+
+
+#: the classes of a flood-extent map (GFM's values)
+FLOOD_CLASSES: dict[int, tuple[str, str]] = {0: ("dry", "#efe9dc"), 1: ("flooded", "#1f78b4"), 255: ("no data", "#9e9e9e")}
 
 
 # --------------------------------------------------------------------------- image viewer
@@ -345,21 +387,28 @@ def view(data: Any, *, channel_axis: int | None = None, labels: Any = None, back
         Which axis holds channels, for arrays without named dims.
     labels : array, optional
         A label image to outline over the data (same y, x, and z if any).
-    backend : {"auto", "labkit", "itk"}
-        ``"itk"`` hands the data to ``itkwidgets.view`` (needs the ``itk`` extra and a connection);
-        ``"auto"`` uses labkit's viewer, which works offline.
+    backend : {"auto", "labkit", "3d", "itk"}
+        ``"auto"`` and ``"labkit"``: labkit's plane viewer; ``"3d"``: the volume rendered in 3D
+        (:class:`labkit.viewer3d.VolumeView`, neuroglancer served by this kernel, offline; the ``viewer3d``
+        extra); ``"itk"`` hands the data to ``itkwidgets.view`` (the ``itk`` extra; its viewer app is
+        fetched online).
 
     Returns
     -------
-    Viewer or the itkwidgets viewer
+    Viewer, VolumeView or the itkwidgets viewer
 
     Examples
     --------
     >>> img = open_image("s3://idr/zarr/v0.1/6001240.zarr")  # doctest: +SKIP
     >>> view(img.isel(t=0))  # doctest: +SKIP
+    >>> view(img.isel(t=0), backend="3d")  # doctest: +SKIP
     """
-    if backend not in ("auto", "labkit", "itk"):
-        raise ConfigurationError(f"backend must be 'auto', 'labkit' or 'itk', not {backend!r}")
+    if backend not in ("auto", "labkit", "3d", "itk"):
+        raise ConfigurationError(f"backend must be 'auto', 'labkit', '3d' or 'itk', not {backend!r}")
+    if backend == "3d":
+        from labkit.viewer3d import VolumeView
+
+        return VolumeView(data, channel_axis=channel_axis)
     if backend == "itk":
         itkwidgets = attempt_import("itkwidgets")
         return itkwidgets.view(np.asarray(data))

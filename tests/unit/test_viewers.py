@@ -154,3 +154,22 @@ def test_plot_map_extent_and_nodata():
     assert np.ma.is_masked(ax.images[0].get_array()[0, 1]) or np.isnan(ax.images[0].get_array()[0, 1])
     with pytest.raises(ValueError, match="2D"):
         plot_map(xr.DataArray(np.zeros((2, 2, 2))))
+
+
+def test_plot_map_of_classes_has_a_legend_the_crs_and_the_outline():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from labkit.synthetic.flood import equi7_wkt2
+    from labkit.viewers import FLOOD_CLASSES
+
+    values = np.array([[0, 1], [255, 1]], np.uint8)
+    da_ = xr.DataArray(values, dims=("y", "x"), coords={"y": [1010.0, 990.0], "x": [2010.0, 2030.0],
+                       "spatial_ref": xr.DataArray(0, attrs={"crs_wkt": equi7_wkt2()})}, attrs={"nodata": 255})
+    ax = plot_map(da_, classes=FLOOD_CLASSES, outline=values == 1, outline_label="true extent")
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["dry", "flooded", "no data", "true extent"]
+    assert "Azimuthal Equidistant" in ax.get_xlabel()
+    assert len(ax.figure.axes) == 1  # a legend, no colour bar
+    shown = ax.images[0].get_array()
+    assert [shown[0, 0], shown[0, 1], shown[1, 0]] == [0, 1, 2]  # each class its own colour, no data included

@@ -204,6 +204,17 @@ class Sandbox:
                 out[name] = f"port {port} does not answer ({exc.strerror or exc})"
         return out
 
+    def flood_truth(self) -> Any:
+        """The ground truth of the flood scenes this sandbox serves (:class:`labkit.synthetic.FloodTruth`)."""
+        return self._flood_scenes(self.root / "data")["truth"]
+
+    def _flood_scenes(self, data_dir: Path) -> dict[str, Any]:
+        from labkit.synthetic import flood_scenes
+
+        o = self.options
+        return flood_scenes(data_dir / f"flood-{o['seed']}-{o['flood_size']}-{o['flood_dates']}",
+                            size=o["flood_size"], n_dates=o["flood_dates"], seed=o["seed"])
+
     def _build(self, ctx: Context, names: tuple[str, ...]) -> list[Service]:
         from labkit.sandbox.locate import idr_image_path
         from labkit.sandbox.services.gateway import GatewayService
@@ -215,13 +226,7 @@ class Sandbox:
         built: list[Service] = []
         scenes = None
         if "s3" in names or "stac" in names:
-            from labkit.synthetic import flood_scenes
-
-            o = self.options
-            scenes = flood_scenes(
-                ctx.data_dir / f"flood-{o['seed']}-{o['flood_size']}-{o['flood_dates']}",
-                size=o["flood_size"], n_dates=o["flood_dates"], seed=o["seed"],
-            )
+            scenes = self._flood_scenes(ctx.data_dir)
             scenes["prefix"] = FLOOD_PREFIX
         if "s3" in names:
             idr = idr_image_path()

@@ -1,0 +1,137 @@
+"""A 3D view of a volume in JupyterLab, offline: neuroglancer's client, served by this kernel on 127.0.0.1.
+
+The neuroglancer wheel bundles its web client; :class:`VolumeView` serves the client and the volume's chunks
+from this process (only the chunks on screen are read, lower resolutions are made on the fly), and shows it
+in an ``<iframe>``. Nothing is fetched from outside this machine. On JupyterHub and Binder the link goes
+through jupyter-server-proxy (see :mod:`labkit._jupyter_proxy`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from labkit._lazy import attempt_import
+from labkit.errors import FormatError
+
+_UNITS = {"micrometer": "um", "µm": "um", "um": "um", "nanometer": "nm", "nm": "nm", "millimeter": "mm"}
+
+
+class _Chunks:
+    """Array access for neuroglancer: slices of a dask or numpy array, computed when asked for."""
+
+    def __init__(self, data: Any) -> None:
+        self.data, self.shape, self.dtype, self.ndim = data, tuple(data.shape), np.dtype(data.dtype), data.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        part = self.data[key]
+        return np.asarray(part.compute() if hasattr(part, "compute") else part)
+
+
+class VolumeView:
+    """Channels of a ``(c, z, y, x)`` volume rendered in 3D (maximum intensity), in their OMERO colours and windows.
+
+    Parameters
+    ----------
+    data : array
+        numpy, dask or ``xarray.DataArray`` with dims among t, c, z, y, x (the first time point is shown).
+    channel_axis : int, optional
+        Which axis holds channels, for arrays without named dims.
+    layout : str
+        neuroglancer layout: ``"3d"`` (default), ``"xy-3d"`` (a plane beside the volume), ``"4panel"``.
+    height : int
+        Height of the view in the notebook, pixels.
+
+    Examples
+    --------
+    >>> v = VolumeView(np.random.default_rng(0).random((8, 32, 32)))
+    >>> v.layers
+    ['channel 0']
+    >>> v.close()
+    """
+
+    def __init__(self, data: Any, channel_axis: int | None = None, layout: str = "3d", height: int = 520) -> None:
+        from labkit.viewers import _as_dataarray, _channels
+
+        ng = attempt_import("neuroglancer")
+        da = _as_dataarray(data, channel_axis)
+        if "t" in da.dims:
+            da = da.isel(t=0)
+        if "z" not in da.dims:
+            raise FormatError(f"a 3D view needs a z axis; got dims {da.dims}: use labkit.view for a plane")
+        self.height = height
+        self.channels = _channels(da)
+        scales, unit = _voxel_size(da)
+        space = ng.CoordinateSpace(names=["z", "y", "x"], units=unit, scales=scales)
+        ng.set_server_bind_address("127.0.0.1", 0)  # this machine only
+        self.viewer = ng.Viewer()
+        with self.viewer.txn() as state:
+            state.dimensions = space
+            for i, ch in enumerate(self.channels):
+                volume = da.isel(c=i) if "c" in da.dims else da
+                volume = volume.transpose("z", "y", "x").data
+                lo, hi = _window(ch, volume)
+                layer = ng.ImageLayer(source=ng.LocalVolume(_Chunks(volume), space),
+                                      shader=_shader(ch["color"], lo, hi), volume_rendering_mode="max")
+                state.layers.append(name=ch["label"], layer=layer, visible=bool(ch["active"]))
+            state.layout = layout
+            state.projection_orientation = [0.25, -0.3, 0.1, 0.92]  # oblique: the volume, not one face
+            state.show_axis_lines = False
+
+    @property
+    def layers(self) -> list[str]:
+        """The channel labels, one neuroglancer layer each."""
+        return [layer.name for layer in self.viewer.state.layers]
+
+    @property
+    def url(self) -> str:
+        """Where the browser opens the view (through jupyter-server-proxy on JupyterHub and Binder)."""
+        from labkit._jupyter_proxy import browser_url
+
+        return browser_url(self.viewer.get_viewer_url())
+
+    def close(self) -> None:
+        """Stop serving this view (the server itself stays up for other views)."""
+        from neuroglancer import server
+
+        if server.global_server is not None:
+            server.global_server.viewers.pop(self.viewer.token, None)
+
+    def _repr_html_(self) -> str:
+        return (f"<iframe class='labkit-volume-view' src='{self.url}' style='width:100%;height:{self.height}px;"
+                f"border:0' allow='fullscreen'></iframe><br><small>3D view ({', '.join(self.layers)}): drag to "
+                f"rotate, scroll to zoom · <a href='{self.url}' target='_blank'>open in a new tab</a></small>")
+
+    def __repr__(self) -> str:
+        return f"<VolumeView {', '.join(self.layers)} at {self.url}>"
+
+
+def _voxel_size(da: Any) -> tuple[list[float], str]:
+    """z, y, x voxel sizes and their neuroglancer unit, from the coordinates (1 pixel without them)."""
+    sizes, units = [], set()
+    for dim in ("z", "y", "x"):
+        if dim in da.coords and da.sizes[dim] > 1:
+            v = np.asarray(da[dim].values, float)
+            sizes.append(abs(float(v[1] - v[0])) or 1.0)
+            units.add(_UNITS.get(da[dim].attrs.get("units", ""), ""))
+        else:
+            sizes.append(1.0)
+            units.add("")
+    unit = units.pop() if len(units) == 1 else ""
+    return sizes, unit
+
+
+def _window(channel: dict[str, Any], volume: Any) -> tuple[float, float]:
+    """The channel's display window: its OMERO window, else percentiles of its middle plane."""
+    if channel["start"] is not None and channel["end"] is not None:
+        return float(channel["start"]), float(channel["end"])
+    middle = np.asarray(_Chunks(volume)[volume.shape[0] // 2], float)
+    return float(np.percentile(middle, 0.5)), float(np.percentile(middle, 99.5))
+
+
+def _shader(color: str, lo: float, hi: float) -> str:
+    """A neuroglancer shader: the channel's colour, brightness and opacity from its window."""
+    return (f"#uicontrol invlerp normalized(range=[{lo:g}, {hi:g}])\n"
+            f'#uicontrol vec3 color color(default="#{color.lower()}")\n'
+            "void main() {\n  float v = normalized();\n  emitRGBA(vec4(color * v, v));\n}\n")
