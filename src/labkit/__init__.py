@@ -30,7 +30,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 SUBMODULES = ("catalog", "cluster_panel", "config", "connect", "downloads", "ipfs", "load_remote", "modes", "ngff",
-              "recipes", "results", "sandbox", "stac", "storage", "synthetic", "tutorials", "viewers", "write")
+              "recipes", "results", "sandbox", "stac", "storage", "synthetic", "tutorials", "viewer3d", "viewers",
+              "write")
 #: public name -> module that defines it
 _API = {
     "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel",

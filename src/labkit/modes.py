@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-
 from typing import Any
 
 from labkit.config import Endpoints, restore_environment, use_environment

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit._images import as_dataarray, channels_of
 from labkit._lazy import attempt_import
 from labkit.errors import FormatError
 
@@ -52,16 +53,14 @@ class VolumeView:
     """
 
     def __init__(self, data: Any, channel_axis: int | None = None, layout: str = "3d", height: int = 520) -> None:
-        from labkit.viewers import _as_dataarray, _channels
-
         ng = attempt_import("neuroglancer")
-        da = _as_dataarray(data, channel_axis)
+        da = as_dataarray(data, channel_axis)
         if "t" in da.dims:
             da = da.isel(t=0)
         if "z" not in da.dims:
             raise FormatError(f"a 3D view needs a z axis; got dims {da.dims}: use labkit.view for a plane")
         self.height = height
-        self.channels = _channels(da)
+        self.channels = channels_of(da)
         scales, unit = _voxel_size(da)
         space = ng.CoordinateSpace(names=["z", "y", "x"], units=unit, scales=scales)
         ng.set_server_bind_address("127.0.0.1", 0)  # this machine only

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit._images import as_dataarray, channels_of
 from labkit._lazy import attempt_import
 from labkit.errors import ConfigurationError, FormatError
 
@@ -131,12 +132,13 @@ def _crs_name(da: Any) -> str:
 
 
 #: the classes of a flood-extent map (GFM's values)
-FLOOD_CLASSES: dict[int, tuple[str, str]] = {0: ("dry", "#efe9dc"), 1: ("flooded", "#1f78b4"), 255: ("no data", "#9e9e9e")}
+FLOOD_CLASSES: dict[int, tuple[str, str]] = {
+    0: ("dry", "#efe9dc"), 1: ("flooded", "#1f78b4"), 255: ("no data", "#9e9e9e"),
+}
 
 
 # --------------------------------------------------------------------------- image viewer
 
-_DEFAULT_COLORS = ("FFFFFF", "00FF00", "FF00FF", "00FFFF", "FFFF00", "FF0000", "0000FF")
 
 
 def blend_channels(planes: Sequence[np.ndarray], colors: Sequence[str], shape: tuple[int, int]) -> np.ndarray:
@@ -154,60 +156,6 @@ def blend_channels(planes: Sequence[np.ndarray], colors: Sequence[str], shape: t
     return rgb
 
 
-def _as_dataarray(data: Any, channel_axis: int | None) -> Any:
-    """Any array as an xarray.DataArray with dims among t, c, z, y, x."""
-    import xarray as xr
-
-    if isinstance(data, xr.DataArray):
-        unknown = set(data.dims) - set("tczyx")
-        if unknown:
-            raise FormatError(f"view needs dims among t, c, z, y, x; got {data.dims}")
-        return data
-    ndim = data.ndim
-    if channel_axis is not None:
-        channel_axis %= ndim
-        rest = {2: "yx", 3: "zyx", 4: "tzyx"}.get(ndim - 1)
-        if rest is None:
-            raise FormatError(f"cannot view a {ndim}-D array")
-        dims = list(rest)
-        dims.insert(channel_axis, "c")
-    else:
-        dims = list({2: "yx", 3: "zyx", 4: "czyx", 5: "tczyx"}.get(ndim, ""))
-        if not dims:
-            raise FormatError(f"cannot view a {ndim}-D array; pass an xarray.DataArray with named dims")
-    return xr.DataArray(data, dims=dims)
-
-
-def _channels(da: Any) -> list[dict[str, Any]]:
-    """Label, colour, window and state of each channel of ``da``, matched to the image's metadata by label.
-
-    A selection such as ``image.sel(c=["Dapi"])`` keeps the full channel list in its attributes; matching by
-    label gives Dapi its own colour and window. Position is used only when the channels carry no labels.
-    """
-    import json
-
-    n = da.sizes.get("c", 1)
-    meta: list[dict[str, Any]] = []
-    if "channels" in da.attrs:
-        try:
-            meta = json.loads(da.attrs["channels"])
-        except (TypeError, ValueError):
-            meta = []
-    if "c" in da.coords and da.coords["c"].ndim == 1:
-        labels = [str(v) for v in da.c.values]
-        by_label = {str(m.get("label")): m for m in meta if isinstance(m, dict)}
-        chosen = [by_label.get(label, {}) for label in labels]
-    else:
-        labels = [f"channel {i}" for i in range(n)]
-        chosen = [meta[i] if i < len(meta) and len(meta) == n else {} for i in range(n)]
-    out = []
-    for i, (label, m) in enumerate(zip(labels, chosen, strict=True)):
-        window = m.get("window") or {}
-        out.append({"label": str(m.get("label", label)), "color": (m.get("color") or _DEFAULT_COLORS[i % 7]).upper(),
-                    "start": window.get("start"), "end": window.get("end"), "active": m.get("active", True)})
-    return out
-
-
 class Viewer:
     """A plane viewer for JupyterLab: z/t sliders, channel toggles, maximum projection, label overlay.
 
@@ -216,9 +164,9 @@ class Viewer:
     """
 
     def __init__(self, data: Any, channel_axis: int | None = None, labels: Any = None) -> None:
-        self.data = _as_dataarray(data, channel_axis)
-        self.labels = None if labels is None else _as_dataarray(labels, None)
-        self.channels = _channels(self.data)
+        self.data = as_dataarray(data, channel_axis)
+        self.labels = None if labels is None else as_dataarray(labels, None)
+        self.channels = channels_of(self.data)
         self.t = 0
         self.z = self.data.sizes.get("z", 1) // 2
         self.projection = False
@@ -255,16 +203,16 @@ class Viewer:
         return rgb
 
     def _pixel_size(self) -> tuple[float | None, str]:
-        """Size of one x pixel and its unit, from the x coordinates (``None`` without coordinates)."""
-        if "x" in self.data.coords and self.data.sizes["x"] > 1:
-            x = np.asarray(self.data.x.values, float)
-            unit = self.data.x.attrs.get("units", "")
-            return abs(float(x[1] - x[0])), {"micrometer": "µm", "nanometer": "nm"}.get(unit, unit)
-        return None, "pixel"
+        """Size of one x pixel and its unit, from the x coordinates (``None`` without physical coordinates)."""
+        unit = self.data.x.attrs.get("units", "") if "x" in self.data.coords else ""
+        if unit in ("", "pixel") or self.data.sizes["x"] < 2:
+            return None, "pixel"
+        x = np.asarray(self.data.x.values, float)
+        return abs(float(x[1] - x[0])), {"micrometer": "µm", "nanometer": "nm"}.get(unit, unit)
 
     def zoom(self) -> int:
-        """Whole-number magnification: small images are enlarged to about 512 pixels wide, pixel for pixel."""
-        return max(1, 512 // max(self.data.sizes["x"], 1))
+        """Whole-number magnification: small images are enlarged to at least 400 pixels wide, pixel for pixel."""
+        return max(1, -(-400 // max(self.data.sizes["x"], 1)))
 
     def where(self) -> str:
         """What the view shows: the plane (or projection), time point and scale, for the caption."""

@@ -69,15 +69,17 @@ def test_busy_indicator_shows_while_drawing():
 
 
 def test_pixels_are_shown_crisp_and_the_image_fits():
-    v = Viewer(xr.DataArray(np.random.default_rng(0).random((2, 100, 120)), dims=("z", "y", "x"),
-                            coords={"x": np.arange(120) * 0.36, "y": np.arange(100) * 0.36}))
+    img = xr.DataArray(np.random.default_rng(0).random((2, 100, 120)), dims=("z", "y", "x"),
+                       coords={"x": np.arange(120) * 0.36, "y": np.arange(100) * 0.36})
+    img.x.attrs["units"] = "micrometer"
+    v = Viewer(img)
     png = Image.open(io.BytesIO(v.png()))
     assert png.size == (120 * 4, 100 * 4)  # a whole-number zoom, nothing resampled
     pixels = np.asarray(png)[:8, :8]
     assert (pixels[:4, :4] == pixels[0, 0]).all()  # each image pixel is a 4 x 4 block
     layout = v.widget().children[3].layout
     assert (layout.width, layout.max_width, layout.height) == ("480px", "100%", "auto")
-    assert "0.36  per pixel" in v.where() or "0.36 per pixel" in v.where().replace("  ", " ")
+    assert "0.36 µm per pixel; bar = 5 µm" in v.where()
     assert np.asarray(png)[-12:, -60:].max() == 255  # the scale bar
 
 

@@ -173,7 +173,8 @@ def add(
     boundary = uuid.uuid4().hex
     params = {"cid-version": cid_version, "raw-leaves": str(raw_leaves).lower(), "chunker": chunker,
               "wrap-with-directory": str(wrap).lower(), "pin": str(pin).lower(), "progress": "false"}
-    with tqdm.tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"ipfs add {root.name}", disable=not progress) as bar:
+    with tqdm.tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"ipfs add {root.name}",
+                   disable=not progress) as bar:
         r = _rpc(api_address(api), "add", params=params, data=_multipart(entries, boundary, bar),
                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     lines = [json.loads(line) for line in r.text.splitlines() if line.strip()]
