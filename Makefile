@@ -55,7 +55,7 @@ site: setup
 test: setup
 	$(MAKE) test-notebooks
 	$(BIN)/python docs/build_site.py
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=20
 	$(MAKE) test-itk
 
 # Every tutorial as stored, the way a user who opens it runs it: nbval, default parameters, cells marked
@@ -68,9 +68,10 @@ test-notebooks: setup
 	$(BIN)/python -m pytest -p no:cacheprovider -p tests.nbval_record --nbval-lax --nbval-current-env \
 	  $(NOTEBOOK_ORDER); status=$$?; $(BIN)/labkit sandbox down; exit $$status
 
-# labkit's load_remote, viewers and IPFS-notebook tests on zarr 2.18 with itkwidgets installed
+# labkit's load_remote, viewers and IPFS-notebook tests on zarr 2.18 with itkwidgets installed (the notebook on
+# the local backend only: the gateway one runs in the main suite)
 test-itk: $(ITK_STAMP) $(NODE_STAMP)
-	$(ITK_VENV)/bin/python -m pytest $(ITK_TESTS)
+	$(ITK_VENV)/bin/python -m pytest $(ITK_TESTS) -k "not gateway"
 
 lab: setup
 	$(BIN)/labkit sandbox up

@@ -1,9 +1,10 @@
 """Build the labkit book into build/site: the executed tutorials (with outputs) and the API reference.
 
 Run by ``make site``. Tutorials executed by ``make tutorials`` or by the nbval run of ``make test``
-(build/tutorials) are used as they are when they are newer than their source notebook; missing or outdated ones are executed against the sandbox
-first. The build fails on a tutorial that ended with an error, and (``sphinx-build -W``) on any warning:
-a broken internal link, a page missing from the table of contents, a docstring that does not render.
+(build/tutorials) are used as they are when they are newer than their source notebook; missing or outdated
+ones are executed against the sandbox first. The build fails on a tutorial that ended with an error, and
+(``sphinx-build -W``) on any warning: a broken internal link, a page missing from the table of contents,
+a docstring that does not render.
 """
 
 from __future__ import annotations
@@ -35,7 +36,29 @@ def errors(executed: Path) -> list[str]:
     return found
 
 
+def for_readers(executed: Path) -> dict:
+    """The executed notebook as the book shows it: live 3D views replaced by their picture.
+
+    A 3D view is served by the kernel that ran the notebook and is gone with it; the book shows
+    ``docs/images/<notebook number>_view_3d.png`` instead.
+    """
+    import base64
+
+    nb = json.loads(executed.read_text())
+    picture = ROOT / "docs" / "images" / f"{executed.name[:2]}_view_3d.png"
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            html = "".join(out.get("data", {}).get("text/html", ""))
+            if "labkit-volume-view" in html:
+                if not picture.is_file():
+                    raise FileNotFoundError(f"{executed.name} shows a 3D view: the book needs its picture {picture}")
+                out["data"] = {"image/png": base64.b64encode(picture.read_bytes()).decode(),
+                               "text/plain": "the 3D view (a picture: in JupyterLab it is live)"}
+    return nb
+
+
 def main() -> int:
+    """Execute the tutorials that have no up-to-date copy, then build the book; 0 when it was built."""
     if todo := outdated():
         print("executing", ", ".join(nb.name for nb in todo), flush=True)
         run = subprocess.run([sys.executable, "-m", "labkit.cli", "tutorials", "run", *map(str, todo),
@@ -51,7 +74,7 @@ def main() -> int:
     shutil.copytree(ROOT / "docs", SOURCE, ignore=shutil.ignore_patterns("build_site.py", "__pycache__"))
     (SOURCE / "tutorials").mkdir()
     for nb in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
-        shutil.copy(EXECUTED / nb.name, SOURCE / "tutorials" / nb.name)
+        (SOURCE / "tutorials" / nb.name).write_text(json.dumps(for_readers(EXECUTED / nb.name), indent=1))
     build = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
                             "-d", str(ROOT / "build" / "site-doctrees"), str(SOURCE), str(SITE)])
     if build.returncode == 0:
