@@ -86,7 +86,8 @@ def test_faults_that_defeat_the_retries_give_labkit_errors_and_nothing_done(sand
     marker = tmp_path / ".6001240.zarr.labkit-download.json"
     assert not marker.exists() or not json.loads(marker.read_text())["complete"]
     prefix = f"s3://results/defeated-{time.time_ns()}"
-    tiff = _steps(ResultStore(prefix, {"endpoint_url": s3_proxy.url}))[0]  # s3fs gives up after ~20 s per step
+    # s3fs gives up after ~20 s with its default 5 retries; 1 proves the same in a few seconds
+    tiff = _steps(ResultStore(prefix, {"endpoint_url": s3_proxy.url, "retries": 1}))[0]
     with pytest.raises(LabkitError):
         tiff(1)
     assert _steps(ResultStore(prefix, {"endpoint_url": sandbox_env.s3.endpoint_url}))[0].state(1) == "missing"

@@ -206,13 +206,13 @@ class Sandbox:
 
     def flood_truth(self) -> Any:
         """The ground truth of the flood scenes this sandbox serves (:class:`labkit.synthetic.FloodTruth`)."""
-        return self._flood_scenes(self.root / "data")["truth"]
+        return self._flood_scenes()["truth"]
 
-    def _flood_scenes(self, data_dir: Path) -> dict[str, Any]:
+    def _flood_scenes(self) -> dict[str, Any]:
         from labkit.synthetic import flood_scenes
 
         o = self.options
-        return flood_scenes(data_dir / f"flood-{o['seed']}-{o['flood_size']}-{o['flood_dates']}",
+        return flood_scenes(self.root / "data" / f"flood-{o['seed']}-{o['flood_size']}-{o['flood_dates']}",
                             size=o["flood_size"], n_dates=o["flood_dates"], seed=o["seed"])
 
     def _build(self, ctx: Context, names: tuple[str, ...]) -> list[Service]:
@@ -226,7 +226,7 @@ class Sandbox:
         built: list[Service] = []
         scenes = None
         if "s3" in names or "stac" in names:
-            scenes = self._flood_scenes(ctx.data_dir)
+            scenes = self._flood_scenes()
             scenes["prefix"] = FLOOD_PREFIX
         if "s3" in names:
             idr = idr_image_path()
