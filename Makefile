@@ -1,8 +1,9 @@
-# labkit: two commands do everything on a fresh machine (Python >= 3.11, Node.js >= 20, npm).
+# labkit: two commands do everything on a fresh machine (Python >= 3.12, Node.js >= 20, npm).
 #   make tutorials   set up, start the sandbox, execute every tutorial headless, report
 #   make test        set up, run the whole test suite
 SHELL := /bin/bash
-PYTHON ?= python3
+# The newest CPython >= 3.12 found (python3.14 ... python3.12 on PATH, then pyenv's), or PYTHON=... given by hand
+PYTHON ?= $(shell bash .ci/find-python 2>/dev/null)
 VENV := .venv
 BIN := $(VENV)/bin
 NODE_DIR := src/labkit/ipfs/js
@@ -27,7 +28,10 @@ chromium:
 	  else echo "chromium is missing: browser tests will be skipped (install it with: sudo apt-get install chromium)"; fi; }
 
 $(PY_STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null || { \
+	  test -n "$(PYTHON)" || { echo "labkit needs Python >= 3.12 and none was found: install one (e.g. pyenv install 3.13," \
+	    "or apt-get install python3.13) or run make PYTHON=/path/to/python3.12"; exit 1; }; \
+	  echo "creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[all]"
 	@touch $@
@@ -38,7 +42,8 @@ $(NODE_STAMP): $(NODE_DIR)/package-lock.json $(NODE_DIR)/package.json
 	@touch $@
 
 $(ITK_STAMP): pyproject.toml
-	@test -x $(ITK_VENV)/bin/python || $(PYTHON) -m venv $(ITK_VENV)
+	@$(ITK_VENV)/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null || { \
+	  rm -rf $(ITK_VENV); $(PYTHON) -m venv $(ITK_VENV); }
 	$(ITK_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(ITK_VENV)/bin/python -m pip install --quiet -e ".[itk-profile]"
 	@touch $@

@@ -174,13 +174,12 @@ class OmeTiff(Serializer):
         tifffile = attempt_import("tifffile")
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             series = tif.series[0]
-            arr = series.asarray(squeeze=False)
-            axes = series.get_axes(False)
-        keep = [i for i, a in enumerate(axes) if a in self.dims]
-        if len(keep) != len(self.dims) or any(n != 1 for i, n in enumerate(arr.shape) if i not in keep):
-            return np.squeeze(arr)  # written with other axes (by another tool): as tifffile reads it
-        arr = arr.reshape([arr.shape[i] for i in keep])  # drop the OME axes this serializer does not use (size 1)
-        return arr.transpose([[axes[i] for i in keep].index(a) for a in self.dims])
+            arr, axes = series.asarray(), series.axes  # size-1 axes squeezed (tifffile >= 2025 squeezes always)
+        if not set(axes) <= set(self.dims):
+            return arr  # written with other axes (by another tool): as tifffile reads it
+        missing = [a for a in self.dims if a not in axes]  # the size-1 axes, put back
+        arr = arr.reshape(arr.shape + (1,) * len(missing))
+        return arr.transpose([(axes + "".join(missing)).index(a) for a in self.dims])
 
     def __repr__(self) -> str:
         return f"OmeTiff(dims={self.dims!r}, channel_names={self.channel_names!r})"

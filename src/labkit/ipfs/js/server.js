@@ -337,12 +337,48 @@ function car (root, blocks) {
   return Buffer.concat(parts)
 }
 
+// A map that forgets its least recently used entries beyond a total size (sizeOf of each value). What a CID
+// names never changes, so the gateway keeps what it read and decoded: without this, reading a zarr chunk
+// re-read every block along its path from disk and re-decoded every directory (all its links) on the way.
+class LruCache {
+  constructor (maxSize, sizeOf) { this.maxSize = maxSize; this.sizeOf = sizeOf; this.size = 0; this.map = new Map() }
+
+  get (key) {
+    const value = this.map.get(key)
+    if (value !== undefined) { this.map.delete(key); this.map.set(key, value) } // now the most recent
+    return value
+  }
+
+  set (key, value) {
+    if (this.map.has(key)) return
+    this.map.set(key, value)
+    this.size += this.sizeOf(value)
+    for (const [k, v] of this.map) { // oldest first
+      if (this.size <= this.maxSize) break
+      this.map.delete(k)
+      this.size -= this.sizeOf(v)
+    }
+  }
+}
+
+const blockCache = new LruCache(64 * 2 ** 20, bytes => bytes.length)
+const directoryCache = new LruCache(2 ** 20, links => links.size) // directory CID -> Map(name -> CID)
+
 // a block's bytes (blockstores yield them in chunks)
 async function getBlock (cid) {
-  const chunks = []
-  for await (const c of helia.blockstore.get(cid, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })) chunks.push(c)
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+  const key = cid.toString()
+  let bytes = blockCache.get(key)
+  if (bytes === undefined) {
+    const chunks = []
+    for await (const c of helia.blockstore.get(cid, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })) chunks.push(c)
+    bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+    blockCache.set(key, bytes)
+  }
+  return bytes
 }
+
+// the blockstore as the exporter reads it, through the cache
+const cachedBlocks = { get: async function * (cid) { yield await getBlock(cid) } }
 
 function escapeHtml (text) {
   return String(text).replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c])
@@ -388,17 +424,25 @@ async function resolve (segments) {
     const bytes = await getBlock(cid)
     blocks.push({ cid, bytes })
     if (i === segments.length - 1) break
-    if (cid.code !== DAG_PB) throw new HttpError(404, `${segments.slice(0, i + 1).join('/')} is not a directory`)
-    const node = dagPb.decode(bytes)
-    const fs = UnixFS.unmarshal(node.Data)
-    if (fs.type === 'hamt-sharded-directory') throw new HttpError(501, 'HAMT-sharded directories are not served')
-    if (fs.type !== 'directory') throw new HttpError(404, `${segments.slice(0, i + 1).join('/')} is not a directory`)
-    const link = node.Links.find(l => l.Name === segments[i + 1])
-    if (!link) throw new HttpError(404, `no link named "${segments[i + 1]}" under ${segments.slice(0, i + 1).join('/')}`)
-    cid = link.Hash
+    cid = directoryLinks(cid, bytes, segments.slice(0, i + 1).join('/')).get(segments[i + 1])
+    if (!cid) throw new HttpError(404, `no link named "${segments[i + 1]}" under ${segments.slice(0, i + 1).join('/')}`)
     roots.push(cid)
   }
   return { roots, blocks }
+}
+
+// a UnixFS directory's links by name (decoded once per directory), or an HttpError if the block is no directory
+function directoryLinks (cid, bytes, path) {
+  let links = directoryCache.get(cid.toString())
+  if (links !== undefined) return links
+  if (cid.code !== DAG_PB) throw new HttpError(404, `${path} is not a directory`)
+  const node = dagPb.decode(bytes)
+  const fs = UnixFS.unmarshal(node.Data)
+  if (fs.type === 'hamt-sharded-directory') throw new HttpError(501, 'HAMT-sharded directories are not served')
+  if (fs.type !== 'directory') throw new HttpError(404, `${path} is not a directory`)
+  links = new Map(node.Links.map(l => [l.Name, l.Hash]))
+  directoryCache.set(cid.toString(), links)
+  return links
 }
 
 async function gateway (req, res, url) {
@@ -422,7 +466,7 @@ async function gateway (req, res, url) {
       res.writeHead(200, { ...headers, 'Content-Type': 'application/vnd.ipld.car; version=1', 'Content-Length': body.length })
       return res.end(req.method === 'HEAD' ? undefined : body)
     }
-    const entry = await exporter(terminal, helia.blockstore, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })
+    const entry = await exporter(terminal, cachedBlocks, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })
     if (entry.type === 'directory') {
       const base = '/ipfs/' + segments.map(encodeURIComponent).join('/')
       const rows = []
