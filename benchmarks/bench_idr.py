@@ -22,7 +22,7 @@ def run(sb) -> None:
 
     mb = raw.nbytes / 2**20
     t_raw = best_of(raw_read)
-    for chunks, label in ((None, "storage chunks, the default"), ("auto", 'chunks="auto"')):
+    for chunks, label in ((None, "the default, ~4 MiB tasks"), ("storage", 'chunks="storage"')):
         def labkit_read(chunks=chunks) -> None:
             load_remote.open_image(URL, endpoint_url=ep, chunks=chunks).compute(scheduler="threads")
 

@@ -143,14 +143,18 @@ def info(
     return meta
 
 
+#: bytes a dask task of :func:`open_image` reads by default: several storage chunks, fetched concurrently
+TASK_BYTES = 4 * 2**20
+
+
 def grouped_chunks(
-    shape: tuple[int, ...], base: tuple[int, ...], itemsize: int, target: int = 8 * 2**20
+    shape: tuple[int, ...], base: tuple[int, ...], itemsize: int, target: int = TASK_BYTES
 ) -> tuple[int, ...]:
     """Dask chunks made of whole ``base`` blocks, grown along the leading axes (innermost first) to ~``target`` bytes.
 
     Examples
     --------
-    >>> grouped_chunks((1, 2, 236, 275, 271), (1, 1, 1, 275, 271), 2)
+    >>> grouped_chunks((1, 2, 236, 275, 271), (1, 1, 1, 275, 271), 2, target=8 * 2**20)
     (1, 1, 56, 275, 271)
     """
     chunks = list(base)
@@ -191,11 +195,14 @@ def open_image(
         Level-0 pixel size per spatial axis, for versions that store none (v0.1-v0.3),
         e.g. from :meth:`labkit.connect.OmeroSession.image`.
     chunks : optional
-        Dask chunks. Default: the zarr shards (or chunks), so work split per plane
-        reads each plane once. ``"auto"``: whole storage blocks grouped along the
-        leading axes to about 8 MiB, faster for reading large parts at once (one task
-        fetches several blocks concurrently) but wasteful when each task needs one
-        plane of a block.
+        Dask chunks. Default (``"auto"``): whole storage blocks (zarr shards or chunks)
+        grouped along the leading axes to about :data:`TASK_BYTES` (4 MiB), so a bulk
+        read makes few tasks, each fetching many blocks concurrently. Array operations
+        that take one plane per task (``.isel(z=k).values``, ``.data.rechunk(...)``,
+        ``map_blocks``, :func:`labkit.recipes.count_planes`) still read only that plane: dask
+        fuses the slice into the read. A ``dask.delayed`` task given ``.isel(z=k).data``
+        is not fused (it would read its whole group): pass ``chunks="storage"`` for
+        that (one task per storage block), or any dask chunks.
     engine : {"auto", "obstore", "fsspec"}
         How ``s3://`` is read (see :func:`labkit.storage.open_store`): obstore by default on zarr 3,
         ``"fsspec"`` for s3fs (AWS profiles, botocore settings).
@@ -226,11 +233,11 @@ def open_image(
     lv = meta.levels[level]
     arr = group[lv.path]
     storage = lv.shards or lv.chunks
-    if chunks is None:
-        chunks = storage
-    elif isinstance(chunks, str) and chunks == "auto":
+    if chunks is None or (isinstance(chunks, str) and chunks == "auto"):
         chunks = grouped_chunks(lv.shape, storage, np.dtype(lv.dtype).itemsize)
-    data = da.from_zarr(arr, chunks=chunks, name=f"ngff-{abs(hash((str(url), level)))}")
+    elif isinstance(chunks, str) and chunks == "storage":
+        chunks = storage
+    data = da.from_zarr(arr, chunks=chunks, name=f"ngff-{abs(hash((str(url), level, str(chunks))))}")
     coords: dict[str, Any] = {}
     units: dict[str, str] = {}
     scale = np.asarray(lv.scale, float)

@@ -17,6 +17,7 @@ from typing import Any
 
 from labkit._lazy import attempt_import
 from labkit._retry import retrying_async
+from labkit._zarr import use_codec_pipeline  # noqa: F401 - public here: labkit.storage.use_codec_pipeline
 from labkit.errors import (
     AccessDeniedError,
     ConfigurationError,
@@ -234,9 +235,13 @@ def shared_object_store(url: str, config_json: str, read_only: bool) -> Any:
     attempt_import("obstore")
     from obstore.store import S3Store
 
+
     bucket, _, prefix = url.removeprefix("s3://").strip("/").partition("/")
     config = json.loads(config_json)
-    if "endpoint" in config:  # $AWS_ENDPOINT_URL_S3 beats obstore's endpoint argument (obstore#753), not this key
+    env_endpoint = os.environ.get("AWS_ENDPOINT_URL_S3")
+    if env_endpoint and config.get("endpoint", env_endpoint) != env_endpoint:
+        # $AWS_ENDPOINT_URL_S3 beats obstore's endpoint argument (obstore#753), not this key (which zarrs' codec
+        # pipeline cannot rebuild: it leaves such a store to zarr-python's)
         config["config"] = {"aws_endpoint_url_s3": config["endpoint"]}
     store = _object_store_class()(S3Store(bucket, prefix=prefix or None, retry_config=_OBSTORE_RETRIES, **config),
                                   read_only=read_only)
@@ -259,6 +264,7 @@ def _object_store_class() -> type:
 
     for name in ("get", "get_partial_values", "set", "set_if_not_exists", "delete", "delete_dir", "exists", "getsize"):
         setattr(SharedObjectStore, name, retrying_async(getattr(ObjectStore, name)))
+    SharedObjectStore.__name__ = "ObjectStore"  # zarrs' codec pipeline knows the stores it reads by type name
     return SharedObjectStore
 
 

@@ -8,6 +8,7 @@
 // Gateway (GET/HEAD): /ipfs/{cid}/{path}; ?format=car&dag-scope=block (or Accept: application/vnd.ipld.car)
 // answers a CARv1 of the blocks along the path with X-Ipfs-Roots, as kubo does, which is what ipfsspec needs;
 // a directory answers an HTML listing, a file honours Range; a block not found within --fetch-timeout is a 504.
+// Blocks and decoded directories are kept in memory (LRU caches): a zarr read asks the same path prefix per chunk.
 // libp2p listens on loopback TCP only, with bitswap; no bootstrap, DHT, mDNS or delegated routing.
 
 // Node 20 lacks Promise.withResolvers, which current libp2p uses.
@@ -362,7 +363,7 @@ class LruCache {
 }
 
 const blockCache = new LruCache(64 * 2 ** 20, bytes => bytes.length)
-const directoryCache = new LruCache(2 ** 20, links => links.size) // directory CID -> Map(name -> CID)
+const directoryCache = new LruCache(2 ** 17, links => links.size) // directory CID -> Map(name -> CID), by links
 
 // a block's bytes (blockstores yield them in chunks)
 async function getBlock (cid) {
