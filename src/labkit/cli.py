@@ -79,7 +79,7 @@ def sandbox_down(root: Path | None) -> None:
 
 @main.command("info")
 @click.argument("url")
-@click.option("--endpoint-url", default=None, help="S3 endpoint, e.g. https://uk1s3.embassy.ebi.ac.uk")
+@click.option("--endpoint-url", default=None, help="S3 endpoint, e.g. https://livingobjects.ebi.ac.uk")
 def info_cmd(url: str, endpoint_url: str | None) -> None:
     """Print an OME-Zarr image's metadata (reads metadata only)."""
     from labkit.load_remote import info
@@ -90,7 +90,7 @@ def info_cmd(url: str, endpoint_url: str | None) -> None:
 @main.command("download")
 @click.argument("url")
 @click.argument("dest", type=click.Path(path_type=Path))
-@click.option("--endpoint-url", default=None, help="S3 endpoint, e.g. https://uk1s3.embassy.ebi.ac.uk")
+@click.option("--endpoint-url", default=None, help="S3 endpoint, e.g. https://livingobjects.ebi.ac.uk")
 def download_cmd(url: str, dest: Path, endpoint_url: str | None) -> None:
     """Download URL (an OME-Zarr folder ...) into DEST, resumably."""
     from labkit.downloads import download

@@ -94,8 +94,8 @@ def storage_options_for(
 
     Examples
     --------
-    >>> storage_options_for("s3://idr/x.zarr", endpoint_url="https://uk1s3.embassy.ebi.ac.uk")
-    {'endpoint_url': 'https://uk1s3.embassy.ebi.ac.uk', 'anon': True}
+    >>> storage_options_for("s3://idr/x.zarr", endpoint_url="https://livingobjects.ebi.ac.uk")
+    {'endpoint_url': 'https://livingobjects.ebi.ac.uk', 'anon': True}
     >>> storage_options_for("https://example.org/x.zarr")
     {'client_kwargs': {'trust_env': True}}
     """
