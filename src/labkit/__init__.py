@@ -42,6 +42,7 @@ _API = {
     "view": "viewers", "plot_map": "viewers",
     "checkpoint": "results", "Manifest": "results", "ResultStore": "results",
     "write_zarr": "write",
+    "write_image": "ngff",
 }
 #: deprecated public name -> (module, its new name)
 _DEPRECATED = {"Dataset": ("results", "Manifest")}

@@ -54,7 +54,7 @@ def _open_group(
     except _zarr.GROUP_NOT_FOUND:
         pass
     except Exception as exc:  # noqa: BLE001 - s3fs, botocore, obstore and aiohttp raise their own kinds
-        raise storage.storage_error(exc, url, storage_options, endpoint_url=endpoint_url) from exc
+        raise storage.storage_error(exc, url, storage_options, endpoint_url=endpoint_url) from None
     raise _what_is_there(url, store, storage_options, endpoint_url)
 
 

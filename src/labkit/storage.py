@@ -1,6 +1,7 @@
 """Where bytes live: a URL (path, ``s3://``, ``http(s)://``, ``ipfs://``, ``memory://``) to a filesystem or zarr store.
 
-The one place that builds storage options: anonymous S3 reads unless credentials are given (or
+The one place that builds storage options: S3 requests signed with the environment's credentials where they
+are for the endpoint, anonymous otherwise (or
 writing), the endpoint from ``$AWS_ENDPOINT_URL_S3``, proxies from the environment for HTTP.
 Results stores (:class:`labkit.results.ResultStore`) and downloads stand on it.
 """
@@ -86,11 +87,22 @@ def write_local_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _environment_endpoint() -> str | None:
+    """The S3 endpoint the environment's credentials are for (``$AWS_ENDPOINT_URL_S3``, ``$AWS_ENDPOINT_URL``)."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
 def storage_options_for(
     url: str, storage_options: Mapping[str, Any] | None = None, *, endpoint_url: str | None = None,
     write: bool = False,
 ) -> dict[str, Any]:
-    """Fsspec options for ``url``: S3 is anonymous for reads unless credentials are given or in the environment.
+    """Fsspec options for ``url``; for S3, the credentials to use.
+
+    S3 requests are signed with the credentials of the environment or ``~/.aws`` when there are some for the
+    endpoint (the endpoint of ``$AWS_ENDPOINT_URL_S3``, or AWS when none is set), and sent anonymously
+    otherwise, so a public bucket on another endpoint opens with no credentials. Writes always sign.
+    ``anon=True`` or ``anon=False`` (sign with the environment's credentials whatever the endpoint), ``key``
+    and ``secret``, or ``profile`` in ``storage_options`` decide instead.
 
     Examples
     --------
@@ -104,13 +116,17 @@ def storage_options_for(
     if proto in ("http", "https"):
         opts["client_kwargs"] = {"trust_env": True, **opts.get("client_kwargs", {})}
     if proto == "s3":
+        env_endpoint = _environment_endpoint()
         if endpoint_url:
             opts["endpoint_url"] = endpoint_url
-        if write and not opts.get("anon") and "key" not in opts and "profile" not in opts:
-            opts.update(s3_credentials())
-        opts.setdefault("anon", "key" not in opts and "profile" not in opts)
-        if not opts.get("endpoint_url") and os.environ.get("AWS_ENDPOINT_URL_S3"):
-            opts["endpoint_url"] = os.environ["AWS_ENDPOINT_URL_S3"]
+        elif not opts.get("endpoint_url") and env_endpoint:
+            opts["endpoint_url"] = env_endpoint
+        if "key" not in opts and "profile" not in opts:
+            for_this_endpoint = opts.get("endpoint_url") == env_endpoint  # both None: AWS
+            sign = opts["anon"] is False if "anon" in opts else (write or for_this_endpoint)
+            credentials = s3_credentials() if sign else {}
+            opts.update(credentials)
+            opts["anon"] = not credentials and not (sign and "anon" in opts)
     return opts
 
 
@@ -327,11 +343,14 @@ def storage_error(
             "damaged: download or write it again"
         )
     if is_refusal(exc):
-        return AccessDeniedError(
-            f"{where}: access denied for {describe_credentials(opts)}. Use credentials that may read it "
-            "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, or storage_options={'key': ..., 'secret': ...}), "
-            "or anon=True for a public bucket."
-        )
+        if opts.get("anon"):
+            fix = ("To sign with the credentials of the environment or ~/.aws, pass storage_options={'anon': False} "
+                   "(CLI: --signed); or give storage_options={'key': ..., 'secret': ...}.")
+        else:
+            fix = ("Use credentials that may read it (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, or "
+                   "storage_options={'key': ..., 'secret': ...}), or storage_options={'anon': True} for a public "
+                   "bucket (CLI: --anon).")
+        return AccessDeniedError(f"{where}: access denied for {describe_credentials(opts)}. {fix}")
     if protocol(where) == "ipfs" and getattr(exc, "status", None) == 504:
         return NotFoundError(
             f"{url}: not found on IPFS: the gateway {opts.get('gateway_addr') or os.environ.get('IPFS_GATEWAY', '')} "
