@@ -376,7 +376,9 @@ def _channel_json(c: Channel, dtype: np.dtype, shown: tuple[float, float]) -> di
             "coefficient": 1.0, "family": "linear", "inverted": False}
 
 
-def display_windows(level: Any, axis_names: Sequence[str], sample: int = 4, side: int = 512) -> list[tuple[float, float]]:
+def display_windows(
+    level: Any, axis_names: Sequence[str], sample: int = 4, side: int = 512
+) -> list[tuple[float, float]]:
     """Each channel's display window, (0.1, 99.9) percentiles of a sample of ``level``.
 
     The sample: up to ``sample`` evenly spaced indices along every axis but ``c``, ``y`` and ``x``, and every
