@@ -137,7 +137,7 @@ class Multiscale:
             lines.append(" - channels: " + "; ".join(chans))
         if self.scales_known:
             units = {a.name: a.unit or "" for a in self.axes}
-            sizes = ", ".join(f"{k} {v:.4g} {units[k]}".rstrip() for k, v in self.pixel_sizes(0).items())
+            sizes = ", ".join(f"{k} {v:.3g} {units[k]}".rstrip() for k, v in self.pixel_sizes(0).items())
             lines.append(f" - pixel sizes: {sizes}")
         else:
             lines.append(f" - pixel sizes: not in the metadata (OME-NGFF {self.version} stores none)")

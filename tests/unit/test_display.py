@@ -40,3 +40,13 @@ def test_written_12_bit_data_is_not_shown_dark(tmp_path):
 def test_unknown_channel_names_get_distinct_colours():
     assert len(set(ngff.channel_colors(["a", "b", "c", "d", "e"]))) == 5
     assert ngff.channel_colors(["DAPI", "mCherry"]) == ["0000FF", "FF00FF"]
+
+
+def test_pixel_sizes_are_printed_with_three_digits(tmp_path):
+    from labkit.viewer3d import _voxel_size
+
+    meta = labkit.write_image(str(tmp_path / "p.ome.zarr"), np.zeros((4, 8, 8), np.uint16), axes="zyx",
+                              pixel_sizes={"z": 0.500202553, "y": 0.3603981534640209, "x": 0.3603981534640209})
+    text = meta.describe()
+    assert "z 0.5 micrometer" in text and "y 0.36 micrometer" in text and "0.3604" not in text
+    assert _voxel_size(labkit.open_image(str(tmp_path / "p.ome.zarr")))[0] == [0.5, 0.36, 0.36]
