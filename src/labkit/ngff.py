@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -487,16 +488,18 @@ def write_image(
         factor = np.where([a.type == SPACE for a in axis_objs], np.round(shape0 / np.asarray(lv.shape, float)), 1)
         scale = pixel * np.maximum(factor, 1)
         datasets.append({"path": str(i), "coordinateTransformations": [{"type": "scale", "scale": scale.tolist()}]})
-    multiscale: dict[str, Any] = {"axes": [_axis_json(a) for a in axis_objs], "datasets": datasets}
-    if len(levels) > 1 and not isinstance(data, (list, tuple)):  # the recommended keys: how the levels were made
-        multiscale["type"] = "stride"
-        multiscale["metadata"] = {
-            "description": "every second pixel in y and x (no smoothing)",
-            "method": "numpy slicing [..., ::2, ::2]",
-            "version": _labkit_version(),
-        }
-    if name:
-        multiscale["name"] = name
+    # the recommended keys (required by the strict schemas): a name, and how the levels were made
+    if isinstance(data, (list, tuple)) and len(levels) > 1:
+        kind, how = "unknown", "levels given to labkit.ngff.write_image by its caller"
+    elif len(levels) > 1:
+        kind, how = "stride", "every second pixel in y and x (numpy slicing [..., ::2, ::2], no smoothing)"
+    else:
+        kind, how = "none", "one level: the image as given"
+    multiscale: dict[str, Any] = {
+        "name": name or _default_name(dest), "axes": [_axis_json(a) for a in axis_objs], "datasets": datasets,
+        "type": kind, "metadata": {"description": how, "method": "labkit.ngff.write_image",
+                                   "version": _labkit_version()},
+    }
     if channels is None and "c" in names:
         n_c = levels[0].shape[names.index("c")]
         labels = list(channel_names or [f"channel {i}" for i in range(n_c)])
@@ -548,6 +551,20 @@ def write_image(
         if not is_storage_failure(exc):
             raise
         raise storage_error(exc, dest, storage_options) from None
+
+
+def _default_name(dest: Any) -> str:
+    """An image's name from where it is written: ``s3://b/cells/a.ome.zarr`` -> ``a``.
+
+    Examples
+    --------
+    >>> _default_name("s3://results/cells/a.ome.zarr"), _default_name("/tmp/b.zarr/")
+    ('a', 'b')
+    """
+    base = str(dest).rstrip("/").rsplit("/", 1)[-1] if isinstance(dest, (str, os.PathLike)) else "image"
+    for suffix in (".ome.zarr", ".zarr"):
+        base = base.removesuffix(suffix)
+    return base or "image"
 
 
 def _labkit_version() -> str:
