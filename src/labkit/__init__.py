@@ -29,12 +29,12 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-SUBMODULES = ("catalog", "cluster_panel", "config", "connect", "downloads", "ipfs", "load_remote", "modes", "ngff",
-              "recipes", "results", "sandbox", "stac", "storage", "synthetic", "tutorials", "viewer3d", "viewers",
-              "write")
+SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "load_remote",
+              "modes", "ngff", "recipes", "results", "sandbox", "stac", "storage", "synthetic", "tutorials", "viewer3d",
+              "viewers", "write")
 #: public name -> module that defines it
 _API = {
-    "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel",
+    "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel", "progress": "cluster_progress",
     "omero": "connect", "gateway": "connect",
     "info": "load_remote", "open_image": "load_remote",
     "download": "downloads",

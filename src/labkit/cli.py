@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,21 @@ def _storage_options(anon: bool | None) -> dict[str, Any] | None:
     return None if anon is None else {"anon": anon}
 
 
+@contextlib.contextmanager
+def _endpoint_hint(url: str, endpoint_url: str | None) -> Any:
+    """An ``s3://`` URL without an endpoint goes to AWS: a failure then says so and how to name another."""
+    try:
+        yield
+    except LabkitError as exc:
+        if not url.startswith("s3://") or endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") \
+                or os.environ.get("AWS_ENDPOINT_URL"):
+            raise
+        from labkit.catalog import IDR_S3_ENDPOINT
+
+        raise type(exc)(f"{exc} (No --endpoint-url was given, so this asked AWS. For another S3 service pass "
+                        f"--endpoint-url, e.g. --endpoint-url {IDR_S3_ENDPOINT} for IDR's data.)") from None
+
+
 @main.command("info")
 @click.argument("url")
 @_s3_options
@@ -97,7 +114,8 @@ def info_cmd(url: str, endpoint_url: str | None, anon: bool | None) -> None:
     """Print an OME-Zarr image's metadata (reads metadata only)."""
     from labkit.load_remote import info
 
-    info(url, endpoint_url=endpoint_url, storage_options=_storage_options(anon))
+    with _endpoint_hint(url, endpoint_url):
+        info(url, endpoint_url=endpoint_url, storage_options=_storage_options(anon))
 
 
 @main.command("download")
@@ -108,7 +126,8 @@ def download_cmd(url: str, dest: Path, endpoint_url: str | None, anon: bool | No
     """Download URL (an OME-Zarr folder ...) into DEST, resumably."""
     from labkit.downloads import download
 
-    click.echo(download(url, dest, endpoint_url=endpoint_url, storage_options=_storage_options(anon)))
+    with _endpoint_hint(url, endpoint_url):
+        click.echo(download(url, dest, endpoint_url=endpoint_url, storage_options=_storage_options(anon)))
 
 
 @main.group()

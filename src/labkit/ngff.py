@@ -527,15 +527,15 @@ def write_image(
 
     from labkit.storage import is_storage_failure, open_store, storage_error
 
-    store = open_store(dest, storage_options=storage_options, mode="w" if overwrite else "w-")
     zarr_format = 2 if version == "0.4" else 3
     try:
-        root = _zarr.open_group(store, mode="w" if overwrite else "w-", zarr_format=zarr_format)
-    except Exception as exc:  # zarr raises FileExistsError, ContainsGroupError or ContainsArrayError
-        if isinstance(exc, FileExistsError) or type(exc).__name__.startswith("Contains"):
-            raise FileExistsError(f"{dest} already holds data; pass overwrite=True to replace it") from exc
-        raise
-    try:
+        store = open_store(dest, storage_options=storage_options, mode="w" if overwrite else "w-")
+        try:
+            root = _zarr.open_group(store, mode="w" if overwrite else "w-", zarr_format=zarr_format)
+        except Exception as exc:  # zarr raises FileExistsError, ContainsGroupError or ContainsArrayError
+            if isinstance(exc, FileExistsError) or type(exc).__name__.startswith("Contains"):
+                raise FileExistsError(f"{dest} already holds data; pass overwrite=True to replace it") from exc
+            raise
         for i, lv in enumerate(levels):
             lv_chunks = tuple(chunks) if chunks else (1,) * (ndim - 2) + tuple(lv.shape[-2:])
             lv_chunks = tuple(min(c, s) for c, s in zip(lv_chunks, lv.shape, strict=True))
@@ -548,9 +548,9 @@ def write_image(
         root.attrs.update(attrs)
         return read(_zarr.open_group(store, mode="r", zarr_format=zarr_format))
     except Exception as exc:
-        if not is_storage_failure(exc):
+        if isinstance(exc, FileExistsError) and "overwrite=True" in str(exc) or not is_storage_failure(exc):
             raise
-        raise storage_error(exc, dest, storage_options) from None
+        raise storage_error(exc, dest, storage_options, action="write") from None
 
 
 def _default_name(dest: Any) -> str:

@@ -32,9 +32,23 @@ _PROTOCOL_MODULES = {"s3": "s3fs", "ipfs": "ipfsspec", "http": "aiohttp", "https
 
 
 def _prepare(proto: str) -> None:
-    """Import what ``proto`` needs (ipfs: labkit's ipfsspec filesystem, which reports a 504 at once)."""
+    """Import what ``proto`` needs (ipfs: labkit's ipfsspec filesystem, which reports a 504 at once).
+
+    Examples
+    --------
+    >>> _prepare("s4")
+    Traceback (most recent call last):
+    labkit.errors.ConfigurationError: unknown protocol 's4://': labkit reads s3://, http(s)://, ipfs://, ...
+    """
+    import fsspec
+
     if proto in _PROTOCOL_MODULES:
         attempt_import(_PROTOCOL_MODULES[proto])
+    elif proto not in fsspec.available_protocols():
+        raise ConfigurationError(
+            f"unknown protocol '{proto}://': labkit reads s3://, http(s)://, ipfs://, memory:// and local paths "
+            "(and any other protocol of an installed fsspec implementation, e.g. gs:// with gcsfs)"
+        )
     if proto == "ipfs":
         from labkit.ipfs.gateway_fs import register
 
@@ -322,14 +336,15 @@ def is_storage_failure(exc: BaseException) -> bool:
 
 
 def storage_error(
-    exc: BaseException, url: Any, storage_options: Mapping[str, Any] | None = None, *, endpoint_url: str | None = None
+    exc: BaseException, url: Any, storage_options: Mapping[str, Any] | None = None, *, endpoint_url: str | None = None,
+    action: str = "read",
 ) -> LabkitError:
-    """The labkit error for what reading or writing ``url`` raised (s3fs, botocore, obstore or the OS).
+    """The labkit error for what reading or writing (``action="write"``) ``url`` raised (s3fs, botocore, obstore).
 
     A refusal names the bucket and the credentials used (never the secret), a missing object says
     so, anything else is reported as the service being unreachable.
     """
-    opts = storage_options_for(str(url), storage_options, endpoint_url=endpoint_url)
+    opts = storage_options_for(str(url), storage_options, endpoint_url=endpoint_url, write=action == "write")
     name = type(exc).__name__
     where = str(url)
     if protocol(where) == "s3":
@@ -360,7 +375,7 @@ def storage_error(
     if isinstance(exc, FileNotFoundError) or name in ("NotFoundError", "NoSuchKey", "NoSuchBucket"):
         return NotFoundError(f"{where}: not found. Check the URL (and endpoint_url for S3).")
     return ServiceUnavailableError(
-        f"cannot read {where}: {name}: {str(exc).splitlines()[0][:300] if str(exc) else ''}. "
+        f"cannot {action} {where}: {name}: {str(exc).splitlines()[0][:300] if str(exc) else ''}. "
         "Check the address and your connection."
     )
 
