@@ -358,6 +358,9 @@ def storage_error(
             "damaged: download or write it again"
         )
     if is_refusal(exc):
+        bucket = str(url).removeprefix("s3://").split("/", 1)[0]
+        if protocol(str(url)) == "s3" and _bucket_exists(bucket, opts) is False:
+            return NotFoundError(f"{where}: the bucket {bucket!r} does not exist. Check the URL (and endpoint_url).")
         if opts.get("anon"):
             fix = ("To sign with the credentials of the environment or ~/.aws, pass storage_options={'anon': False} "
                    "(CLI: --signed); or give storage_options={'key': ..., 'secret': ...}.")
@@ -378,6 +381,31 @@ def storage_error(
         f"cannot {action} {where}: {name}: {str(exc).splitlines()[0][:300] if str(exc) else ''}. "
         "Check the address and your connection."
     )
+
+
+def _bucket_exists(bucket: str, opts: Mapping[str, Any]) -> bool | None:
+    """Whether ``bucket`` exists, asked with the credentials at hand; ``None`` when the server will not say.
+
+    Some S3 servers (SeaweedFS) refuse an anonymous request for a bucket that does not exist instead of
+    answering 404, so a refusal is checked once more, signed, when there are credentials.
+    """
+    creds = {k: opts[k] for k in ("key", "secret", "token") if opts.get(k)} or s3_credentials()
+    if not creds.get("key"):
+        return None
+    try:
+        import botocore.session
+        from botocore.config import Config
+
+        client = botocore.session.get_session().create_client(
+            "s3", endpoint_url=opts.get("endpoint_url"), aws_access_key_id=creds["key"],
+            aws_secret_access_key=creds.get("secret"), aws_session_token=creds.get("token"),
+            region_name=opts.get("region") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=5))
+        client.head_bucket(Bucket=bucket)
+        return True
+    except Exception as exc:  # noqa: BLE001 - botocore's ClientError carries the status
+        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return False if status == 404 else True if status == 403 else None
 
 
 def format_size(n: float) -> str:

@@ -21,9 +21,13 @@ def _dead_endpoint() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens there once closed
 
 
-def test_a_missing_bucket_is_not_found_not_refused(sandbox):
-    with pytest.raises(NotFoundError):
-        labkit.info("s3://no-such-bucket/x.zarr", endpoint_url=sandbox.s3.endpoint_url)
+def test_a_missing_bucket_is_not_found_not_refused(sandbox_env):
+    """SeaweedFS refuses anonymous requests for a missing bucket (AWS says 404): labkit asks again, signed."""
+    with pytest.raises(NotFoundError, match="bucket 'no-such-bucket' does not exist"):
+        labkit.info("s3://no-such-bucket/x.zarr", endpoint_url=sandbox_env.s3.endpoint_url.replace("127.0.0.1",
+                                                                                                 "localhost"))
+    with pytest.raises(AccessDeniedError):  # a bucket that exists stays refused
+        labkit.info("s3://results/x.zarr", endpoint_url=sandbox_env.s3.endpoint_url.replace("127.0.0.1", "localhost"))
 
 
 def test_an_unreachable_server_is_unreachable(tmp_path):
