@@ -13,8 +13,12 @@ NODE_STAMP := $(NODE_DIR)/node_modules/.stamp-install
 ITK_VENV := .venv-itk
 ITK_STAMP := $(ITK_VENV)/.stamp-install
 ITK_TESTS := tests/unit/test_viewers.py tests/sandbox/test_idr.py tests/notebooks/test_02_ipfs_zarr.py
-# make's own runs use a sandbox folder inside the checkout, apart from a user's own sandbox
-export LABKIT_SANDBOX_DIR ?= $(CURDIR)/build/sandbox
+# make's own runs (tests, tutorials, book, benchmarks) use a sandbox folder inside the checkout, apart from the
+# user's sandbox, which `make lab`, `make sandbox-up/down`, the CLI and the notebooks find in its default place
+OWN_SANDBOX := $(CURDIR)/build/sandbox
+tutorials site test test-notebooks test-itk bench: export LABKIT_SANDBOX_DIR ?= $(OWN_SANDBOX)
+# JupyterLab refuses to run as root (a container) unless told
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: setup chromium tutorials site test test-notebooks test-itk lab bench sandbox-up sandbox-down lint clean
 
@@ -80,7 +84,7 @@ test-itk: $(ITK_STAMP) $(NODE_STAMP)
 
 lab: setup
 	$(BIN)/labkit sandbox up
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

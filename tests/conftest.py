@@ -13,7 +13,7 @@ from labkit.sandbox import Sandbox
 
 def _online() -> bool:
     try:
-        socket.create_connection(("uk1s3.embassy.ebi.ac.uk", 443), timeout=3).close()
+        socket.create_connection(("livingobjects.ebi.ac.uk", 443), timeout=3).close()
         return True
     except OSError:
         return False

@@ -29,12 +29,12 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-SUBMODULES = ("catalog", "cluster_panel", "config", "connect", "downloads", "ipfs", "load_remote", "modes", "ngff",
-              "recipes", "results", "sandbox", "stac", "storage", "synthetic", "tutorials", "viewer3d", "viewers",
-              "write")
+SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "load_remote",
+              "modes", "ngff", "recipes", "results", "sandbox", "stac", "storage", "synthetic", "tutorials", "viewer3d",
+              "viewers", "write")
 #: public name -> module that defines it
 _API = {
-    "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel",
+    "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel", "progress": "cluster_progress",
     "omero": "connect", "gateway": "connect",
     "info": "load_remote", "open_image": "load_remote",
     "download": "downloads",
@@ -42,6 +42,7 @@ _API = {
     "view": "viewers", "plot_map": "viewers",
     "checkpoint": "results", "Manifest": "results", "ResultStore": "results",
     "write_zarr": "write",
+    "write_image": "ngff",
 }
 #: deprecated public name -> (module, its new name)
 _DEPRECATED = {"Dataset": ("results", "Manifest")}

@@ -22,7 +22,8 @@ from typing import Any
 
 # --------------------------------------------------------------------------- the Image Data Resource
 IDR_HOST = "https://idr.openmicroscopy.org"  #: OMERO.web of the IDR (anonymous JSON API)
-IDR_S3_ENDPOINT = "https://uk1s3.embassy.ebi.ac.uk"  #: EBI's S3 endpoint holding the IDR's OME-Zarr
+#: EBI's S3 endpoint holding the IDR's OME-Zarr (since 2026: EBI retires its older S3 host; same paths)
+IDR_S3_ENDPOINT = "https://livingobjects.ebi.ac.uk"
 IDR_BUCKET = "idr"
 
 

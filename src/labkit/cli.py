@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -77,25 +80,54 @@ def sandbox_down(root: Path | None) -> None:
     click.echo("sandbox stopped" if down(root) else "no sandbox was running")
 
 
+def _s3_options(f: Any) -> Any:
+    """The S3 options of the commands that read a URL."""
+    f = click.option("--anon/--signed", "anon", default=None,
+                     help="S3: anonymous requests, or signed with the environment's credentials (default: signed "
+                          "where the environment has credentials for the endpoint, else anonymous).")(f)
+    return click.option("--endpoint-url", default=None, help="S3 endpoint, e.g. https://livingobjects.ebi.ac.uk")(f)
+
+
+def _storage_options(anon: bool | None) -> dict[str, Any] | None:
+    return None if anon is None else {"anon": anon}
+
+
+@contextlib.contextmanager
+def _endpoint_hint(url: str, endpoint_url: str | None) -> Any:
+    """An ``s3://`` URL without an endpoint goes to AWS: a failure then says so and how to name another."""
+    try:
+        yield
+    except LabkitError as exc:
+        if not url.startswith("s3://") or endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") \
+                or os.environ.get("AWS_ENDPOINT_URL"):
+            raise
+        from labkit.catalog import IDR_S3_ENDPOINT
+
+        raise type(exc)(f"{exc} (No --endpoint-url was given, so this asked AWS. For another S3 service pass "
+                        f"--endpoint-url, e.g. --endpoint-url {IDR_S3_ENDPOINT} for IDR's data.)") from None
+
+
 @main.command("info")
 @click.argument("url")
-@click.option("--endpoint-url", default=None, help="S3 endpoint, e.g. https://uk1s3.embassy.ebi.ac.uk")
-def info_cmd(url: str, endpoint_url: str | None) -> None:
+@_s3_options
+def info_cmd(url: str, endpoint_url: str | None, anon: bool | None) -> None:
     """Print an OME-Zarr image's metadata (reads metadata only)."""
     from labkit.load_remote import info
 
-    info(url, endpoint_url=endpoint_url)
+    with _endpoint_hint(url, endpoint_url):
+        info(url, endpoint_url=endpoint_url, storage_options=_storage_options(anon))
 
 
 @main.command("download")
 @click.argument("url")
 @click.argument("dest", type=click.Path(path_type=Path))
-@click.option("--endpoint-url", default=None, help="S3 endpoint, e.g. https://uk1s3.embassy.ebi.ac.uk")
-def download_cmd(url: str, dest: Path, endpoint_url: str | None) -> None:
+@_s3_options
+def download_cmd(url: str, dest: Path, endpoint_url: str | None, anon: bool | None) -> None:
     """Download URL (an OME-Zarr folder ...) into DEST, resumably."""
     from labkit.downloads import download
 
-    click.echo(download(url, dest, endpoint_url=endpoint_url))
+    with _endpoint_hint(url, endpoint_url):
+        click.echo(download(url, dest, endpoint_url=endpoint_url, storage_options=_storage_options(anon)))
 
 
 @main.group()

@@ -141,14 +141,17 @@ class ClusterPanel:
         for w in caught:
             if str(w.message) not in limits:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        self._say(f"asked for {n} workers; the gateway said: {limits[0]}" if limits else f"scaling to {n} workers")
+        self._say(f"asked for {_plural(n, 'worker')}; the gateway said: {limits[0]}" if limits
+                  else f"scaling to {_plural(n, 'worker')}")
 
     def adapt(self, minimum: int = 1, maximum: int = 4) -> None:
         """Let the number of workers follow the load, between ``minimum`` and ``maximum``."""
         if not 0 <= minimum <= maximum:
             raise ConfigurationError(f"adapt needs 0 <= minimum <= maximum, got {minimum}, {maximum}")
         self._require().adapt(minimum=minimum, maximum=maximum)
-        self._say(f"adapting between {minimum} and {maximum} workers")
+        if self._widgets is not None:  # the panel shows what code asked for, as the buttons do
+            self._widgets["minimum"].value, self._widgets["maximum"].value = minimum, maximum
+        self._say(f"adapting between {minimum} and {_plural(maximum, 'worker')}")
 
     def wait_for_workers(self, n: int = 1, timeout: float = 120) -> None:
         """Block until ``n`` workers are connected."""
@@ -238,7 +241,7 @@ class ClusterPanel:
         if self._widgets is not None:
             return self._widgets["box"]
         w = attempt_import("ipywidgets")
-        where = f"{self.backend} {self.address}" if self.address else self.backend
+        where = f"gateway {self.address}" if self.backend == "gateway" and self.address else self.backend
         title = w.HTML(f"<b>Dask cluster</b> <small>({where})</small>")
         start = w.Button(description="Start", button_style="success", icon="play")
         stop = w.Button(description="Stop", button_style="danger", icon="stop")
@@ -286,7 +289,8 @@ class ClusterPanel:
         dash = f" · <a href='{link}' target='_blank'>dashboard</a>" if link else ""
         state = "running" if s["running"] else "stopped"
         self._widgets["status"].value = (
-            f"<span class='labkit-status'>{state}: {s['workers']} workers, {s['threads']} threads, "
+            f"<span class='labkit-status'>{state}: {_plural(s['workers'], 'worker')}, "
+            f"{_plural(s['threads'], 'thread')}, "
             f"{_gib(s['memory'])} memory, {s['tasks']} tasks</span>{dash}"
         )
         self._widgets["messages"].value = "<br>".join(f"<small>{m}</small>" for m in self.messages[-5:])
@@ -313,11 +317,12 @@ class ClusterPanel:
     def _repr_html_(self) -> str:
         s = self.status
         return (f"<b>Dask cluster</b> ({self.backend}): {'running' if s['running'] else 'stopped'}, "
-                f"{s['workers']} workers, {s['threads']} threads")
+                f"{_plural(s['workers'], 'worker')}, {_plural(s['threads'], 'thread')}")
 
     def __repr__(self) -> str:
         s = self.status
-        return f"<ClusterPanel {self.backend}: {s['workers']} workers, {s['threads']} threads, {s['tasks']} tasks>"
+        return (f"<ClusterPanel {self.backend}: {_plural(s['workers'], 'worker')}, {_plural(s['threads'], 'thread')}, "
+                f"{_plural(s['tasks'], 'task')}>")
 
 
 def start_cluster(
@@ -385,3 +390,14 @@ def _takes_n_workers(client: Any) -> bool:
     import inspect
 
     return "n_workers" in inspect.signature(client.scheduler_info).parameters
+
+
+def _plural(n: Any, noun: str) -> str:
+    """``"1 worker"``, ``"2 workers"``, ``"? workers"``.
+
+    Examples
+    --------
+    >>> _plural(1, "worker"), _plural(0, "thread")
+    ('1 worker', '0 threads')
+    """
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -125,7 +125,13 @@ def download(
     except Exception as exc:  # noqa: BLE001 - s3fs, aiohttp and botocore raise their own kinds
         raise storage_error(exc, url, storage_options, endpoint_url=endpoint_url) from None
     files = {p: info for p, info in listing.items() if info.get("type", "file") == "file"}
-    if not files:
+    if not files:  # nothing there, or a server that answered nothing: ask it once more, plainly
+        try:
+            fs.info(root)
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - an unreachable server, a refusal ...
+            raise storage_error(exc, url, storage_options, endpoint_url=endpoint_url) from None
         raise NotFoundError(f"nothing to download at {url}: check the URL (and endpoint_url for S3)")
     target.mkdir(parents=True, exist_ok=True)
     for leftover in target.rglob(".*.tmp-*"):  # temporary files of a download that was killed
@@ -149,10 +155,12 @@ def download(
                 return len(data)
         raise IntegrityError(f"{url}: {path} arrived damaged twice ({problem}); run the download again")
 
+    if not todo and progress:
+        print(f"{target}: already complete ({len(files)} files, nothing to fetch)")
     total = sum(size or 0 for _, _, size, _ in todo)
     try:
         with tqdm.tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"download {target.name}",
-                       disable=not progress) as bar, ThreadPoolExecutor(workers) as pool:
+                       disable=not progress or not todo) as bar, ThreadPoolExecutor(workers) as pool:
             for n in pool.map(fetch, todo):
                 bar.update(n)
     except Exception as exc:  # noqa: BLE001 - the transfer's own errors, in labkit's words

@@ -3,7 +3,7 @@
 Examples
 --------
 >>> from labkit.load_remote import info, open_image
->>> info("s3://idr/zarr/v0.1/6001240.zarr", endpoint_url="https://uk1s3.embassy.ebi.ac.uk")  # doctest: +SKIP
+>>> info("s3://idr/zarr/v0.1/6001240.zarr", endpoint_url="https://livingobjects.ebi.ac.uk")  # doctest: +SKIP
 >>> img = open_image("s3://idr/zarr/v0.1/6001240.zarr", level=1)  # doctest: +SKIP
 >>> img.sel(c="Dapi")  # doctest: +SKIP
 """
@@ -54,7 +54,7 @@ def _open_group(
     except _zarr.GROUP_NOT_FOUND:
         pass
     except Exception as exc:  # noqa: BLE001 - s3fs, botocore, obstore and aiohttp raise their own kinds
-        raise storage.storage_error(exc, url, storage_options, endpoint_url=endpoint_url) from exc
+        raise storage.storage_error(exc, url, storage_options, endpoint_url=endpoint_url) from None
     raise _what_is_there(url, store, storage_options, endpoint_url)
 
 
@@ -129,7 +129,7 @@ def info(
     storage_options : mapping, optional
         fsspec options.
     endpoint_url : str, optional
-        S3 endpoint, e.g. ``https://uk1s3.embassy.ebi.ac.uk``.
+        S3 endpoint, e.g. ``https://livingobjects.ebi.ac.uk``.
     show : bool
         Print the summary.
 
@@ -214,7 +214,7 @@ def open_image(
     Examples
     --------
     >>> img = open_image("s3://idr/zarr/v0.1/6001240.zarr",
-    ...                  endpoint_url="https://uk1s3.embassy.ebi.ac.uk")  # doctest: +SKIP
+    ...                  endpoint_url="https://livingobjects.ebi.ac.uk")  # doctest: +SKIP
 
     Offline, an image written to memory:
 

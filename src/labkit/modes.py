@@ -35,7 +35,7 @@ def endpoints(mode: str = "sandbox", services: Iterable[str] | None = None) -> E
     --------
     >>> ep = endpoints("live")
     >>> ep.idr_s3
-    'https://uk1s3.embassy.ebi.ac.uk'
+    'https://livingobjects.ebi.ac.uk'
     """
     if mode not in MODES:
         raise ConfigurationError(f"mode must be one of {MODES}, not {mode!r}")

@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,31 @@ VERSIONS = ("0.1", "0.2", "0.3", "0.4", "0.5")
 SPACE, TIME, CHANNEL = "space", "time", "channel"
 _TYPES = {"x": SPACE, "y": SPACE, "z": SPACE, "t": TIME, "c": CHANNEL}
 DEFAULT_COLORS = ("0000FF", "FFFF00", "FF00FF", "00FF00", "FF0000", "00FFFF", "FFFFFF")
+#: colours of common stains and proteins, by a word of the channel name (lower case)
+STAIN_COLORS = {
+    **dict.fromkeys(("dapi", "hoechst", "dna", "nuclei", "bfp"), "0000FF"),
+    **dict.fromkeys(("gfp", "egfp", "fitc", "488", "yfp", "venus"), "00FF00"),
+    **dict.fromkeys(("mcherry", "rfp", "tdtomato", "568", "561", "texasred", "cy3", "594"), "FF00FF"),
+    **dict.fromkeys(("cy5", "647", "640", "farred"), "FF0000"),
+}
+#: colours for channels with unknown names, in order (each used once before any repeats)
+PALETTE = ("00FF00", "FF00FF", "00FFFF", "FFFF00", "FF0000", "0000FF", "FFFFFF")
+
+
+def channel_colors(names: Sequence[str]) -> list[str]:
+    """Display colours for channels: by stain or protein where the name says it, else distinct ones.
+
+    Examples
+    --------
+    >>> channel_colors(["Dapi", "GFP", "mCherry", "LaminB1"])
+    ['0000FF', '00FF00', 'FF00FF', '00FFFF']
+    """
+    import re
+
+    known = [next((STAIN_COLORS[w] for w in re.split(r"[^a-z0-9]+", n.lower().replace("-", "")) if w in STAIN_COLORS),
+                  None) for n in names]
+    free = iter([c for c in PALETTE if c not in known] + list(PALETTE) * len(names))
+    return [c or next(free) for c in known]
 
 
 @dataclass(frozen=True)
@@ -112,7 +138,7 @@ class Multiscale:
             lines.append(" - channels: " + "; ".join(chans))
         if self.scales_known:
             units = {a.name: a.unit or "" for a in self.axes}
-            sizes = ", ".join(f"{k} {v:.4g} {units[k]}".rstrip() for k, v in self.pixel_sizes(0).items())
+            sizes = ", ".join(f"{k} {v:.3g} {units[k]}".rstrip() for k, v in self.pixel_sizes(0).items())
             lines.append(f" - pixel sizes: {sizes}")
         else:
             lines.append(f" - pixel sizes: not in the metadata (OME-NGFF {self.version} stores none)")
@@ -342,12 +368,48 @@ def _axis_json(axis: Axis) -> dict[str, Any]:
     return out
 
 
-def _channel_json(c: Channel, dtype: np.dtype) -> dict[str, Any]:
+def _channel_json(c: Channel, dtype: np.dtype, shown: tuple[float, float]) -> dict[str, Any]:
+    """The omero channel: the window ``shown`` (from the data) within the dtype's range, unless ``c`` has one."""
     info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
-    lo, hi = (float(info.min), float(info.max)) if info else (0.0, 1.0)
-    window = {"start": lo, "end": hi, "min": lo, "max": hi, **dict(c.window or {})}
+    lo, hi = (float(info.min), float(info.max)) if info else (min(0.0, shown[0]), max(1.0, shown[1]))
+    window = {"start": shown[0], "end": shown[1], "min": lo, "max": hi, **dict(c.window or {})}
     return {"label": c.label, "color": c.color, "window": window, "active": c.active,
             "coefficient": 1.0, "family": "linear", "inverted": False}
+
+
+def display_windows(
+    level: Any, axis_names: Sequence[str], sample: int = 4, side: int = 512
+) -> list[tuple[float, float]]:
+    """Each channel's display window, (0.1, 99.9) percentiles of a sample of ``level``.
+
+    The sample: up to ``sample`` evenly spaced indices along every axis but ``c``, ``y`` and ``x``, and every
+    n-th pixel so that at most ``side`` x ``side`` remain: from a dask array, only those planes' chunks are read.
+
+    Examples
+    --------
+    >>> img = np.zeros((2, 64, 64), np.uint16); img[0, :8] = 4000; img[1] = 100
+    >>> display_windows(img, "cyx")
+    [(0.0, 4000.0), (100.0, 101.0)]
+    """
+    names = list(axis_names)
+    index: list[Any] = []
+    for name, n in zip(names, level.shape, strict=True):
+        if name == "c":
+            index.append(slice(None))
+        elif name in ("y", "x"):
+            index.append(slice(None, None, max(1, -(-n // side))))
+        else:
+            index.append(np.unique(np.linspace(0, n - 1, min(n, sample)).round().astype(int)).tolist())
+    part = level
+    for axis, ix in enumerate(index):  # one axis at a time: numpy and dask take lists on one axis at once
+        part = part[(slice(None),) * axis + (ix,)]
+    part = np.asarray(part.compute() if hasattr(part, "compute") else part, dtype=float)
+    per_channel = np.moveaxis(part, names.index("c"), 0) if "c" in names else part[None]
+    windows = []
+    for values in per_channel.reshape(per_channel.shape[0], -1):
+        lo, hi = np.percentile(values, [0.1, 99.9]) if values.size else (0.0, 1.0)
+        windows.append((float(lo), float(hi) if hi > lo else float(lo) + 1.0))
+    return windows
 
 
 def write_image(
@@ -426,26 +488,30 @@ def write_image(
         factor = np.where([a.type == SPACE for a in axis_objs], np.round(shape0 / np.asarray(lv.shape, float)), 1)
         scale = pixel * np.maximum(factor, 1)
         datasets.append({"path": str(i), "coordinateTransformations": [{"type": "scale", "scale": scale.tolist()}]})
-    multiscale: dict[str, Any] = {"axes": [_axis_json(a) for a in axis_objs], "datasets": datasets}
-    if len(levels) > 1 and not isinstance(data, (list, tuple)):  # the recommended keys: how the levels were made
-        multiscale["type"] = "stride"
-        multiscale["metadata"] = {
-            "description": "every second pixel in y and x (no smoothing)",
-            "method": "numpy slicing [..., ::2, ::2]",
-            "version": _labkit_version(),
-        }
-    if name:
-        multiscale["name"] = name
+    # the recommended keys (required by the strict schemas): a name, and how the levels were made
+    if isinstance(data, (list, tuple)) and len(levels) > 1:
+        kind, how = "unknown", "levels given to labkit.ngff.write_image by its caller"
+    elif len(levels) > 1:
+        kind, how = "stride", "every second pixel in y and x (numpy slicing [..., ::2, ::2], no smoothing)"
+    else:
+        kind, how = "none", "one level: the image as given"
+    multiscale: dict[str, Any] = {
+        "name": name or _default_name(dest), "axes": [_axis_json(a) for a in axis_objs], "datasets": datasets,
+        "type": kind, "metadata": {"description": how, "method": "labkit.ngff.write_image",
+                                   "version": _labkit_version()},
+    }
     if channels is None and "c" in names:
         n_c = levels[0].shape[names.index("c")]
         labels = list(channel_names or [f"channel {i}" for i in range(n_c)])
         if len(labels) != n_c:
             raise FormatError(f"{len(labels)} channel names given for {n_c} channels")
-        channels = [Channel(lab, DEFAULT_COLORS[i % len(DEFAULT_COLORS)]) for i, lab in enumerate(labels)]
+        channels = [Channel(lab, color) for lab, color in zip(labels, channel_colors(labels), strict=True)]
     dtype = np.dtype(levels[0].dtype)
     omero = None
     if channels:
-        omero = {"channels": [_channel_json(c, dtype) for c in channels]}
+        shown = display_windows(levels[-1], names) if any(c.window is None for c in channels) else \
+            [(0.0, 1.0)] * len(channels)
+        omero = {"channels": [_channel_json(c, dtype, w) for c, w in zip(channels, shown, strict=False)]}
         if rdefs:
             omero["rdefs"] = dict(rdefs)
     if version == "0.4":
@@ -461,15 +527,15 @@ def write_image(
 
     from labkit.storage import is_storage_failure, open_store, storage_error
 
-    store = open_store(dest, storage_options=storage_options, mode="w" if overwrite else "w-")
     zarr_format = 2 if version == "0.4" else 3
     try:
-        root = _zarr.open_group(store, mode="w" if overwrite else "w-", zarr_format=zarr_format)
-    except Exception as exc:  # zarr raises FileExistsError, ContainsGroupError or ContainsArrayError
-        if isinstance(exc, FileExistsError) or type(exc).__name__.startswith("Contains"):
-            raise FileExistsError(f"{dest} already holds data; pass overwrite=True to replace it") from exc
-        raise
-    try:
+        store = open_store(dest, storage_options=storage_options, mode="w" if overwrite else "w-")
+        try:
+            root = _zarr.open_group(store, mode="w" if overwrite else "w-", zarr_format=zarr_format)
+        except Exception as exc:  # zarr raises FileExistsError, ContainsGroupError or ContainsArrayError
+            if isinstance(exc, FileExistsError) or type(exc).__name__.startswith("Contains"):
+                raise FileExistsError(f"{dest} already holds data; pass overwrite=True to replace it") from exc
+            raise
         for i, lv in enumerate(levels):
             lv_chunks = tuple(chunks) if chunks else (1,) * (ndim - 2) + tuple(lv.shape[-2:])
             lv_chunks = tuple(min(c, s) for c, s in zip(lv_chunks, lv.shape, strict=True))
@@ -482,9 +548,23 @@ def write_image(
         root.attrs.update(attrs)
         return read(_zarr.open_group(store, mode="r", zarr_format=zarr_format))
     except Exception as exc:
-        if not is_storage_failure(exc):
+        if isinstance(exc, FileExistsError) and "overwrite=True" in str(exc) or not is_storage_failure(exc):
             raise
-        raise storage_error(exc, dest, storage_options) from None
+        raise storage_error(exc, dest, storage_options, action="write") from None
+
+
+def _default_name(dest: Any) -> str:
+    """An image's name from where it is written: ``s3://b/cells/a.ome.zarr`` -> ``a``.
+
+    Examples
+    --------
+    >>> _default_name("s3://results/cells/a.ome.zarr"), _default_name("/tmp/b.zarr/")
+    ('a', 'b')
+    """
+    base = str(dest).rstrip("/").rsplit("/", 1)[-1] if isinstance(dest, (str, os.PathLike)) else "image"
+    for suffix in (".ome.zarr", ".zarr"):
+        base = base.removesuffix(suffix)
+    return base or "image"
 
 
 def _labkit_version() -> str:

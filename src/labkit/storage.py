@@ -1,6 +1,7 @@
 """Where bytes live: a URL (path, ``s3://``, ``http(s)://``, ``ipfs://``, ``memory://``) to a filesystem or zarr store.
 
-The one place that builds storage options: anonymous S3 reads unless credentials are given (or
+The one place that builds storage options: S3 requests signed with the environment's credentials where they
+are for the endpoint, anonymous otherwise (or
 writing), the endpoint from ``$AWS_ENDPOINT_URL_S3``, proxies from the environment for HTTP.
 Results stores (:class:`labkit.results.ResultStore`) and downloads stand on it.
 """
@@ -31,9 +32,23 @@ _PROTOCOL_MODULES = {"s3": "s3fs", "ipfs": "ipfsspec", "http": "aiohttp", "https
 
 
 def _prepare(proto: str) -> None:
-    """Import what ``proto`` needs (ipfs: labkit's ipfsspec filesystem, which reports a 504 at once)."""
+    """Import what ``proto`` needs (ipfs: labkit's ipfsspec filesystem, which reports a 504 at once).
+
+    Examples
+    --------
+    >>> _prepare("s4")
+    Traceback (most recent call last):
+    labkit.errors.ConfigurationError: unknown protocol 's4://': labkit reads s3://, http(s)://, ipfs://, ...
+    """
+    import fsspec
+
     if proto in _PROTOCOL_MODULES:
         attempt_import(_PROTOCOL_MODULES[proto])
+    elif proto not in fsspec.available_protocols():
+        raise ConfigurationError(
+            f"unknown protocol '{proto}://': labkit reads s3://, http(s)://, ipfs://, memory:// and local paths "
+            "(and any other protocol of an installed fsspec implementation, e.g. gs:// with gcsfs)"
+        )
     if proto == "ipfs":
         from labkit.ipfs.gateway_fs import register
 
@@ -86,16 +101,27 @@ def write_local_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _environment_endpoint() -> str | None:
+    """The S3 endpoint the environment's credentials are for (``$AWS_ENDPOINT_URL_S3``, ``$AWS_ENDPOINT_URL``)."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
 def storage_options_for(
     url: str, storage_options: Mapping[str, Any] | None = None, *, endpoint_url: str | None = None,
     write: bool = False,
 ) -> dict[str, Any]:
-    """Fsspec options for ``url``: S3 is anonymous for reads unless credentials are given or in the environment.
+    """Fsspec options for ``url``; for S3, the credentials to use.
+
+    S3 requests are signed with the credentials of the environment or ``~/.aws`` when there are some for the
+    endpoint (the endpoint of ``$AWS_ENDPOINT_URL_S3``, or AWS when none is set), and sent anonymously
+    otherwise, so a public bucket on another endpoint opens with no credentials. Writes always sign.
+    ``anon=True`` or ``anon=False`` (sign with the environment's credentials whatever the endpoint), ``key``
+    and ``secret``, or ``profile`` in ``storage_options`` decide instead.
 
     Examples
     --------
-    >>> storage_options_for("s3://idr/x.zarr", endpoint_url="https://uk1s3.embassy.ebi.ac.uk")
-    {'endpoint_url': 'https://uk1s3.embassy.ebi.ac.uk', 'anon': True}
+    >>> storage_options_for("s3://idr/x.zarr", endpoint_url="https://livingobjects.ebi.ac.uk")
+    {'endpoint_url': 'https://livingobjects.ebi.ac.uk', 'anon': True}
     >>> storage_options_for("https://example.org/x.zarr")
     {'client_kwargs': {'trust_env': True}}
     """
@@ -104,13 +130,17 @@ def storage_options_for(
     if proto in ("http", "https"):
         opts["client_kwargs"] = {"trust_env": True, **opts.get("client_kwargs", {})}
     if proto == "s3":
+        env_endpoint = _environment_endpoint()
         if endpoint_url:
             opts["endpoint_url"] = endpoint_url
-        if write and not opts.get("anon") and "key" not in opts and "profile" not in opts:
-            opts.update(s3_credentials())
-        opts.setdefault("anon", "key" not in opts and "profile" not in opts)
-        if not opts.get("endpoint_url") and os.environ.get("AWS_ENDPOINT_URL_S3"):
-            opts["endpoint_url"] = os.environ["AWS_ENDPOINT_URL_S3"]
+        elif not opts.get("endpoint_url") and env_endpoint:
+            opts["endpoint_url"] = env_endpoint
+        if "key" not in opts and "profile" not in opts:
+            for_this_endpoint = opts.get("endpoint_url") == env_endpoint  # both None: AWS
+            sign = opts["anon"] is False if "anon" in opts else (write or for_this_endpoint)
+            credentials = s3_credentials() if sign else {}
+            opts.update(credentials)
+            opts["anon"] = not credentials and not (sign and "anon" in opts)
     return opts
 
 
@@ -306,14 +336,15 @@ def is_storage_failure(exc: BaseException) -> bool:
 
 
 def storage_error(
-    exc: BaseException, url: Any, storage_options: Mapping[str, Any] | None = None, *, endpoint_url: str | None = None
+    exc: BaseException, url: Any, storage_options: Mapping[str, Any] | None = None, *, endpoint_url: str | None = None,
+    action: str = "read",
 ) -> LabkitError:
-    """The labkit error for what reading or writing ``url`` raised (s3fs, botocore, obstore or the OS).
+    """The labkit error for what reading or writing (``action="write"``) ``url`` raised (s3fs, botocore, obstore).
 
     A refusal names the bucket and the credentials used (never the secret), a missing object says
     so, anything else is reported as the service being unreachable.
     """
-    opts = storage_options_for(str(url), storage_options, endpoint_url=endpoint_url)
+    opts = storage_options_for(str(url), storage_options, endpoint_url=endpoint_url, write=action == "write")
     name = type(exc).__name__
     where = str(url)
     if protocol(where) == "s3":
@@ -327,11 +358,17 @@ def storage_error(
             "damaged: download or write it again"
         )
     if is_refusal(exc):
-        return AccessDeniedError(
-            f"{where}: access denied for {describe_credentials(opts)}. Use credentials that may read it "
-            "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, or storage_options={'key': ..., 'secret': ...}), "
-            "or anon=True for a public bucket."
-        )
+        bucket = str(url).removeprefix("s3://").split("/", 1)[0]
+        if protocol(str(url)) == "s3" and _bucket_exists(bucket, opts) is False:
+            return NotFoundError(f"{where}: the bucket {bucket!r} does not exist. Check the URL (and endpoint_url).")
+        if opts.get("anon"):
+            fix = ("To sign with the credentials of the environment or ~/.aws, pass storage_options={'anon': False} "
+                   "(CLI: --signed); or give storage_options={'key': ..., 'secret': ...}.")
+        else:
+            fix = ("Use credentials that may read it (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws, or "
+                   "storage_options={'key': ..., 'secret': ...}), or storage_options={'anon': True} for a public "
+                   "bucket (CLI: --anon).")
+        return AccessDeniedError(f"{where}: access denied for {describe_credentials(opts)}. {fix}")
     if protocol(where) == "ipfs" and getattr(exc, "status", None) == 504:
         return NotFoundError(
             f"{url}: not found on IPFS: the gateway {opts.get('gateway_addr') or os.environ.get('IPFS_GATEWAY', '')} "
@@ -341,9 +378,34 @@ def storage_error(
     if isinstance(exc, FileNotFoundError) or name in ("NotFoundError", "NoSuchKey", "NoSuchBucket"):
         return NotFoundError(f"{where}: not found. Check the URL (and endpoint_url for S3).")
     return ServiceUnavailableError(
-        f"cannot read {where}: {name}: {str(exc).splitlines()[0][:300] if str(exc) else ''}. "
+        f"cannot {action} {where}: {name}: {str(exc).splitlines()[0][:300] if str(exc) else ''}. "
         "Check the address and your connection."
     )
+
+
+def _bucket_exists(bucket: str, opts: Mapping[str, Any]) -> bool | None:
+    """Whether ``bucket`` exists, asked with the credentials at hand; ``None`` when the server will not say.
+
+    Some S3 servers (SeaweedFS) refuse an anonymous request for a bucket that does not exist instead of
+    answering 404, so a refusal is checked once more, signed, when there are credentials.
+    """
+    creds = {k: opts[k] for k in ("key", "secret", "token") if opts.get(k)} or s3_credentials()
+    if not creds.get("key"):
+        return None
+    try:
+        import botocore.session
+        from botocore.config import Config
+
+        client = botocore.session.get_session().create_client(
+            "s3", endpoint_url=opts.get("endpoint_url"), aws_access_key_id=creds["key"],
+            aws_secret_access_key=creds.get("secret"), aws_session_token=creds.get("token"),
+            region_name=opts.get("region") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=5))
+        client.head_bucket(Bucket=bucket)
+        return True
+    except Exception as exc:  # noqa: BLE001 - botocore's ClientError carries the status
+        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return False if status == 404 else True if status == 403 else None
 
 
 def format_size(n: float) -> str:

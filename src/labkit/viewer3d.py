@@ -112,7 +112,7 @@ def _voxel_size(da: Any) -> tuple[list[float], str]:
     for dim in ("z", "y", "x"):
         if dim in da.coords and da.sizes[dim] > 1:
             v = np.asarray(da[dim].values, float)
-            sizes.append(abs(float(v[1] - v[0])) or 1.0)
+            sizes.append(float(f"{abs(float(v[1] - v[0])) or 1.0:.3g}"))  # 3 digits: what the viewer prints
             units.add(_UNITS.get(da[dim].attrs.get("units", ""), ""))
         else:
             sizes.append(1.0)

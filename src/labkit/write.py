@@ -64,8 +64,14 @@ def write_zarr(ds: Any, url: str, *, storage_options: Mapping[str, Any] | None =
     --------
     >>> write_zarr(result, "s3://results/flood.zarr")  # doctest: +SKIP
     """
-    from labkit.errors import AccessDeniedError
+    from labkit.errors import AccessDeniedError, FormatError
 
+    if not hasattr(ds, "to_zarr"):
+        raise FormatError(
+            f"write_zarr writes an xarray.Dataset or DataArray, not a {type(ds).__module__}.{type(ds).__name__}: "
+            "for an image array use labkit.write_image(url, array, axes='czyx', pixel_sizes=...) (OME-Zarr), "
+            "or wrap it first: xarray.DataArray(array, dims=...).to_dataset(name=...)"
+        )
     store = open_store(url, storage_options, mode=mode)
     kwargs.setdefault("zarr_format", 2)
     kwargs.setdefault("consolidated", True)

@@ -140,7 +140,7 @@ def test_panel_bad_gateway_input(sandbox, sandbox_env, tmp_path, monkeypatch):
 
 def test_panel_callbacks_log_errors_instead_of_raising():
     pytest.importorskip("ipywidgets")
-    panel = ClusterPanel(backend="local")
+    panel = ClusterPanel(backend="local", address="http://127.0.0.1:1/gateway")
     w = panel._widget()
     assert w is panel._widget()  # made once
     panel._widgets["scale"].click()  # before start: an error, logged in the panel
@@ -150,6 +150,9 @@ def test_panel_callbacks_log_errors_instead_of_raising():
     panel._widgets["scale"].click()
     panel.wait_for_workers(1)
     panel._update_widget()
-    assert "running: 1 workers" in panel._widgets["status"].value
+    assert "running: 1 worker, 1 thread" in panel._widgets["status"].value
+    assert "(local)" in w.children[0].value  # the header names no gateway address for a local cluster
+    panel.adapt(1, 2)  # from code: the panel shows the bounds asked for
+    assert (panel._widgets["minimum"].value, panel._widgets["maximum"].value) == (1, 2)
     panel._widgets["stop"].click()
     assert panel.cluster is None and "stopped" in panel._widgets["status"].value

@@ -119,3 +119,24 @@ def test_shards_that_are_not_whole_chunks_are_refused(tmp_path):
         ngff.write_image(tmp_path / "b.zarr", np.zeros((1, 64, 64), np.uint8), axes="zyx", version="0.5",
                          chunks=(1, 128, 128), shards=(1, 500, 500))
     assert not (tmp_path / "b.zarr").exists()
+
+
+# the strict OME-NGFF schemas (ngff-zarr's strict_image.schema, 0.4 and 0.5) require these keys of each multiscale
+STRICT_KEYS = {"0.4": {"version", "metadata", "type", "name"}, "0.5": {"metadata", "type", "name"}}
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+@pytest.mark.parametrize("levels", ["one", "made", "given"])
+def test_every_image_labkit_writes_has_the_strict_schemas_keys(tmp_path, version, levels):
+    import zarr
+
+    data = np.zeros((2, 16, 16), np.uint16)
+    given = {"one": dict(data=data), "made": dict(data=data, n_levels=2),
+             "given": dict(data=[data, data[:, ::2, ::2]])}[levels]
+    dest = tmp_path / "cells.ome.zarr"
+    ngff.write_image(str(dest), axes="cyx", version=version, **given)
+    attrs = dict(zarr.open_group(str(dest), mode="r").attrs)
+    multiscale = (attrs["ome"] if version == "0.5" else attrs)["multiscales"][0]
+    assert STRICT_KEYS[version] <= set(multiscale)
+    assert multiscale["name"] == "cells" and multiscale["metadata"]["method"] == "labkit.ngff.write_image"
+    assert ngff.read(zarr.open_group(str(dest), mode="r")).name == "cells"

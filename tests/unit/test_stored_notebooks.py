@@ -32,3 +32,12 @@ def test_one_parameters_cell_with_a_backend(nb):
     assert len(params) == 1
     assert "backend = " in "".join(params[0]["source"])
     assert not any("LocalCluster(" in "".join(c["source"]) for c in _code(nb)), "a cluster built by hand"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_labels_drawn_on_images_are_outlined(nb):
+    """White text on a bright image (04's scale bars on cyan) is unreadable without a dark outline."""
+    for cell in _code(nb):
+        source = "".join(cell["source"])
+        for line in (s for s in source.splitlines() if "ax.text(" in s and 'color="white"' in s):
+            assert "path_effects" in source[source.index(line):].split("\n\n")[0], f"{nb.name}: {line.strip()}"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import labkit
 from labkit.write import regions, write_zarr
 
 
@@ -108,3 +109,12 @@ def test_compute_false_returns_one_delayed_write(tmp_path):
     assert hasattr(job, "compute")
     job.compute()
     xr.testing.assert_identical(xr.open_zarr(url).compute(), ds.compute())
+
+
+def test_an_array_is_sent_to_write_image(tmp_path):
+    from labkit.errors import FormatError
+
+    with pytest.raises(FormatError, match=r"numpy.ndarray.*labkit.write_image"):
+        labkit.write_zarr(np.zeros((2, 4, 4)), str(tmp_path / "x.zarr"))
+    assert not (tmp_path / "x.zarr").exists()
+    assert "write_image" in dir(labkit)

@@ -123,9 +123,9 @@ class ResultStore:
                 raise AccessDeniedError(f"cannot write {self.url_of(name)}: {exc.strerror}") from None
             if self.local:
                 raise
-            raise storage_error(exc, self.url_of(name), self.storage_options) from None
+            raise storage_error(exc, self.url_of(name), self.storage_options, action="write") from None
         except Exception as exc:  # noqa: BLE001 - botocore's and aiohttp's own kinds
-            raise storage_error(exc, self.url_of(name), self.storage_options) from None
+            raise storage_error(exc, self.url_of(name), self.storage_options, action="write") from None
 
     def read_json(self, name: str) -> dict[str, Any] | None:
         """JSON at ``name``, or ``None`` if it does not exist (:class:`FormatError` if it is not JSON)."""
