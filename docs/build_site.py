@@ -10,6 +10,7 @@ a docstring that does not render.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -36,18 +37,28 @@ def errors(executed: Path) -> list[str]:
     return found
 
 
-def for_readers(executed: Path) -> dict:
-    """The executed notebook as the book shows it: live 3D views replaced by their picture.
+#: links into the kernel's machine (a Dask dashboard, a 3D view): dead once the notebook has run
+_LOOPBACK_LINK = re.compile(r"<a\s[^>]*href=['\"]https?://(?:127\.0\.0\.1|localhost)[^'\"]*['\"][^>]*>(.*?)</a>", re.S)
 
-    A 3D view is served by the kernel that ran the notebook and is gone with it; the book shows
-    ``docs/images/<notebook number>_view_3d.png`` instead.
+
+def for_readers(executed: Path) -> dict:
+    """The executed notebook as the book shows it.
+
+    A 3D view is served by the kernel that ran the notebook and is gone with it: the book shows
+    ``docs/images/<notebook number>_view_3d.png`` instead. Links to the kernel's machine (the Dask
+    dashboard) are dead in the book too: their text stays, not the link. papermill's injected-parameters
+    cell (when ``make tutorials`` executed the notebook) is left out: the parameters cell says the same.
     """
     import base64
 
     nb = json.loads(executed.read_text())
     picture = ROOT / "docs" / "images" / f"{executed.name[:2]}_view_3d.png"
+    nb["cells"] = [c for c in nb["cells"] if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     for cell in nb["cells"]:
         for out in cell.get("outputs", []):
+            if "text/html" in out.get("data", {}):
+                html = "".join(out["data"]["text/html"])
+                out["data"]["text/html"] = _LOOPBACK_LINK.sub(r"\1", html)
             html = "".join(out.get("data", {}).get("text/html", ""))
             if "labkit-volume-view" in html:
                 if not picture.is_file():

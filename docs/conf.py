@@ -38,7 +38,8 @@ html_theme_options = {
     "path_to_docs": "docs",
     "show_navbar_depth": 1,
 }
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["labkit.css"]  # code cells wrap long lines instead of cutting them off
 # nothing from outside: the theme bundles its fonts and icons; MathJax (a CDN) is added only to pages with
 # maths, and there are none (the browser test checks every page's requests)
 html_show_sourcelink = False

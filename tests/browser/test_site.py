@@ -95,3 +95,19 @@ def test_api_page_renders_docstrings(site, page):
     page.screenshot(path=str(SHOTS / "api_open_image.png"), full_page=True)
     text = page.inner_text("main")
     assert "Parameters" in text and "Returns" in text and "xarray.DataArray" in text
+
+
+@pytest.mark.parametrize("tutorial", [t for t in TUTORIALS if t != "00_sandbox_tour"])
+def test_tutorial_pages_read_as_finished_work(tutorial):
+    """No dead links to the kernel's machine, no papermill cell, no widget placeholders, finished progress bars."""
+    import re
+
+    html = (SITE / "tutorials" / f"{tutorial}.html").read_text()
+    assert not re.search(r"href=['\"]https?://(127\.0\.0\.1|localhost)", html)
+    assert "# Parameters" not in html and "injected-parameters" not in html
+    assert "VBox(" not in html and "HBox(" not in html
+    bars = re.findall(r"<progress value=.(\d+). max=.(\d+).", html.replace("&#39;", "'"))
+    assert all(done == total for done, total in bars)
+    if tutorial in ("01_idr_segmentation", "02_ipfs_zarr", "04_cell_pipeline"):
+        assert bars, "the progress of the work on the cluster is not shown"
+    assert "labkit.css" in html and "pre-wrap" in (SITE / "_static" / "labkit.css").read_text()

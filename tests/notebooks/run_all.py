@@ -1,0 +1,85 @@
+"""Execute a notebook the way JupyterLab's Run All does: every code cell sent to one kernel at once.
+
+papermill and nbval wait for each cell before sending the next; JupyterLab queues them all. Output that a
+background thread writes late (a progress bar's listener on a closed comm, a worker's shutdown) then lands in
+a later cell, which only this way of running shows.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+#: what must not appear in any output of a clean run
+PROBLEMS = re.compile(r"Traceback \(most recent call last\)|\bERROR\b|Exception ignored|CommClosedError|BrokenPipe")
+
+
+def run_all(notebook: Path, parameters: dict[str, Any], extra: str = "", timeout: float = 600,
+            env: dict[str, str] | None = None) -> list[list[dict[str, Any]]]:
+    """Outputs (iopub content dicts) of every code cell, the ``parameters`` set after the parameters cell.
+
+    ``extra`` is one more cell at the end (the tests' probe). The notebook's cells run in its folder.
+    """
+    from jupyter_client.manager import start_new_kernel
+
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    sources = []
+    for cell in cells:
+        sources.append("".join(cell["source"]))
+        if "parameters" in cell["metadata"].get("tags", []):
+            sources.append("\n".join(f"{k} = {v!r}" for k, v in parameters.items()))
+    if extra:
+        sources.append(extra)
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(notebook.parent), env=env)
+    try:
+        ids = [kc.execute(src, store_history=False) for src in sources]  # all at once, as Run All
+        outputs: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+        idle: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while len(idle) < len(ids):
+            try:
+                msg = kc.get_iopub_msg(timeout=max(1.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(f"{notebook.name}: {len(ids) - len(idle)} cells still running after {timeout} s") \
+                    from None
+            parent = msg["parent_header"].get("msg_id")
+            if parent not in outputs:
+                continue
+            kind = msg["msg_type"]
+            if kind == "status" and msg["content"]["execution_state"] == "idle":
+                idle.add(parent)
+            elif kind in ("stream", "error", "display_data", "execute_result", "update_display_data"):
+                outputs[parent].append({"type": kind, **msg["content"]})
+        # late output: what background threads print after the last cell finished lands in the last cell
+        time.sleep(2)
+        while True:
+            try:
+                msg = kc.get_iopub_msg(timeout=0.5)
+            except queue.Empty:
+                break
+            if msg["msg_type"] in ("stream", "error"):
+                outputs[msg["parent_header"].get("msg_id", ids[-1])].append({"type": msg["msg_type"], **msg["content"]})
+        return [outputs[i] for i in ids]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def text_of(output: dict[str, Any]) -> str:
+    """The text an output shows (stream text, an error's traceback, the plain/HTML of a display)."""
+    if output["type"] == "stream":
+        return output["text"]
+    if output["type"] == "error":
+        return "\n".join(output.get("traceback", [])) + f"\n{output.get('ename')}: {output.get('evalue')}"
+    data = output.get("data", {})
+    return data.get("text/plain", "") + data.get("text/html", "")
+
+
+def problems(outputs: list[list[dict[str, Any]]]) -> list[str]:
+    """Every output of a run that shows an error, a traceback or a logged ERROR (cell number and text)."""
+    return [f"cell {i}: {text_of(o)[:400]}" for i, cell in enumerate(outputs) for o in cell
+            if o["type"] == "error" or PROBLEMS.search(text_of(o))]
