@@ -69,16 +69,21 @@ test: setup
 
 # Every tutorial as stored, the way a user who opens it runs it: nbval, default parameters, cells marked
 # NBVAL_CHECK_OUTPUT compared with their stored output. On a cold sandbox, 01 first: the sandbox it starts must
-# gain the services 02 and 03 need. The executed copies go to build/tutorials, for the book.
-NOTEBOOK_ORDER := $(addprefix notebooks/,01_idr_segmentation.ipynb 02_ipfs_zarr.ipynb 03_eodc_flood.ipynb \
-                  04_cell_pipeline.ipynb 00_sandbox_tour.ipynb)
+# gain the services 02 and 03 need. nbval runs copies in build/nbval that end with the notebook tests' probe cell
+# (tests/notebooks/probes.py); the executed copies go to build/tutorials without it, for the book, and what the
+# probes printed beside them, for the notebook tests of each tutorial's default backend: the suite then executes
+# each tutorial once more, on its other backend (twice in all; 02 a third time in the itk profile, on zarr 2).
+NOTEBOOK_ORDER := 01_idr_segmentation.ipynb 02_ipfs_zarr.ipynb 03_eodc_flood.ipynb 04_cell_pipeline.ipynb \
+                  00_sandbox_tour.ipynb
+NBVAL_DIR := build/nbval
 test-notebooks: setup
 	-@$(BIN)/labkit sandbox down
+	$(BIN)/python -m tests.notebooks.probes $(NBVAL_DIR) $(addprefix notebooks/,$(NOTEBOOK_ORDER))
 	$(BIN)/python -m pytest -p no:cacheprovider -p tests.nbval_record --nbval-lax --nbval-current-env \
-	  $(NOTEBOOK_ORDER); status=$$?; $(BIN)/labkit sandbox down; exit $$status
+	  $(addprefix $(NBVAL_DIR)/,$(NOTEBOOK_ORDER)); status=$$?; $(BIN)/labkit sandbox down; exit $$status
 
 # labkit's load_remote, viewers and IPFS-notebook tests on zarr 2.18 with itkwidgets installed (the notebook on
-# the local backend only: the gateway one runs in the main suite)
+# the local backend only, executed here: the nbval run's values are zarr 3's; the gateway one runs in the main suite)
 test-itk: $(ITK_STAMP) $(NODE_STAMP)
 	$(ITK_VENV)/bin/python -m pytest $(ITK_TESTS) -k "not gateway"
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from labkit.sandbox import Sandbox
+from tests.notebooks.probes import gateway_clusters  # noqa: F401  (the tests' and the notebook probes' one)
 
 
 def _online() -> bool:
@@ -25,15 +26,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "network" in item.keywords:
                 item.add_marker(skip)
-
-
-def gateway_clusters(sandbox) -> list:
-    """The clusters running on the sandbox gateway right now (tests check that none is left behind)."""
-    gw = sandbox.gateway.gateway()
-    try:
-        return gw.list_clusters()
-    finally:
-        gw.close()
 
 
 @pytest.fixture

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import ast
 import json
+import os
+import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 
 from labkit import tutorials
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+from .probes import EXECUTED, NOTEBOOKS, PROBES, ROOT, probe_json, probed, with_probe
+
 #: what library clean-up failures print into a cell (often from Dask workers exiting)
 SHUTDOWN_NOISE = ("Unclosed client session", "Unclosed connector", "was not closed", "Exception ignored")
-PROBE = "LABKIT-PROBE:"
 
 
 def shutdown_noise(executed: Path) -> list[str]:
@@ -20,28 +24,37 @@ def shutdown_noise(executed: Path) -> list[str]:
             if o.get("output_type") == "stream" and any(n in "".join(o["text"]) for n in SHUTDOWN_NOISE)]
 
 
-def with_probe(source: Path, dest: Path, probe: dict[str, str]) -> Path:
-    """A copy of a notebook with one more cell at the end that prints ``probe``'s expressions, evaluated, as JSON.
+def default_parameters(name: str) -> dict[str, Any]:
+    """The values a notebook's ``parameters`` cell assigns (what nbval runs it with)."""
+    cell = next(c for c in json.loads((NOTEBOOKS / name).read_text())["cells"]
+                if "parameters" in c["metadata"].get("tags", []))
+    return {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse("".join(cell["source"])).body
+            if isinstance(node, ast.Assign)}
 
-    The stored notebooks carry no cells for the tests: the tests read the notebook's own variables this way.
+
+def recorded(name: str) -> dict | None:
+    """What the probe printed in ``make test``'s nbval run of notebook ``name``, when that run is up to date.
+
+    Up to date: run in this Python environment (not the itk profile's), newer than the notebook, the probes and
+    every file of labkit's source, and its executed copy not replaced since (e.g. by ``make tutorials``).
     """
-    nb = json.loads(source.read_text())
-    values = "{" + ", ".join(f"{name!r}: {expr}" for name, expr in probe.items()) + "}"
-    nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "labkit-probe", "metadata": {},
-                        "outputs": [], "source": f"import json\nprint({PROBE!r} + json.dumps({values}, default=str))"})
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / source.name).write_text(json.dumps(nb))
-    return dest / source.name
+    path, executed = probe_json(name), EXECUTED / name
+    if not (path.is_file() and executed.is_file()):
+        return None
+    record = json.loads(path.read_text())
+    sources = [NOTEBOOKS / name, Path(__file__).with_name("probes.py")]
+    for folder, dirs, files in os.walk(ROOT / "src" / "labkit"):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]  # written by whatever imports labkit
+        sources += [Path(folder) / f for f in files]
+    newest = max(p.stat().st_mtime for p in sources)
+    fresh = newest < path.stat().st_mtime and executed.stat().st_mtime <= path.stat().st_mtime
+    return record["values"] if fresh and record["python"] == sys.prefix else None
 
 
-def probed(executed: Path) -> dict:
-    """The values the probe cell printed."""
-    for cell in json.loads(executed.read_text())["cells"]:
-        for o in cell.get("outputs", []):
-            text = "".join(o.get("text", ""))
-            if o.get("output_type") == "stream" and PROBE in text:
-                return json.loads(text.split(PROBE, 1)[1])
-    raise AssertionError(f"the probe cell printed nothing in {executed}")
+class Run(NamedTuple):
+    values: dict  # what the probe printed
+    executed: Path  # the executed notebook
+    sandbox: Any  # the test sandbox it ran on; None for the nbval run's (gone, and its secrets with it)
 
 
 @pytest.fixture(params=["local", "gateway"])
@@ -51,18 +64,28 @@ def backend(request) -> str:
 
 
 @pytest.fixture
-def run_notebook(sandbox_env, tmp_path, monkeypatch):
-    """Execute a tutorial with papermill against the test sandbox; return the probed values and the executed path."""
+def run_notebook(request, tmp_path, monkeypatch):
+    """A tutorial's probed values, executed on a backend.
 
-    def run(name: str, probe: dict[str, str] | None = None, **parameters):
+    On the notebook's default backend, the nbval run of ``make test`` already executed it as stored: its values
+    are taken when up to date (:func:`recorded`), so a tutorial runs twice a ``make test`` (nbval, then papermill
+    on the other backend). Else the tutorial runs now, with papermill against the test sandbox and ``parameters``.
+    """
+
+    def run(name: str, **parameters) -> Run:
+        if "backend" in parameters and parameters["backend"] == default_parameters(name).get("backend"):
+            if (values := recorded(name)) is not None:
+                assert shutdown_noise(EXECUTED / name) == []
+                return Run(values, EXECUTED / name, None)
+        sandbox = request.getfixturevalue("sandbox_env")
         # ipykernel stops forwarding what subprocesses (Dask workers) print when it sees this variable;
         # without it the cells show what a user would see
         monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
-        source = with_probe(NOTEBOOKS / name, tmp_path / "source", probe or {}) if probe else NOTEBOOKS / name
+        source = with_probe(NOTEBOOKS / name, tmp_path / "source")
         outcome = tutorials.run([source], tmp_path / "executed", {"mode": "sandbox", **parameters})[0]
         assert outcome.status == "ok", outcome.error
         executed = tmp_path / "executed" / name
         assert shutdown_noise(executed) == []
-        return (probed(executed) if probe else {}), executed
+        return Run(probed(executed) if name in PROBES else {}, executed, sandbox)
 
     return run

@@ -4,7 +4,7 @@ import json
 
 
 def test_tour_runs_and_prints_no_secret(run_notebook, sandbox):
-    _, executed = run_notebook("00_sandbox_tour.ipynb")
+    executed = run_notebook("00_sandbox_tour.ipynb").executed
     text = executed.read_text()
     assert "6001240" in text and "GFM" in text
     for secret in (sandbox.s3.secret, sandbox.s3.key, sandbox.gateway.password):

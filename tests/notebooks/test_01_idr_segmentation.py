@@ -6,27 +6,23 @@ import zarr
 from labkit import tutorials
 from labkit.recipes import count_objects
 from labkit.sandbox.locate import idr_image_path
-from tests.conftest import gateway_clusters
 
-from .conftest import NOTEBOOKS, probed, with_probe
-
-PROBE = {"image_id": "image_id", "channel": "channel", "counts": "[int(c) for c in counts]",
-         "cluster": "panel.cluster"}
+from .probes import NOTEBOOKS, probed, with_probe
 
 
-def test_counts_the_nuclei_of_every_plane_on_both_backends(run_notebook, backend, sandbox):
-    values, _ = run_notebook("01_idr_segmentation.ipynb", PROBE, backend=backend)
+def test_counts_the_nuclei_of_every_plane_on_both_backends(run_notebook, backend):
+    values = run_notebook("01_idr_segmentation.ipynb", backend=backend).values
     assert values["image_id"] == 6001240 and values["channel"] == "Dapi"
     dapi = zarr.open_group(idr_image_path(), mode="r")["0"]
     expected = [count_objects(dapi[0, 1, z]) for z in range(113, 124)]  # middle plane 118 +- 5
     assert values["counts"] == expected and min(expected) >= 8  # nuclei, not the original's few fragments
     assert values["cluster"] is None  # the notebook shut its cluster down
-    assert gateway_clusters(sandbox) == []
+    assert values["clusters_left"] == []  # none left on the sandbox's gateway (asked in the kernel)
 
 
 @pytest.mark.network
 def test_live_mode_reads_idr(tmp_path):
-    source = with_probe(NOTEBOOKS / "01_idr_segmentation.ipynb", tmp_path / "source", PROBE)
+    source = with_probe(NOTEBOOKS / "01_idr_segmentation.ipynb", tmp_path / "source")
     outcome = tutorials.run([source], tmp_path, {"mode": "live"})[0]
     assert outcome.status == "ok", outcome.error
     values = probed(tmp_path / "01_idr_segmentation.ipynb")

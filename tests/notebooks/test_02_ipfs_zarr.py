@@ -3,14 +3,11 @@ from __future__ import annotations
 from labkit._zarr import ZARR3
 
 SEED_CID = "bafybeigxtkiy6y6vlcyqjspxqkpfr2pignkzepbyhai3zfomut6mtbyu5u"
-PROBE = {"cid": "cid", "identical": "identical", "info_bytes": "info_bytes", "image_bytes": "total",
-         "means": "{str(c): float(v) for c, v in zip(stats.c.values, stats.values)}",
-         "publisher_gateway_requests": "served", "publisher_chunk_requests": "len(chunks_served)",
-         "worker_blocks": "fetched"}
 
 
 def test_ipfs_notebook_on_both_backends(run_notebook, backend, tmp_path):
-    values, executed = run_notebook("02_ipfs_zarr.ipynb", PROBE, dest=str(tmp_path / "images"), backend=backend)
+    run = run_notebook("02_ipfs_zarr.ipynb", dest=str(tmp_path / "images"), backend=backend)
+    values = run.values
     assert values["cid"] == SEED_CID  # a fresh download from the sandbox S3 gets the seed's CID
     assert values["identical"] is True
     assert values["info_bytes"] < 64 * 1024 < values["image_bytes"]
@@ -19,4 +16,4 @@ def test_ipfs_notebook_on_both_backends(run_notebook, backend, tmp_path):
     assert values["publisher_gateway_requests"] == (0 if ZARR3 else 1)
     assert values["worker_blocks"] >= 472  # every level-0 chunk came by bitswap
     assert set(values["means"]) == {"LaminB1", "Dapi"} and all(v > 0 for v in values["means"].values())
-    assert "labkit-volume-view" in executed.read_text()  # the 3D view is in the notebook
+    assert "labkit-volume-view" in run.executed.read_text()  # the 3D view is in the notebook
