@@ -9,9 +9,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from labkit import tutorials
-
-from .probes import EXECUTED, NOTEBOOKS, PROBES, ROOT, probe_json, probed, with_probe
+from .probes import EXECUTED, NOTEBOOKS, PROBES, ROOT, probe_json, probed
+from .run_all import as_notebook, problems, run_all
 
 #: what library clean-up failures print into a cell (often from Dask workers exiting)
 SHUTDOWN_NOISE = ("Unclosed client session", "Unclosed connector", "was not closed", "Exception ignored")
@@ -81,10 +80,12 @@ def run_notebook(request, tmp_path, monkeypatch):
         # ipykernel stops forwarding what subprocesses (Dask workers) print when it sees this variable;
         # without it the cells show what a user would see
         monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
-        source = with_probe(NOTEBOOKS / name, tmp_path / "source")
-        outcome = tutorials.run([source], tmp_path / "executed", {"mode": "sandbox", **parameters})[0]
-        assert outcome.status == "ok", outcome.error
-        executed = tmp_path / "executed" / name
+        # as JupyterLab's Run All: every cell sent at once, so what background threads print late shows
+        parameters = {"mode": "sandbox", **parameters}
+        probe = PROBES[name].source() if name in PROBES else ""
+        outputs = run_all(NOTEBOOKS / name, parameters, probe, env=dict(os.environ), cwd=tmp_path)
+        assert problems(outputs) == []
+        executed = as_notebook(NOTEBOOKS / name, outputs, parameters, probe, tmp_path / "executed" / name)
         assert shutdown_noise(executed) == []
         return Run(probed(executed) if name in PROBES else {}, executed, sandbox)
 

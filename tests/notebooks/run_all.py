@@ -19,10 +19,11 @@ PROBLEMS = re.compile(r"Traceback \(most recent call last\)|\bERROR\b|Exception 
 
 
 def run_all(notebook: Path, parameters: dict[str, Any], extra: str = "", timeout: float = 600,
-            env: dict[str, str] | None = None) -> list[list[dict[str, Any]]]:
+            env: dict[str, str] | None = None, cwd: Path | None = None) -> list[list[dict[str, Any]]]:
     """Outputs (iopub content dicts) of every code cell, the ``parameters`` set after the parameters cell.
 
-    ``extra`` is one more cell at the end (the tests' probe). The notebook's cells run in its folder.
+    ``extra`` is one more cell at the end (the tests' probe). The cells run in ``cwd`` (default: the notebook's
+    folder), where the notebooks write what they keep beside themselves.
     """
     from jupyter_client.manager import start_new_kernel
 
@@ -34,7 +35,7 @@ def run_all(notebook: Path, parameters: dict[str, Any], extra: str = "", timeout
             sources.append("\n".join(f"{k} = {v!r}" for k, v in parameters.items()))
     if extra:
         sources.append(extra)
-    km, kc = start_new_kernel(kernel_name="python3", cwd=str(notebook.parent), env=env)
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(cwd or notebook.parent), env=env)
     try:
         ids = [kc.execute(src, store_history=False) for src in sources]  # all at once, as Run All
         outputs: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
@@ -83,3 +84,53 @@ def problems(outputs: list[list[dict[str, Any]]]) -> list[str]:
     """Every output of a run that shows an error, a traceback or a logged ERROR (cell number and text)."""
     return [f"cell {i}: {text_of(o)[:400]}" for i, cell in enumerate(outputs) for o in cell
             if o["type"] == "error" or PROBLEMS.search(text_of(o))]
+
+
+def as_notebook(notebook: Path, outputs: list[list[dict[str, Any]]], parameters: dict[str, Any], extra: str,
+                dest: Path) -> Path:
+    """The run as an executed notebook at ``dest`` (nbformat), display updates applied, for the tests to read."""
+    nb = json.loads(notebook.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    cells, k = [], 0
+    for cell in nb["cells"]:
+        cells.append(cell)
+        if cell["cell_type"] != "code":
+            continue
+        cell["outputs"], k = _nbformat(outputs[k]), k + 1
+        if "parameters" in cell["metadata"].get("tags", []):
+            cells.append({"cell_type": "code", "execution_count": None, "id": "injected-parameters",
+                          "metadata": {"tags": ["injected-parameters"]}, "outputs": _nbformat(outputs[k]),
+                          "source": "\n".join(f"{key} = {v!r}" for key, v in parameters.items())})
+            k += 1
+    if extra:
+        from .probes import CELL_ID
+
+        cells.append({"cell_type": "code", "execution_count": None, "id": CELL_ID, "metadata": {},
+                      "outputs": _nbformat(outputs[k]), "source": extra})
+    assert len(code) + 1 + bool(extra) == len(outputs)
+    nb["cells"] = cells
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(nb))
+    return dest
+
+
+def _nbformat(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    shown: dict[str, dict[str, Any]] = {}  # display_id -> its output, for update_display_data
+    for o in outputs:
+        if o["type"] == "stream":
+            out.append({"output_type": "stream", "name": o["name"], "text": o["text"]})
+        elif o["type"] == "error":
+            out.append({"output_type": "error", "ename": o["ename"], "evalue": o["evalue"],
+                        "traceback": o["traceback"]})
+        elif o["type"] == "update_display_data":
+            if (target := shown.get(o.get("transient", {}).get("display_id"))) is not None:
+                target["data"] = o["data"]
+        else:
+            entry = {"output_type": o["type"], "data": o["data"], "metadata": o.get("metadata", {})}
+            if o["type"] == "execute_result":
+                entry["execution_count"] = o.get("execution_count")
+            out.append(entry)
+            if display_id := o.get("transient", {}).get("display_id"):
+                shown[display_id] = entry
+    return out
