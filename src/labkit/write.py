@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from labkit._lazy import attempt_import
-from labkit.storage import describe_credentials, is_refusal, open_store, storage_options_for
+from labkit.storage import describe_credentials, filesystem, is_refusal, open_store, storage_options_for
 
 IN_FLIGHT = 2  # batches the workers hold at once: one running, one queued behind it
 
@@ -64,7 +65,7 @@ def write_zarr(ds: Any, url: str, *, storage_options: Mapping[str, Any] | None =
     --------
     >>> write_zarr(result, "s3://results/flood.zarr")  # doctest: +SKIP
     """
-    from labkit.errors import AccessDeniedError, FormatError
+    from labkit.errors import FormatError
 
     if not hasattr(ds, "to_zarr"):
         raise FormatError(
@@ -72,6 +73,20 @@ def write_zarr(ds: Any, url: str, *, storage_options: Mapping[str, Any] | None =
             "for an image array use labkit.write_image(url, array, axes='czyx', pixel_sizes=...) (OME-Zarr), "
             "or wrap it first: xarray.DataArray(array, dims=...).to_dataset(name=...)"
         )
+    if mode == "w":  # overwrite: no chunk of the old copy left behind
+        fs, path = filesystem(url, storage_options, write=True)
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+    with warnings.catch_warnings():
+        # S3 servers that keep folders (SeaweedFS) list the emptied ones as objects: zarr says so for each
+        warnings.filterwarnings("ignore", "Object at .* is not recognized as a component of a Zarr hierarchy")
+        return _write(ds, url, storage_options, mode, chunks_per_batch, progress, **kwargs)
+
+
+def _write(ds: Any, url: str, storage_options: Mapping[str, Any] | None, mode: str, chunks_per_batch: int | None,
+           progress: bool, **kwargs: Any) -> Any:
+    from labkit.errors import AccessDeniedError
+
     store = open_store(url, storage_options, mode=mode)
     kwargs.setdefault("zarr_format", 2)
     kwargs.setdefault("consolidated", True)

@@ -130,3 +130,25 @@ def test_folder_results_on_s3_read_back_with_their_credentials(s3_users):
     assert "connection" not in str(err.value)
     with pytest.raises(AccessDeniedError, match=r"results"):
         anonymous.read_bytes("3.ome.zarr.prov.json")
+
+
+def test_writing_a_zarr_again_is_quiet_and_leaves_nothing_old(sandbox_env):
+    """Re-running a notebook overwrites its zarr on S3: no warning, and no chunk of a larger old copy left."""
+    import warnings
+
+    import numpy as np
+    import xarray as xr
+
+    from labkit.write import write_zarr
+
+    url = "s3://results/rerun-quiet.zarr"
+    big = xr.Dataset({"a": (("y", "x"), np.ones((64, 64)))}).chunk(16)
+    small = xr.Dataset({"a": (("y", "x"), np.zeros((32, 32)))}).chunk(16)
+    write_zarr(big, url, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        write_zarr(small, url, progress=False)
+    assert [str(w.message) for w in caught] == []
+    fs = sandbox_env.s3.filesystem()
+    assert not fs.exists("results/rerun-quiet.zarr/a/3.3")  # a chunk only the old, larger array had
+    assert float(xr.open_zarr(url, storage_options={"anon": False}).a.sum()) == 0
