@@ -76,6 +76,12 @@ class VolumeView:
                 state.layers.append(name=ch["label"], layer=layer, visible=bool(ch["active"]))
             state.layout = layout
             state.projection_orientation = [0.25, -0.3, 0.1, 0.92]  # oblique: the volume, not one face
+            # framed on the whole volume: centred, the viewport's height (in units of the finest voxel size)
+            # a quarter more than the volume's diagonal, which the oblique view and the perspective need
+            shape = [da.sizes[d] for d in ("z", "y", "x")]
+            state.position = [n / 2 for n in shape]
+            diagonal = float(np.sqrt(sum((n * s) ** 2 for n, s in zip(shape, scales, strict=True))))
+            state.projection_scale = 1.25 * diagonal / min(scales)
             state.show_axis_lines = False
 
     @property

@@ -230,16 +230,28 @@ def test_3d_view_renders_the_volume_offline(widgets):
         if shown[-1] > 0.01 and abs(shown[-1] - shown[-2]) < 0.02 * shown[-1]:
             break  # the picture the book shows (docs/images/02_view_3d.png) is taken from this one
     assert shown[-1] > 0.01, "the 3D view shows no Dapi-coloured voxels"
+    import numpy as np
+
+    panel = _yellow(SCREENSHOTS / "view_3d.png")[50:, 30:]  # below the toolbar, right of the axis legend
+    rows, cols = np.nonzero(panel)
+    margin = 3  # the volume's box (yellow too) wholly inside the frame: the view opens on the whole volume
+    assert rows.min() > margin and cols.min() > margin, "the volume leaves the frame"
+    assert rows.max() < panel.shape[0] - margin and cols.max() < panel.shape[1] - margin, "the volume leaves the frame"
     assert outside == []
 
 
-def _yellow_fraction(png: Path) -> float:
-    """Share of the picture in the Dapi channel's colour (yellow: red and green high, blue low)."""
+def _yellow(png: Path):
+    """Where the picture has the Dapi channel's colour (yellow: red and green high, blue low)."""
     import numpy as np
     from PIL import Image
 
     rgb = np.asarray(Image.open(png).convert("RGB")).astype(int)
-    return float(((rgb[..., 0] > 80) & (rgb[..., 1] > 80) & (rgb[..., 2] < 0.5 * rgb[..., 1])).mean())
+    return (rgb[..., 0] > 80) & (rgb[..., 1] > 80) & (rgb[..., 2] < 0.5 * rgb[..., 1])
+
+
+def _yellow_fraction(png: Path) -> float:
+    """Share of the picture in the Dapi channel's colour."""
+    return float(_yellow(png).mean())
 
 
 @pytest.mark.parametrize("which", ["local", "gateway"])
