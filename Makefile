@@ -12,7 +12,7 @@ NODE_STAMP := $(NODE_DIR)/node_modules/.stamp-install
 # the itk profile: a second environment with zarr 2.18 and itkwidgets (which needs zarr<3)
 ITK_VENV := .venv-itk
 ITK_STAMP := $(ITK_VENV)/.stamp-install
-ITK_TESTS := tests/unit/test_viewers.py tests/sandbox/test_idr.py tests/notebooks/test_02_ipfs_zarr.py
+ITK_TESTS := tests/unit/test_viewers.py tests/sandbox/test_idr.py tests/sandbox/test_ipfs.py
 # make's own runs (tests, tutorials, book, benchmarks) use a sandbox folder inside the checkout, apart from the
 # user's sandbox, which `make lab`, `make sandbox-up/down`, the CLI and the notebooks find in its default place
 OWN_SANDBOX := $(CURDIR)/build/sandbox
@@ -72,7 +72,7 @@ test: setup
 # gain the services 02 and 03 need. nbval runs copies in build/nbval that end with the notebook tests' probe cell
 # (tests/notebooks/probes.py); the executed copies go to build/tutorials without it, for the book, and what the
 # probes printed beside them, for the notebook tests of each tutorial's default backend: the suite then executes
-# each tutorial once more, on its other backend (twice in all; 02 a third time in the itk profile, on zarr 2).
+# each tutorial once more, on its other backend, as JupyterLab's Run All does (twice in all).
 NOTEBOOK_ORDER := 01_idr_segmentation.ipynb 02_ipfs_zarr.ipynb 03_eodc_flood.ipynb 04_cell_pipeline.ipynb \
                   00_sandbox_tour.ipynb
 NBVAL_DIR := build/nbval
@@ -82,8 +82,8 @@ test-notebooks: setup
 	$(BIN)/python -m pytest -p no:cacheprovider -p tests.nbval_record --nbval-lax --nbval-current-env \
 	  $(addprefix $(NBVAL_DIR)/,$(NOTEBOOK_ORDER)); status=$$?; $(BIN)/labkit sandbox down; exit $$status
 
-# labkit's load_remote, viewers and IPFS-notebook tests on zarr 2.18 with itkwidgets installed (the notebook on
-# the local backend only, executed here: the nbval run's values are zarr 3's; the gateway one runs in the main suite)
+# labkit's load_remote, viewers and IPFS reads on zarr 2.18 with itkwidgets installed (no tutorial: each runs
+# twice in the main suite already)
 test-itk: $(ITK_STAMP) $(NODE_STAMP)
 	$(ITK_VENV)/bin/python -m pytest $(ITK_TESTS) -k "not gateway"
 
