@@ -12,7 +12,8 @@ NODE_STAMP := $(NODE_DIR)/node_modules/.stamp-install
 # the itk profile: a second environment with zarr 2.18 and itkwidgets (which needs zarr<3)
 ITK_VENV := .venv-itk
 ITK_STAMP := $(ITK_VENV)/.stamp-install
-ITK_TESTS := tests/unit/test_viewers.py tests/sandbox/test_idr.py tests/sandbox/test_ipfs.py
+ITK_TESTS := tests/unit/test_viewers.py tests/sandbox/test_idr.py \
+             tests/sandbox/test_ipfs.py::test_every_level_through_ipfs_equals_the_local_copy
 # make's own runs (tests, tutorials, book, benchmarks) use a sandbox folder inside the checkout, apart from the
 # user's sandbox, which `make lab`, `make sandbox-up/down`, the CLI and the notebooks find in its default place
 OWN_SANDBOX := $(CURDIR)/build/sandbox

@@ -18,6 +18,33 @@ import pytest
 
 from tests.notebooks.probes import EXECUTED, probe_json, take_probe
 
+
+def _apply_display_updates() -> None:
+    """nbval keeps displays but drops their updates (``update_display_data``): apply them, as JupyterLab and
+    nbclient do, so a display redrawn in place (labkit.progress's bar) is kept as last drawn."""
+    from nbval.plugin import IPyNbFile
+
+    if getattr(IPyNbFile.get_kernel_message, "applies_updates", False):
+        return
+    shown: dict[str, dict] = {}  # display_id -> the data dict nbval stores in its output (the same object)
+    original = IPyNbFile.get_kernel_message
+
+    def get_kernel_message(self, timeout=None, stream="iopub"):
+        msg = original(self, timeout=timeout, stream=stream)
+        display_id = msg.get("content", {}).get("transient", {}).get("display_id")
+        if display_id and msg["msg_type"] == "display_data":
+            shown[display_id] = msg["content"]["data"]
+        elif display_id and msg["msg_type"] == "update_display_data":
+            if display_id in shown:
+                shown[display_id].clear()
+                shown[display_id].update(msg["content"]["data"])
+            msg = {**msg, "msg_type": "comm_update"}  # handled: nbval skips comm messages
+        return msg
+
+    get_kernel_message.applies_updates = True
+    IPyNbFile.get_kernel_message = get_kernel_message
+
+
 _NOTEBOOKS: dict[str, object] = {}  # path -> the nbval file collector (its .nb gets the outputs)
 
 
@@ -33,6 +60,7 @@ def pytest_configure(config):
         return start(env={k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}, **kwargs)
 
     kernel.start_new_kernel = start_new_kernel
+    _apply_display_updates()
 
 
 @pytest.hookimpl(hookwrapper=True)

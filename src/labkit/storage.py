@@ -156,10 +156,11 @@ def filesystem(url: str, storage_options: Mapping[str, Any] | None = None, **kwa
 ENGINES = ("auto", "obstore", "fsspec")
 #: obstore's retries of 5xx answers, bounded in time for interactive work (its default keeps trying for 3
 #: minutes); 10 tries: a read of 500 chunks through 30 % failed answers meets 6 failures in a row on one chunk
-#: about once in three reads, 11 in a row about once in a thousand (tests/faults)
+#: about once in three reads, 11 in a row about once in a thousand (tests/faults); backoff at most 1 s, so a
+#: server that is down is reported within about 8 s
 _OBSTORE_RETRIES: dict[str, Any] = {
     "max_retries": 10, "retry_timeout": dt.timedelta(seconds=30),
-    "backoff": {"init_backoff": dt.timedelta(milliseconds=100), "max_backoff": dt.timedelta(seconds=3), "base": 2},
+    "backoff": {"init_backoff": dt.timedelta(milliseconds=100), "max_backoff": dt.timedelta(seconds=1), "base": 2},
 }
 #: fsspec options that obstore's S3 store takes, and its names for them
 _OBSTORE_KEYS = {"key": "access_key_id", "secret": "secret_access_key", "token": "token",

@@ -23,7 +23,7 @@ def _dead_endpoint() -> str:
 
 def test_a_missing_bucket_is_not_found_not_refused(sandbox_env):
     """SeaweedFS refuses anonymous requests for a missing bucket (AWS says 404): labkit asks again, signed."""
-    with pytest.raises(NotFoundError, match="bucket 'no-such-bucket' does not exist"):
+    with pytest.raises(NotFoundError, match="bucket 'no-such-bucket' does not exist|nothing found at s3://no-such"):
         labkit.info("s3://no-such-bucket/x.zarr", endpoint_url=sandbox_env.s3.endpoint_url.replace("127.0.0.1",
                                                                                                  "localhost"))
     with pytest.raises(AccessDeniedError):  # a bucket that exists stays refused
