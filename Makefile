@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 NODE_DIR := src/labkit/ipfs/js
 PY_STAMP := $(VENV)/.stamp-install
 NODE_STAMP := $(NODE_DIR)/node_modules/.stamp-install
+# pytest processes of the main suite (each file's tests in one, each with its own test sandbox): most tests wait
+# on servers and subprocesses, so two share two cores well
+TEST_WORKERS ?= 2
 # the itk profile: a second environment with zarr 2.18 and itkwidgets (which needs zarr<3)
 ITK_VENV := .venv-itk
 ITK_STAMP := $(ITK_VENV)/.stamp-install
@@ -65,7 +68,7 @@ site: setup
 test: setup
 	$(MAKE) test-notebooks
 	$(BIN)/python docs/build_site.py
-	$(BIN)/python -m pytest --durations=20
+	$(BIN)/python -m pytest --durations=20 -n $(TEST_WORKERS) --dist loadfile
 	$(MAKE) test-itk
 
 # Every tutorial as stored, the way a user who opens it runs it: nbval, default parameters, cells marked
