@@ -18,31 +18,41 @@ import pytest
 
 from tests.notebooks.probes import EXECUTED, probe_json, take_probe
 
+_KEY = "labkit_display_id"  # marks a kept display with its id, until its last update is applied
+_LAST: dict[str, dict] = {}  # display_id -> the data of its last update
+
 
 def _apply_display_updates() -> None:
-    """nbval keeps displays but drops their updates (``update_display_data``): apply them, as JupyterLab and
-    nbclient do, so a display redrawn in place (labkit.progress's bar) is kept as last drawn."""
+    """nbval keeps displays but drops their updates (``update_display_data``): keep them too, as JupyterLab and
+    nbclient do, so a display redrawn in place (labkit.progress's bar) is kept as last drawn
+    (:func:`_updated`)."""
     from nbval.plugin import IPyNbFile
 
     if getattr(IPyNbFile.get_kernel_message, "applies_updates", False):
         return
-    shown: dict[str, dict] = {}  # display_id -> the data dict nbval stores in its output (the same object)
     original = IPyNbFile.get_kernel_message
 
     def get_kernel_message(self, timeout=None, stream="iopub"):
         msg = original(self, timeout=timeout, stream=stream)
         display_id = msg.get("content", {}).get("transient", {}).get("display_id")
         if display_id and msg["msg_type"] == "display_data":
-            shown[display_id] = msg["content"]["data"]
+            msg["content"].setdefault("metadata", {})[_KEY] = display_id  # nbval copies the metadata
         elif display_id and msg["msg_type"] == "update_display_data":
-            if display_id in shown:
-                shown[display_id].clear()
-                shown[display_id].update(msg["content"]["data"])
+            _LAST[display_id] = msg["content"]["data"]
             msg = {**msg, "msg_type": "comm_update"}  # handled: nbval skips comm messages
         return msg
 
     get_kernel_message.applies_updates = True
     IPyNbFile.get_kernel_message = get_kernel_message
+
+
+def _updated(outputs: list) -> list:
+    """The outputs with each display as its last update drew it."""
+    for out in outputs:
+        display_id = out.get("metadata", {}).pop(_KEY, None)
+        if display_id in _LAST:
+            out["data"] = _LAST[display_id]
+    return outputs
 
 
 _NOTEBOOKS: dict[str, object] = {}  # path -> the nbval file collector (its .nb gets the outputs)
@@ -67,7 +77,7 @@ def pytest_configure(config):
 def pytest_runtest_makereport(item, call):
     yield
     if call.when == "call" and hasattr(item, "test_outputs") and hasattr(item, "cell"):
-        item.cell.outputs = list(item.test_outputs or [])
+        item.cell.outputs = _updated(list(item.test_outputs or []))
         item.cell.execution_count = item.cell_num
         _NOTEBOOKS[str(item.parent.fspath)] = item.parent
 

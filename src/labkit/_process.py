@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,17 +20,50 @@ from labkit.errors import ServerError
 HOST = "127.0.0.1"
 
 
+def _any_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+#: ports handed out by any labkit process in the last :data:`_HELD` seconds, shared through a locked file
+_GIVEN = Path(tempfile.gettempdir()) / "labkit-ports.json"
+_HELD = 120.0
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now.
+    """Return a TCP port on 127.0.0.1 that is free right now and that no labkit process was given lately.
+
+    The system hands the port of a closed socket out again at once, so two sandboxes starting side by side
+    (a second ``make tutorials``, test processes) were given the same port and one server failed to listen.
+    Every port given is kept for two minutes in a file that all labkit processes share, under a lock.
 
     Examples
     --------
     >>> 1024 < free_port() < 65536
     True
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    import fcntl
+
+    try:
+        fh = open(_GIVEN, "a+")  # noqa: SIM115 - closed below
+    except OSError:  # another user's file: no shared record
+        return _any_port()
+    with fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        try:
+            given = {int(k): t for k, t in json.loads(fh.read() or "{}").items() if time.time() - t < _HELD}
+        except (ValueError, AttributeError):
+            given = {}
+        for _ in range(100):
+            if (port := _any_port()) not in given:
+                break
+        given[port] = time.time()
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps(given))
+        return port
 
 
 def alive(pid: int | None) -> bool:

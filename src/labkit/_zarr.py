@@ -152,6 +152,7 @@ def _zarrs_pipeline() -> type | None:
 
 
 ZarrsPipeline = _zarrs_pipeline() if ZARR3 else None
-use_codec_pipeline()
+if os.environ.get("LABKIT_CODEC_PIPELINE"):  # else zarr's own configuration stands (its default: "zarr")
+    use_codec_pipeline()
 if ZARR3 and zarr.config.get("async.concurrency") == 10:  # zarr's default, not the user's choice
     zarr.config.set({"async.concurrency": CONCURRENCY})
