@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -98,10 +97,11 @@ def _endpoint_hint(url: str, endpoint_url: str | None) -> Any:
     try:
         yield
     except LabkitError as exc:
-        if not url.startswith("s3://") or endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") \
-                or os.environ.get("AWS_ENDPOINT_URL"):
-            raise
         from labkit.catalog import IDR_S3_ENDPOINT
+        from labkit.storage import environment_endpoint
+
+        if not url.startswith("s3://") or endpoint_url or environment_endpoint():
+            raise
 
         raise type(exc)(f"{exc} (No --endpoint-url was given, so this asked AWS. For another S3 service pass "
                         f"--endpoint-url, e.g. --endpoint-url {IDR_S3_ENDPOINT} for IDR's data.)") from None

@@ -101,7 +101,7 @@ def write_local_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _environment_endpoint() -> str | None:
+def environment_endpoint() -> str | None:
     """The S3 endpoint the environment's credentials are for (``$AWS_ENDPOINT_URL_S3``, ``$AWS_ENDPOINT_URL``)."""
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
 
@@ -130,7 +130,7 @@ def storage_options_for(
     if proto in ("http", "https"):
         opts["client_kwargs"] = {"trust_env": True, **opts.get("client_kwargs", {})}
     if proto == "s3":
-        env_endpoint = _environment_endpoint()
+        env_endpoint = environment_endpoint()
         if endpoint_url:
             opts["endpoint_url"] = endpoint_url
         elif not opts.get("endpoint_url") and env_endpoint:
@@ -267,7 +267,6 @@ def shared_object_store(url: str, config_json: str, read_only: bool) -> Any:
     """
     attempt_import("obstore")
     from obstore.store import S3Store
-
 
     bucket, _, prefix = url.removeprefix("s3://").strip("/").partition("/")
     config = json.loads(config_json)
