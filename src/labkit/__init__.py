@@ -30,8 +30,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "load_remote",
-              "modes", "ngff", "recipes", "results", "sandbox", "stac", "storage", "synthetic", "tutorials", "viewer3d",
-              "viewers", "write")
+              "measure", "modes", "ngff", "nuclei_method", "recipes", "results", "sandbox", "segment", "stac",
+              "storage", "synthetic", "tutorials", "viewer3d", "viewers", "write")
 #: public name -> module that defines it
 _API = {
     "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel", "progress": "cluster_progress",
@@ -43,6 +43,7 @@ _API = {
     "checkpoint": "results", "Manifest": "results", "ResultStore": "results",
     "write_zarr": "write",
     "write_image": "ngff",
+    "segment_nuclei": "segment", "measure": "measure",
 }
 #: deprecated public name -> (module, its new name)
 _DEPRECATED = {"Dataset": ("results", "Manifest")}

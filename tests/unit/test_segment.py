@@ -1,0 +1,120 @@
+"""Blockwise segmentation and measurement: results that do not depend on the blocks, and bad input refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import ndimage
+from skimage.measure import regionprops_table
+
+from labkit import errors
+from labkit.measure import measure
+from labkit.segment import segment_nuclei
+from labkit.synthetic import nuclei_volume
+
+
+def threshold(block: np.ndarray) -> np.ndarray:
+    """A user's own method: connected components above a threshold (exact, so blocks must not change it)."""
+    return ndimage.label(block > 500)[0]
+
+
+def balls_on_block_corners(shape=(40, 96, 96), corner=(20, 48, 48), radius=7) -> tuple[np.ndarray, np.ndarray]:
+    """Nuclei centred on the corner where eight blocks meet, on block faces, and inside blocks."""
+    centres = [corner, (corner[0], corner[1], 20), (corner[0], 20, corner[2]), (10, 20, 20), (30, 75, 75),
+               (corner[0], corner[1] + 2 * radius + 1, corner[2])]  # the last touches the first
+    zz, yy, xx = np.indices(shape)
+    truth = np.zeros(shape, np.int32)
+    for i, (z, y, x) in enumerate(centres, start=1):
+        truth[((zz - z) ** 2 + (yy - y) ** 2 + (xx - x) ** 2) <= radius**2] = i
+    image = np.where(truth > 0, 900, 100).astype(np.uint16)
+    return image, truth
+
+
+def test_objects_across_block_faces_and_corners_are_one_object_each():
+    image, truth = balls_on_block_corners()
+    whole = segment_nuclei(image, method=threshold, chunks=image.shape, halo=0).values
+    blocks = segment_nuclei(image, method=threshold, chunks=(20, 48, 48), halo=16)
+    assert blocks.data.numblocks == (2, 2, 2)
+    labels = blocks.values
+    np.testing.assert_array_equal(labels, whole)
+    # connected components join the two touching balls (1 and 6); every other ball is found whole
+    assert len(np.unique(labels)) - 1 == 5
+    assert len(np.unique(labels[(truth == 1) | (truth == 6)])) == 1
+    for ball in range(2, 6):
+        assert len(np.unique(labels[truth == ball])) == 1 and (labels[truth == ball] > 0).all()
+
+
+def test_a_halo_too_small_cuts_objects_so_the_halo_matters():
+    image, _ = balls_on_block_corners()
+    cut = segment_nuclei(image, method=threshold, chunks=(20, 48, 48), halo=0).values
+    assert len(np.unique(cut)) - 1 > 5  # the balls on faces and corners fall apart into pieces
+
+
+def test_ids_are_the_first_voxel_and_dims_and_coordinates_follow_the_image():
+    vol = nuclei_volume((16, 64, 64), 4, seed=1)
+    coords = {"z": np.arange(16) * 0.5, "y": np.arange(64) * 0.2, "x": np.arange(64) * 0.2}
+    image = xr.DataArray(vol.image[None], dims=("c", "z", "y", "x"), coords={**coords, "c": ["Dapi"]})
+    labels = segment_nuclei(image, channel="Dapi", method=threshold, halo=(8, 16, 16))
+    assert labels.dims == ("z", "y", "x") and labels.dtype == np.uint32
+    np.testing.assert_allclose(labels.x.values, coords["x"])
+    values = labels.values
+    for i in np.unique(values[values > 0]):
+        assert np.flatnonzero(values.ravel() == i)[0] + 1 == i
+
+
+def test_original_method_counts_plane_by_plane():
+    vol = nuclei_volume((6, 64, 64), 4, seed=2)
+    labels = segment_nuclei(vol.image, method="original", chunks=(2, 64, 64)).values
+    for z in range(6):
+        assert len(np.unique(labels[z])) - 1 == vol.counts[z]
+
+
+def test_measure_matches_scikit_image_and_objects_across_blocks_are_measured_once():
+    image, truth = balls_on_block_corners()
+    coords = {"z": np.arange(image.shape[0]) * 0.5, "y": 10 + np.arange(image.shape[1]) * 0.25,
+              "x": np.arange(image.shape[2]) * 0.25}
+    intensity = xr.DataArray(np.stack([image, image // 3 + truth.astype(np.uint16)]), dims=("c", "z", "y", "x"),
+                             coords={**coords, "c": ["Dapi", "GFP"]})
+    labels = segment_nuclei(intensity, channel="Dapi", method=threshold, chunks=(20, 48, 48), halo=16)
+    table = measure(labels, intensity)
+    assert len(table) == 5 and table["label"].is_unique
+    expected = regionprops_table(labels.values, np.moveaxis(intensity.values, 0, -1),
+                                 properties=("label", "area", "centroid", "bbox", "intensity_mean", "intensity_max"))
+    np.testing.assert_array_equal(table["label"], expected["label"])
+    np.testing.assert_allclose(table["volume_um3"], expected["area"] * 0.5 * 0.25 * 0.25)
+    np.testing.assert_allclose(table["centroid_y"], 10 + 0.25 * expected["centroid-1"])
+    np.testing.assert_allclose(table["bbox_max_x"], 0.25 * (expected["bbox-5"] - 1))
+    np.testing.assert_allclose(table["mean_GFP"], expected["intensity_mean-1"])
+    np.testing.assert_allclose(table["max_Dapi"], expected["intensity_max-0"])
+
+
+def test_measure_in_2d_without_coordinates_is_in_pixels():
+    labels = np.zeros((10, 12), np.uint16)
+    labels[2:5, 3:7] = 3
+    table = measure(labels, np.ones((10, 12)))
+    assert table.loc[0, "area_px"] == 12 and table.loc[0, "centroid_x"] == 4.5 and table.loc[0, "mean"] == 1
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: segment_nuclei(np.zeros(10)), "2D (y, x) or 3D"),
+        (lambda: segment_nuclei(np.zeros((8, 32, 32)), method=threshold, chunks=(4, 32, 32), halo=6), "halo"),
+        (lambda: segment_nuclei(xr.DataArray(np.zeros((2, 4, 8, 8)), dims=("c", "z", "y", "x"),
+                                             coords={"c": ["Dapi", "GFP"]}), channel="Hoechst"), "Dapi"),
+        (lambda: segment_nuclei(xr.DataArray(np.zeros((2, 4, 8, 8)), dims=("c", "z", "y", "x"))), "channel="),
+        (lambda: segment_nuclei(xr.DataArray(np.zeros((3, 4, 8, 8)), dims=("t", "z", "y", "x"))), "isel(t=0)"),
+        (lambda: segment_nuclei(np.zeros((8, 8)), method="magic"), "'default'"),
+        (lambda: measure(np.zeros((8, 8)), np.zeros((8, 8))), "integers"),
+        (lambda: measure(np.zeros((8, 8), np.uint8), np.zeros((8, 9))), "does not match"),
+    ],
+)
+def test_bad_input_says_what_to_pass(call, words):
+    with pytest.raises(errors.FormatError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        call()
+
+
+def test_a_method_returning_the_wrong_shape_is_reported():
+    with pytest.raises(errors.FormatError, match="one label per voxel"):
+        segment_nuclei(np.zeros((8, 8)), method=lambda b: b[:2], halo=0).compute()
