@@ -1,0 +1,79 @@
+"""Blockwise 3D nuclei segmentation: scaling over workers, memory as the volume grows, a volume beyond memory.
+
+The volumes are ``labkit.synthetic.nuclei_field``: made block by block inside the workers, so what a worker holds
+is what the segmentation needs, not the data's size. Every run segments with the default method and writes the
+labels to a local zarr array (what a user does with a big volume), on worker processes of one thread each.
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+from common import record
+from dask.distributed import Client, LocalCluster
+
+from labkit import nuclei_method
+from labkit.segment import segment_nuclei
+from labkit.synthetic.nuclei_field import nuclei_field
+
+BLOCK = (48, 192, 192)  # the cores' size, the same in every run
+VOXEL_UM = (1.0, 0.5, 0.5)
+
+
+def _volume(shape: tuple[int, int, int]) -> xr.DataArray:
+    field = nuclei_field(shape, chunks=BLOCK, voxel_um=VOXEL_UM, seed=3)
+    coords = {d: np.arange(n) * v for d, n, v in zip("zyx", shape, VOXEL_UM, strict=True)}
+    return xr.DataArray(field.image, dims=("z", "y", "x"), coords=coords)
+
+
+def _parameters() -> nuclei_method.NucleiParameters:
+    """The default method's global parameters, from a sample (fixed, so every run does the same work)."""
+    sample = nuclei_field((64, 256, 256), chunks=64, voxel_um=VOXEL_UM, seed=3).image.compute()
+    return nuclei_method.estimate_parameters([sample], VOXEL_UM)
+
+
+def _segment_and_write(shape, workers: int, memory_limit: str = "2GiB") -> tuple[float, list[float], int]:
+    """Seconds, each worker's peak RSS (MiB) and the number of blocks of one segmentation written to disk."""
+    params = _parameters()
+
+    def method(block: np.ndarray) -> np.ndarray:
+        return nuclei_method.segment_block(block, params)
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      memory_limit=memory_limit) as cluster, Client(cluster) as client, \
+            tempfile.TemporaryDirectory(prefix="labkit-bench-nuclei-") as out:
+        client.run(lambda: nuclei_method.segment_block(np.zeros((8, 32, 32), np.uint16), params))  # imports
+        labels = segment_nuclei(_volume(shape), method=method, chunks=BLOCK, halo=nuclei_method.halo(params))
+        t0 = time.perf_counter()
+        da.to_zarr(labels.data, f"{out}/labels.zarr", compute=True)
+        seconds = time.perf_counter() - t0
+        peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        return seconds, list(peaks.values()), labels.data.npartitions
+
+
+def run() -> None:
+    small, large = (96, 384, 384), (96, 768, 768)  # 4x the voxels, the same blocks
+    t_one, peak_one, blocks = _segment_and_write(small, 1)
+    t_two, peak_two, _ = _segment_and_write(small, 2)
+    voxels = np.prod(small) / 1e6
+    record("nuclei 3D, blockwise: 1 worker / 2 workers", t_one / t_two, ">= 1.8",
+           f"{voxels:.0f} Mvoxels in {blocks} blocks of {BLOCK}: 1 worker {t_one:.1f} s, 2 workers {t_two:.1f} s "
+           f"({voxels / t_two:.1f} Mvoxels/s)")
+    t_large, peak_large, blocks_large = _segment_and_write(large, 2)
+    record("nuclei 3D: worker peak memory, 4x the volume / 1x", max(peak_large) / max(peak_two), "<= 1.2",
+           f"peak RSS per worker {', '.join(f'{m:.0f}' for m in peak_two)} MiB ({blocks} blocks) and "
+           f"{', '.join(f'{m:.0f}' for m in peak_large)} MiB ({blocks_large} blocks, {t_large:.1f} s)")
+    # a volume whose image alone is larger than the two workers' memory limits together
+    limit_mib = 400
+    beyond = (96, 1536, 1536)
+    image_mib = np.prod(beyond) * 2 / 2**20
+    t_beyond, peak_beyond, blocks_beyond = _segment_and_write(beyond, 2, f"{limit_mib}MiB")
+    record("nuclei 3D: a volume beyond the workers' memory completes (image / memory limits)",
+           image_mib / (2 * limit_mib), "> 1",
+           f"{image_mib:.0f} MiB image + {2 * image_mib:.0f} MiB labels, 2 workers of {limit_mib} MiB: done in "
+           f"{t_beyond:.0f} s, {blocks_beyond} blocks, peak RSS {', '.join(f'{m:.0f}' for m in peak_beyond)} MiB")
