@@ -27,9 +27,11 @@ from labkit.synthetic.flood import EQUI7_AS_PROJ4, FloodTruth, equi7_wkt2, flood
 from labkit.synthetic.nuclei import NucleiPlane, NucleiVolume, nuclei_volume, touching_nuclei, write_nuclei
 from labkit.synthetic.nuclei_field import NucleiField, nuclei_field
 
-__all__ = ["CELL_CHANNELS", "CELL_PIXEL_SIZES", "EQUI7_AS_PROJ4", "FloodTruth", "NucleiField", "NucleiPlane", "NucleiVolume",
-           "cell_fields", "data_folder", "equi7_wkt2", "flood_scenes", "flood_truth", "nuclei_field", "nuclei_volume", "stac_documents",
-           "touching_nuclei", "write_nuclei"]
+__all__ = [
+    "CELL_CHANNELS", "CELL_PIXEL_SIZES", "EQUI7_AS_PROJ4", "FloodTruth", "NucleiField", "NucleiPlane",
+    "NucleiVolume", "cell_fields", "data_folder", "equi7_wkt2", "flood_scenes", "flood_truth", "nuclei_field",
+    "nuclei_volume", "stac_documents", "touching_nuclei", "write_nuclei"
+]
 
 
 def data_folder(name: str) -> Path:
