@@ -29,7 +29,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "load_remote",
+SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "labels", "load_remote",
               "modes", "ngff", "recipes", "results", "sandbox", "stac", "storage", "synthetic", "tutorials", "viewer3d",
               "viewers", "write")
 #: public name -> module that defines it
@@ -43,6 +43,7 @@ _API = {
     "checkpoint": "results", "Manifest": "results", "ResultStore": "results",
     "write_zarr": "write",
     "write_image": "ngff",
+    "write_labels": "labels", "open_labels": "labels",
 }
 #: deprecated public name -> (module, its new name)
 _DEPRECATED = {"Dataset": ("results", "Manifest")}
