@@ -449,8 +449,13 @@ def _existing_copy(url: Any, image: Any, storage_options: Mapping[str, Any] | No
     try:
         group = _zarr.open_group(store, mode="r")
     except _zarr.GROUP_NOT_FOUND:
-        return None
-    recorded = dict(group.attrs).get("labkit", {})
+        from labkit.storage import filesystem
+
+        fs, path = filesystem(str(url), storage_options)
+        if not fs.exists(path):
+            return None
+        group = None
+    recorded = {} if group is None else dict(group.attrs).get("labkit", {})
     if isinstance(recorded, Mapping) and recorded.get("source_image") == str(image):
         if _zarr.zarr_format(group) != zarr_format:
             raise FormatError(f"{url} is a zarr v{_zarr.zarr_format(group)} copy of {image}; its labels are too: "
