@@ -349,7 +349,7 @@ def write_labels(
     source = url if image is None else image
     if image is None:
         hint = ("labels are written into an OME-Zarr image; to write labels of an image stored elsewhere "
-                f"(a public, read-only one), pass image=<its URL> and url=<a writable location>")
+                "(a public, read-only one), pass image=<its URL> and url=<a writable location>")
         src_group, meta = _open_image(url, storage_options, hint)
     else:
         src_group, meta = _open_image(image, image_storage_options, "image= must name an OME-Zarr image.")
