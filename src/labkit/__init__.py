@@ -29,9 +29,9 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "load_remote",
-              "measure", "modes", "ngff", "nuclei_method", "recipes", "results", "sandbox", "segment", "stac",
-              "storage", "synthetic", "tutorials", "viewer3d", "viewers", "write")
+SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "labels",
+              "load_remote", "measure", "modes", "ngff", "nuclei_method", "recipes", "results", "sandbox", "segment",
+              "stac", "storage", "synthetic", "tutorials", "viewer3d", "viewers", "write")
 #: public name -> module that defines it
 _API = {
     "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel", "progress": "cluster_progress",
@@ -44,6 +44,7 @@ _API = {
     "write_zarr": "write",
     "write_image": "ngff",
     "segment_nuclei": "segment", "measure": "measure",
+    "write_labels": "labels", "open_labels": "labels",
 }
 #: deprecated public name -> (module, its new name)
 _DEPRECATED = {"Dataset": ("results", "Manifest")}

@@ -43,6 +43,10 @@ class NotFoundError(LabkitError, FileNotFoundError):
     """A remote object (image, key, item, path) does not exist."""
 
 
+class AlreadyExistsError(LabkitError, FileExistsError):
+    """Something of that name already exists where labkit would write (pass ``overwrite=True`` or another name)."""
+
+
 class AuthenticationError(LabkitError, PermissionError):
     """Credentials were refused."""
 
@@ -80,6 +84,7 @@ def deprecated(old: str, new: str) -> None:
 
 __all__ = [
     "AccessDeniedError",
+    "AlreadyExistsError",
     "AuthenticationError",
     "ConfigurationError",
     "FormatError",

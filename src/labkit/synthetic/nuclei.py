@@ -99,7 +99,10 @@ def nuclei_volume(
 
 def write_nuclei(dest: str | Path, volume: NucleiVolume, *, version: str = "0.4",
                  pixel_sizes: dict[str, float] | None = None) -> Any:
-    """Write a nuclei volume as OME-NGFF (``version`` 0.4 or 0.5): the image and, under ``labels/nuclei``, its labels.
+    """Write a nuclei volume as OME-NGFF (``version`` 0.4 or 0.5): the image and its NGFF labels ``nuclei``.
+
+    The labels are written by :func:`labkit.labels.write_labels` (``labels/nuclei``, listed in ``labels/``),
+    so ome-zarr-py, napari and ome-zarr-models find them.
 
     The per-plane counts go into the group's attributes (``labkit_truth``), so the truth travels with the data.
 
@@ -108,13 +111,13 @@ def write_nuclei(dest: str | Path, volume: NucleiVolume, *, version: str = "0.4"
     >>> ms = write_nuclei("/tmp/nuclei-doc.ome.zarr", nuclei_volume((4, 32, 32), 2), version="0.5")  # doctest: +SKIP
     """
     from labkit import _zarr, ngff
+    from labkit.labels import write_labels
     from labkit.storage import open_store
 
     sizes = pixel_sizes or {"z": 0.5, "y": 0.2, "x": 0.2}
     ms = ngff.write_image(dest, volume.image, axes="zyx", pixel_sizes=sizes, version=version, overwrite=True,
                           name="nuclei")
-    ngff.write_image(f"{dest}/labels/nuclei", volume.labels, axes="zyx", pixel_sizes=sizes, version=version,
-                     overwrite=True, name="nuclei labels")
+    write_labels(dest, volume.labels, "nuclei")  # NGFF labels: labels/ lists them, labels/nuclei has image-label
     group = _zarr.open_group(open_store(str(dest), mode="a"), mode="a")
     group.attrs["labkit_truth"] = {"objects_per_plane": [int(c) for c in volume.counts]}
     return ms

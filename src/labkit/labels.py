@@ -1,0 +1,573 @@
+"""OME-NGFF labels: segmentations written beside their image (``labels/<name>``) and read back aligned with it.
+
+A label image is an integer image in which each value is one object (0: background). NGFF stores it under
+the image, in ``labels/<name>``, as a multiscale with the image's levels and ``image-label`` metadata
+(a colour and properties per object, the ``source`` image). The ``labels`` group lists the names.
+
+* :func:`write_labels` writes one (numpy, dask or xarray; dask is written block by block) into an image,
+  or, for an image you cannot write to (a public one), into a new OME-Zarr holding a copy of the image;
+* :func:`open_labels` reads one as an ``xarray.DataArray`` with the coordinates of
+  :func:`labkit.open_image`; :func:`label_names` lists them.
+
+Label images have the image's axes without ``c``: one segmentation for all channels, as ome-zarr-py writes
+its own examples (a ``cyx`` image with ``yx`` labels). The NGFF spec (0.4, 0.5) asks only that labels have
+as many levels as the image; ome-zarr-models and ome-zarr-py accept labels without the channel axis.
+
+Examples
+--------
+>>> import numpy as np
+>>> from labkit import ngff
+>>> _ = ngff.write_image("memory://doc-labels", np.zeros((2, 16, 16), np.uint16), axes="cyx",
+...                      channel_names=["Dapi", "GFP"], n_levels=2, overwrite=True)
+>>> seg = np.zeros((16, 16), np.uint32); seg[2:6, 2:6] = 1; seg[8:12, 8:14] = 2
+>>> write_labels("memory://doc-labels", seg, "nuclei")
+'memory://doc-labels/labels/nuclei'
+>>> label_names("memory://doc-labels")
+['nuclei']
+>>> lab = open_labels("memory://doc-labels", "nuclei", level=1)
+>>> lab.dims, lab.shape, sorted(lab.attrs["colors"])
+(('y', 'x'), (8, 8), [1, 2])
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from labkit import _zarr, ngff
+from labkit._lazy import attempt_import
+from labkit.errors import AlreadyExistsError, ConfigurationError, FormatError, LabkitError, NotFoundError
+
+__all__ = ["label_colors", "label_names", "open_labels", "write_labels"]
+
+#: versions of NGFF labkit writes labels in
+WRITABLE = ("0.4", "0.5")
+_GOLDEN = 0.6180339887498949
+
+
+# --------------------------------------------------------------------------- helpers
+def _join(url: Any, *parts: str) -> str:
+    return "/".join([str(url).rstrip("/"), *parts])
+
+
+def _ome(attrs: Mapping[str, Any], version: str) -> dict[str, Any]:
+    """The attributes holding NGFF keys: the top level (0.4) or ``ome`` (0.5)."""
+    return dict(attrs.get("ome", {})) if version == "0.5" else dict(attrs)
+
+
+def _wrap(version: str, keys: Mapping[str, Any]) -> dict[str, Any]:
+    return {"ome": {"version": "0.5", **keys}} if version == "0.5" else dict(keys)
+
+
+def label_colors(values: Sequence[int]) -> dict[int, list[int]]:
+    """A distinct, opaque RGBA colour per label value, the same for a value whatever the other values.
+
+    Hues step by the golden ratio from one value to the next; the rare colour already taken goes to the
+    next free hue.
+
+    Examples
+    --------
+    >>> label_colors([1, 2])[1] == label_colors([1, 5, 9])[1]
+    True
+    >>> c = label_colors(range(1, 1001)); len({tuple(v) for v in c.values()})
+    1000
+    """
+    out: dict[int, list[int]] = {}
+    used: set[tuple[int, ...]] = set()
+    for value in sorted(int(v) for v in values):
+        step = 0
+        while True:
+            hue = ((value + step * 7919) * _GOLDEN) % 1.0
+            sat = (0.55, 0.75, 0.95)[(value + step) % 3]
+            val = (0.95, 0.8)[(value // 3 + step) % 2]
+            rgba = (*(round(255 * c) for c in colorsys.hsv_to_rgb(hue, sat, val)), 255)
+            if rgba not in used:
+                break
+            step += 1
+        used.add(rgba)
+        out[value] = list(rgba)
+    return out
+
+
+def _rgba(value: Any) -> list[int]:
+    """A user's colour: ``"FF00FF"``, ``"#FF00FF80"`` or 3/4 numbers 0-255."""
+    if isinstance(value, str):
+        h = value.lstrip("#")
+        if len(h) in (6, 8) and all(c in "0123456789abcdefABCDEF" for c in h):
+            parts = [int(h[i:i + 2], 16) for i in range(0, len(h), 2)]
+            return parts + [255] * (4 - len(parts))
+    elif isinstance(value, Sequence) and len(value) in (3, 4) and all(
+            isinstance(v, (int, np.integer)) and 0 <= v <= 255 for v in value):
+        return [int(v) for v in value] + [255] * (4 - len(value))
+    raise ConfigurationError(f"colour {value!r}: pass a hex string ('FF00FF' or 'FF00FF80') or 3-4 integers 0-255")
+
+
+def _json_value(value: Any) -> Any:
+    """A table cell as JSON: plain ints, floats, bools and strings; ``None`` for a missing value (NaN, None)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, str):
+        return value
+    try:
+        pandas = attempt_import("pandas")
+        if pandas.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, np.ndarray):
+        return [_json_value(v) for v in value.tolist()]
+    return str(value)  # timestamps, categories ...
+
+
+def _properties(table: Any) -> dict[int, dict[str, Any]]:
+    """``image-label`` properties from a measurement table: label value -> its columns (NaN dropped)."""
+    columns = getattr(table, "columns", None)
+    if columns is None or "label" not in list(columns):
+        raise ConfigurationError(
+            "properties must be a pandas DataFrame with a 'label' column (one row per label value), as "
+            f"measurement tables have; got {type(table).__name__}"
+            + (f" with columns {list(columns)}" if columns is not None else "")
+        )
+    out: dict[int, dict[str, Any]] = {}
+    for row in table.to_dict(orient="records"):
+        raw = row.pop("label")
+        if isinstance(raw, (float, np.floating)) and not float(raw).is_integer() or raw is None:
+            raise ConfigurationError(f"properties: label {raw!r} is not an integer label value")
+        value = int(raw)
+        if value in out:
+            raise ConfigurationError(f"properties: label {value} has more than one row; give one row per label")
+        props = {"label-value": value}
+        for key, cell in row.items():
+            cell = _json_value(cell)
+            if cell is not None:
+                props[str(key)] = cell
+        out[value] = props
+    return out
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", "..") or \
+            name.startswith("."):
+        raise ConfigurationError(
+            f"label name {name!r}: a label image is one group under labels/, so its name is one path element "
+            "without '/' (e.g. 'nuclei' or 'nuclei_cellpose')"
+        )
+    return name
+
+
+def _as_label_array(labels: Any, meta: ngff.Multiscale, source: str) -> tuple[Any, tuple[str, ...]]:
+    """The labels as a numpy or dask array in the order of the image's axes without ``c``, checked against it."""
+    names = tuple(n for n in meta.axis_names if n != "c")
+    shape0 = meta.levels[0].shape
+    expected = tuple(s for n, s in zip(meta.axis_names, shape0, strict=True) if n != "c")
+    dims = getattr(labels, "dims", None)
+    if dims is not None:  # xarray
+        dims = tuple(str(d) for d in dims)
+        if "c" in dims and labels.sizes["c"] == 1:
+            labels = labels.isel(c=0, drop=True)
+            dims = tuple(d for d in dims if d != "c")
+        if set(dims) != set(names):
+            raise FormatError(
+                f"labels have dims {dims}; the image {source} has {meta.axis_names}, so its labels have dims "
+                f"{names} (no channel axis: one label image for all channels). Pass labels with those dims."
+            )
+        labels = labels.transpose(*names).data
+    if not hasattr(labels, "dtype") or not hasattr(labels, "shape"):
+        labels = np.asarray(labels)
+    if len(labels.shape) == len(meta.axis_names) and "c" in meta.axis_names:
+        c = meta.axis_names.index("c")
+        if labels.shape[c] == 1:
+            labels = labels[(slice(None),) * c + (0,)]
+    dtype = np.dtype(labels.dtype)
+    if dtype == np.bool_ or not np.issubdtype(dtype, np.integer):
+        raise FormatError(
+            f"labels of dtype {dtype}: a label image holds integer object ids (0 = background). "
+            "Pass an integer array, e.g. labels.astype('uint32') (after rounding, if they are whole numbers)."
+        )
+    if tuple(labels.shape) != expected:
+        raise FormatError(
+            f"labels of shape {tuple(labels.shape)} do not match the image {source}: its level 0 is "
+            f"{shape0} ({''.join(meta.axis_names)}), so its labels are {expected} ({''.join(names)}). Pass labels "
+            "of the full-resolution image (level 0)."
+        )
+    return labels, names
+
+
+def _level_of(labels: Any, shape: tuple[int, ...]) -> Any:
+    """``labels`` at a smaller level's ``shape``: nearest pixel, by stride where the factor is whole."""
+    out = labels
+    for axis, (n0, n) in enumerate(zip(labels.shape, shape, strict=True)):
+        if n0 == n:
+            continue
+        factor = n0 / n
+        index: Any
+        if float(factor).is_integer() or -(-n0 // round(factor)) == n:
+            index = slice(None, None, max(1, round(factor)))
+        else:
+            index = np.minimum(np.floor((np.arange(n) + 0.5) * factor).astype(int), n0 - 1)
+        out = out[(slice(None),) * axis + (index,)]
+        if out.shape[axis] != n:
+            out = out[(slice(None),) * axis + (slice(0, n),)]
+    return out
+
+
+def _multiscale_json(meta: ngff.Multiscale, keep: Sequence[int], name: str, version: str,
+                     kind: str, description: str) -> dict[str, Any]:
+    datasets = []
+    for lv in meta.levels:
+        transforms: list[dict[str, Any]] = [{"type": "scale", "scale": [lv.scale[i] for i in keep]}]
+        if any(lv.translation[i] for i in keep):
+            transforms.append({"type": "translation", "translation": [lv.translation[i] for i in keep]})
+        datasets.append({"path": lv.path, "coordinateTransformations": transforms})
+    out: dict[str, Any] = {
+        "name": name, "axes": [ngff._axis_json(meta.axes[i]) for i in keep], "datasets": datasets,
+        "type": kind, "metadata": {"description": description, "method": "labkit.labels.write_labels",
+                                   "version": ngff._labkit_version()},
+    }
+    if version == "0.4":
+        out["version"] = "0.4"
+    return out
+
+
+def _exists(group: Any, key: str) -> bool:
+    try:
+        group[key]
+        return True
+    except KeyError:
+        return False
+
+
+def _open_image(url: Any, storage_options: Mapping[str, Any] | None, hint: str) -> tuple[Any, ngff.Multiscale]:
+    from labkit.load_remote import open_multiscale
+
+    try:
+        return open_multiscale(url, storage_options=storage_options)
+    except FormatError as exc:
+        raise FormatError(f"{exc}. {hint}") from None
+    except NotFoundError as exc:
+        raise NotFoundError(f"{exc} {hint}") from None
+
+
+# --------------------------------------------------------------------------- writing
+def write_labels(
+    url: Any,
+    labels: Any,
+    name: str = "nuclei",
+    *,
+    image: Any = None,
+    properties: Any = None,
+    colors: Mapping[int, Any] | None = None,
+    version: str | None = None,
+    overwrite: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+    image_storage_options: Mapping[str, Any] | None = None,
+) -> str:
+    """Write a label image as the OME-NGFF labels ``name`` of the OME-Zarr image at ``url``.
+
+    The labels get the image's levels (each the labels at that level's shape, nearest pixel by stride),
+    its coordinate transformations and chunks, and ``image-label`` metadata: a distinct colour per label
+    value, the ``properties`` table's columns per label, and ``source: {"image": "../../"}``. The name is
+    added to ``labels/``'s list. Everything is checked before anything is written.
+
+    A public image is read-only (IDR's S3, say): pass its URL as ``image`` and a writable ``url`` (your
+    results store). ``url`` then becomes a new OME-Zarr holding a copy of the image (metadata and every
+    level, copied block by block with dask) and the labels, and its root attributes record the source
+    (``"labkit": {"source_image": image, ...}``). NGFF has no reference from labels to an image in another
+    store, and readers and validators (napari, ome-zarr-py, ome-zarr-models) need the image beside its
+    labels. Writing more labels of the same image to that ``url`` adds them to the copy.
+
+    Parameters
+    ----------
+    url : str or path
+        The image (local path, ``s3://...``), or with ``image``, where to write the copy with the labels.
+    labels : numpy array, dask array or xarray.DataArray
+        Integer object ids (0 = background), of the level-0 image's shape without its channel axis (or with
+        a channel axis of size 1); a DataArray has the image's dims (e.g. from :func:`labkit.open_image`).
+        Dask arrays are written block by block, never loaded whole.
+    name : str
+        The labels' name: one path element (``labels/<name>``).
+    image : str or path, optional
+        The source image, when ``url`` is another, writable location.
+    properties : pandas.DataFrame, optional
+        One row per label with a ``label`` column (a measurement table): its other columns become each
+        label's properties (numbers as JSON numbers, missing values left out). Then the labels' values
+        listed in ``colors`` and ``properties`` are the table's labels; else the values in the image.
+    colors : mapping, optional
+        Label value -> colour (``"FF00FF"``, ``"FF00FF80"`` or 3-4 integers 0-255), replacing the
+        generated ones (:func:`label_colors`).
+    version : {"0.4", "0.5"}, optional
+        Default: the image's. Labels in an image are in its version; a copy (``image=``) may be either.
+    overwrite : bool
+        Replace labels of that name; otherwise an existing one is an error.
+    storage_options : mapping, optional
+        Options for ``url`` (credentials, ``endpoint_url``).
+    image_storage_options : mapping, optional
+        Options to read ``image`` (default: labkit's, anonymous for a public endpoint).
+
+    Returns
+    -------
+    str
+        The URL of the labels' group, ``<url>/labels/<name>``.
+
+    Raises
+    ------
+    labkit.errors.FormatError
+        Labels that are not integers or not of the image's shape; ``url`` not an OME-Zarr image (without
+        ``image``), or of an NGFF version labkit cannot add labels to.
+    labkit.errors.ConfigurationError
+        A ``name`` with ``/``; ``properties`` without a ``label`` column; a bad colour.
+    labkit.errors.AlreadyExistsError
+        Labels ``name`` exist (pass ``overwrite=True``); with ``image``, ``url`` holds something else.
+
+    Examples
+    --------
+    >>> write_labels("cells.ome.zarr", seg, "nuclei", properties=table)  # doctest: +SKIP
+    'cells.ome.zarr/labels/nuclei'
+
+    Labels of a public image, into your results store:
+
+    >>> write_labels("s3://results/6001240.ome.zarr", seg, "nuclei",
+    ...              image="s3://idr/zarr/v0.1/6001240.zarr")  # doctest: +SKIP
+    """
+    from labkit.storage import is_storage_failure, open_store, storage_error
+
+    name = _check_name(name)
+    if version is not None and version not in WRITABLE:
+        raise FormatError(f"labkit writes labels as OME-NGFF 0.4 or 0.5, not {version!r}: pass version='0.4' or '0.5'")
+    if image is not None and str(image).rstrip("/") == str(url).rstrip("/"):
+        image = None
+    source = url if image is None else image
+    if image is None:
+        hint = ("labels are written into an OME-Zarr image; to write labels of an image stored elsewhere "
+                "(a public, read-only one), pass image=<its URL> and url=<a writable location>")
+        src_group, meta = _open_image(url, storage_options, hint)
+    else:
+        src_group, meta = _open_image(image, image_storage_options, "image= must name an OME-Zarr image.")
+    arr, names = _as_label_array(labels, meta, str(source))
+    keep = [i for i, n in enumerate(meta.axis_names) if n != "c"]
+    props = _properties(properties) if properties is not None else None
+    own = {int(k): _rgba(v) for k, v in (colors or {}).items()}
+    if image is None:
+        if meta.version not in WRITABLE:
+            raise FormatError(
+                f"{url} is an OME-NGFF {meta.version} image; labkit adds labels to 0.4 and 0.5 images. Pass "
+                f"image={str(url)!r} and url=<a new location> to write a 0.4/0.5 copy of it with the labels"
+            )
+        if version is not None and version != meta.version:
+            raise FormatError(
+                f"{url} is OME-NGFF {meta.version} (zarr v{meta.zarr_format}); its labels are {meta.version} too. "
+                f"Pass version=None, or image={str(url)!r} and a new url for a {version} copy"
+            )
+        version = meta.version
+    else:
+        version = version or (meta.version if meta.version in WRITABLE else "0.4")
+    zarr_format = 2 if version == "0.4" else 3
+
+    # what is at url, before writing anything
+    try:
+        if image is None:
+            root = _zarr.open_group(open_store(url, storage_options, mode="a"), mode="a")
+        else:
+            root = _existing_copy(url, image, storage_options, zarr_format)
+        if root is not None:
+            labels_attrs = _ome(root["labels"].attrs, version) if _exists(root, "labels") else {}
+            listed = list(labels_attrs.get("labels", []))
+            if not overwrite and (name in listed or _exists(root, f"labels/{name}")):
+                raise AlreadyExistsError(
+                    f"{_join(url, 'labels', name)} already exists: pass overwrite=True to replace it, or another name"
+                )
+    except LabkitError:
+        raise
+    except Exception as exc:
+        if not is_storage_failure(exc):
+            raise
+        raise storage_error(exc, url, storage_options, action="write") from None
+
+    # the label values, for colours and properties (one pass over the labels, block by block for dask)
+    if props is not None:
+        values = sorted(props)
+    else:
+        uniq = attempt_import("dask.array").unique(arr).compute() if hasattr(arr, "dask") else np.unique(arr)
+        values = [int(v) for v in uniq if v != 0]
+    unknown = sorted(set(own) - set(values))
+    if unknown:
+        raise ConfigurationError(f"colors given for label values {unknown[:10]} that are not "
+                                 f"{'in properties' if props is not None else 'in the labels'}")
+    palette = label_colors(values)
+    palette.update(own)
+    image_label: dict[str, Any] = {
+        "colors": [{"label-value": v, "rgba": palette[v]} for v in values],
+        "source": {"image": "../../"},
+    }
+    if props is not None:
+        image_label["properties"] = [props[v] for v in values]
+    if version == "0.4":
+        image_label["version"] = "0.4"
+
+    try:
+        if root is None:
+            root = _copy_image(url, image, src_group, meta, version, storage_options)
+        labels_group = root.require_group("labels")
+        group = labels_group.create_group(name, overwrite=True) if overwrite else labels_group.create_group(name)
+        for lv in meta.levels:
+            shape = tuple(lv.shape[i] for i in keep)
+            chunks = tuple(min(lv.chunks[i], s) for i, s in zip(keep, shape, strict=True))
+            shards = tuple(min(lv.shards[i], -(-s // c) * c) for i, s, c in zip(keep, shape, chunks, strict=True)) \
+                if lv.shards and zarr_format == 3 else None
+            level = _level_of(arr, shape)
+            out = _zarr.create_array(group, lv.path, shape, arr.dtype, chunks, dimension_names=names, shards=shards)
+            ngff._store_array(level, out, shards or chunks)
+        multiscale = _multiscale_json(meta, keep, name, version, "nearest",
+                                      "the labels at each level of the image: nearest pixel (stride), no smoothing")
+        group.attrs.update(_wrap(version, {"multiscales": [multiscale], "image-label": image_label}))
+        listed = [n for n in _ome(labels_group.attrs, version).get("labels", []) if n != name] + [name]
+        labels_group.attrs.update(_wrap(version, {"labels": listed}))
+    except LabkitError:
+        raise
+    except Exception as exc:
+        if not is_storage_failure(exc):
+            raise
+        raise storage_error(exc, url, storage_options, action="write") from None
+    return _join(url, "labels", name)
+
+
+def _existing_copy(url: Any, image: Any, storage_options: Mapping[str, Any] | None, zarr_format: int) -> Any:
+    """The group at ``url`` when it is labkit's copy of ``image`` (labels are added to it); ``None`` when empty."""
+    from labkit.storage import open_store
+
+    store = open_store(url, storage_options, mode="a")
+    try:
+        group = _zarr.open_group(store, mode="r")
+    except _zarr.GROUP_NOT_FOUND:
+        from labkit.storage import filesystem
+
+        fs, path = filesystem(str(url), storage_options)
+        if not fs.exists(path):
+            return None
+        group = None
+    recorded = {} if group is None else dict(group.attrs).get("labkit", {})
+    if isinstance(recorded, Mapping) and recorded.get("source_image") == str(image):
+        if _zarr.zarr_format(group) != zarr_format:
+            raise FormatError(f"{url} is a zarr v{_zarr.zarr_format(group)} copy of {image}; its labels are too: "
+                              "pass version=None")
+        return _zarr.open_group(store, mode="a")
+    raise AlreadyExistsError(
+        f"{url} already holds data that is not labkit's copy of {image}: pass a new url for the copy with the "
+        "labels (labkit does not replace it)"
+    )
+
+
+def _copy_image(url: Any, image: Any, src_group: Any, meta: ngff.Multiscale, version: str,
+                storage_options: Mapping[str, Any] | None) -> Any:
+    """Write a copy of the image at ``url`` (its multiscale and omero metadata, its levels block by block)."""
+    from labkit.storage import open_store
+
+    da = attempt_import("dask.array")
+    zarr_format = 2 if version == "0.4" else 3
+    root = _zarr.open_group(open_store(url, storage_options, mode="w-"), mode="w-", zarr_format=zarr_format)
+    for lv in meta.levels:
+        shards = lv.shards if zarr_format == 3 else None
+        out = _zarr.create_array(root, lv.path, lv.shape, lv.dtype, lv.chunks, dimension_names=meta.axis_names,
+                                 shards=shards)
+        ngff._store_array(da.from_zarr(src_group[lv.path]), out, shards or lv.chunks)
+    found = ngff.ome_attributes(dict(src_group.attrs))
+    raw_ms = dict(found[1]["multiscales"][0]) if found else {}
+    keep = list(range(len(meta.axes)))
+    axes = [ngff.Axis(a.name, a.type or ngff._TYPES.get(a.name), a.unit) for a in meta.axes]
+    meta_axes = ngff.Multiscale(version=version, zarr_format=zarr_format, axes=tuple(axes), levels=meta.levels)
+    multiscale = _multiscale_json(meta_axes, keep, meta.name or ngff._default_name(image), version,
+                                  str(raw_ms.get("type") or "unknown"), f"copy of {image} (levels as there)")
+    if isinstance(raw_ms.get("metadata"), Mapping):
+        multiscale["metadata"] = {**raw_ms["metadata"], "copied_by": "labkit.labels.write_labels"}
+    keys: dict[str, Any] = {"multiscales": [multiscale]}
+    omero = found[1].get("omero") if found else None
+    if isinstance(omero, Mapping):
+        omero = {k: v for k, v in omero.items() if k != "version"}
+        if version == "0.4":
+            omero["version"] = "0.4"
+        keys["omero"] = omero
+    attrs = _wrap(version, keys)
+    attrs["labkit"] = {"source_image": str(image), "source_version": meta.version,
+                       "note": "a copy of source_image, made to hold its labels (labels/)",
+                       "labkit_version": ngff._labkit_version()}
+    root.attrs.update(attrs)
+    return root
+
+
+# --------------------------------------------------------------------------- reading
+def label_names(url: Any, storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    """The names of the labels of the image at ``url`` (``[]`` if it has none).
+
+    Examples
+    --------
+    >>> label_names("cells.ome.zarr")  # doctest: +SKIP
+    ['nuclei', 'cells']
+    """
+    from labkit.load_remote import open_multiscale
+
+    group, meta = open_multiscale(url, storage_options=storage_options)
+    if not _exists(group, "labels"):
+        return []
+    attrs = dict(group["labels"].attrs)
+    listed = attrs.get("ome", {}).get("labels") if isinstance(attrs.get("ome"), Mapping) else None
+    return [str(n) for n in (listed if listed is not None else attrs.get("labels", []))]
+
+
+def open_labels(url: Any, name: str = "nuclei", level: int = 0,
+                storage_options: Mapping[str, Any] | None = None) -> Any:
+    """Open the labels ``name`` of an OME-Zarr image as a lazy ``xarray.DataArray``, aligned with the image.
+
+    Dims are the image's without ``c``, coordinates those of ``labkit.open_image(url, level)``; ``attrs``
+    hold the ``image-label`` metadata: ``colors`` (label value -> RGBA) and ``properties`` (label value ->
+    dict), and ``image_label`` as stored.
+
+    Examples
+    --------
+    >>> lab = open_labels("cells.ome.zarr", "nuclei", level=1)  # doctest: +SKIP
+    >>> lab.attrs["properties"][3]["area"]  # doctest: +SKIP
+    412.0
+    """
+    from labkit.load_remote import open_image, open_multiscale
+
+    xr = attempt_import("xarray")
+    da = attempt_import("dask.array")
+    _check_name(name)
+    img = open_image(url, level, storage_options=storage_options, chunks="storage")
+    names = label_names(url, storage_options)
+    where = _join(url, "labels", name)
+    if name not in names:
+        raise NotFoundError(f"{url} has no labels {name!r}; its labels: {names or 'none'}")
+    group, meta = open_multiscale(where, storage_options=storage_options)
+    if not 0 <= level < len(meta.levels):
+        raise IndexError(f"{where} has levels 0-{len(meta.levels) - 1}; level {level} does not exist")
+    lv = meta.levels[level]
+    dims = tuple(d for d in img.dims if d != "c")
+    expected = tuple(img.sizes[d] for d in dims)
+    if meta.axis_names != dims or lv.shape != expected:
+        raise FormatError(f"{where} level {level} is {lv.shape} ({''.join(meta.axis_names)}), not aligned with "
+                          f"the image's {expected} ({''.join(dims)})")
+    data = da.from_zarr(group[lv.path], chunks=lv.shards or lv.chunks,
+                        name=f"labels-{abs(hash((where, level)))}")
+    coords = {d: img.coords[d] for d in dims if d in img.coords}
+    out = xr.DataArray(data, dims=dims, coords=coords, name=name)
+    raw = ngff.ome_attributes(dict(group.attrs))
+    image_label = dict(raw[1].get("image-label", {}) if raw else {})
+    out.attrs.update({
+        "source": where, "image": str(url), "ngff_version": meta.version, "level": level,
+        "colors": {int(c["label-value"]): list(c.get("rgba") or []) for c in image_label.get("colors", [])},
+        "properties": {int(p["label-value"]): {k: v for k, v in p.items() if k != "label-value"}
+                       for p in image_label.get("properties", [])},
+        "image_label": image_label,
+    })
+    return out
+
