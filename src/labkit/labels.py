@@ -393,40 +393,44 @@ def write_labels(
             raise
         raise storage_error(exc, url, storage_options, action="write") from None
 
-    # the label values, for colours and properties (one pass over the labels, block by block for dask)
+    def image_label_json(values: list[int]) -> dict[str, Any]:
+        unknown = sorted(set(own) - set(values))
+        if unknown:
+            raise ConfigurationError(f"colors given for label values {unknown[:10]} that are not "
+                                     f"{'in properties' if props is not None else 'in the labels'}")
+        palette = label_colors(values)
+        palette.update(own)
+        out: dict[str, Any] = {"colors": [{"label-value": v, "rgba": palette[v]} for v in values],
+                               "source": {"image": "../../"}}
+        if props is not None:
+            out["properties"] = [props[v] for v in values]
+        if version == "0.4":
+            out["version"] = "0.4"
+        return out
+
     if props is not None:
-        values = sorted(props)
-    else:
-        uniq = attempt_import("dask.array").unique(arr).compute() if hasattr(arr, "dask") else np.unique(arr)
-        values = [int(v) for v in uniq if v != 0]
-    unknown = sorted(set(own) - set(values))
-    if unknown:
-        raise ConfigurationError(f"colors given for label values {unknown[:10]} that are not "
-                                 f"{'in properties' if props is not None else 'in the labels'}")
-    palette = label_colors(values)
-    palette.update(own)
-    image_label: dict[str, Any] = {
-        "colors": [{"label-value": v, "rgba": palette[v]} for v in values],
-        "source": {"image": "../../"},
-    }
-    if props is not None:
-        image_label["properties"] = [props[v] for v in values]
-    if version == "0.4":
-        image_label["version"] = "0.4"
+        image_label_json(sorted(props))  # a bad colour is refused before anything is written
+    elif own and not hasattr(arr, "dask"):
+        image_label_json([int(v) for v in np.unique(arr) if v != 0])
 
     try:
         if root is None:
             root = _copy_image(url, image, src_group, meta, version, storage_options)
         labels_group = root.require_group("labels")
         group = labels_group.create_group(name, overwrite=True) if overwrite else labels_group.create_group(name)
-        for lv in meta.levels:
+        found: list[int] = []
+        for k, lv in enumerate(meta.levels):
             shape = tuple(lv.shape[i] for i in keep)
             chunks = tuple(min(lv.chunks[i], s) for i, s in zip(keep, shape, strict=True))
             shards = tuple(min(lv.shards[i], -(-s // c) * c) for i, s, c in zip(keep, shape, chunks, strict=True)) \
                 if lv.shards and zarr_format == 3 else None
-            level = _level_of(arr, shape)
             out = _zarr.create_array(group, lv.path, shape, arr.dtype, chunks, dimension_names=names, shards=shards)
-            ngff._store_array(level, out, shards or chunks)
+            if k == 0:  # written once, listing its values on the way: a lazy segmentation is computed once
+                found = _store_listing_values(arr, out, shards or chunks)
+                level0 = attempt_import("dask.array").from_zarr(out) if hasattr(arr, "dask") else arr
+            else:  # smaller levels from the stored level 0
+                ngff._store_array(_level_of(level0, shape), out, shards or chunks)
+        image_label = image_label_json(sorted(props) if props is not None else found)
         multiscale = _multiscale_json(meta, keep, name, version, "nearest",
                                       "the labels at each level of the image: nearest pixel (stride), no smoothing")
         group.attrs.update(_wrap(version, {"multiscales": [multiscale], "image-label": image_label}))
@@ -439,6 +443,18 @@ def write_labels(
             raise
         raise storage_error(exc, url, storage_options, action="write") from None
     return _join(url, "labels", name)
+
+
+def _store_listing_values(src: Any, arr: Any, block: Sequence[int]) -> list[int]:
+    """Write ``src`` (numpy or dask) into ``arr`` in whole blocks; return its non-zero values, found on the way."""
+    if not hasattr(src, "dask"):
+        arr[...] = np.asarray(src)
+        values = np.unique(src)
+    else:
+        da = attempt_import("dask.array")
+        stored = src.rechunk(tuple(block)).store(arr, lock=False, return_stored=True, compute=False)
+        values = da.unique(stored).compute()
+    return [int(v) for v in values if v != 0]
 
 
 def _existing_copy(url: Any, image: Any, storage_options: Mapping[str, Any] | None, zarr_format: int) -> Any:
