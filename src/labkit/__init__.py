@@ -30,7 +30,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "labels",
-              "load_remote", "measure", "modes", "ngff", "nuclei_method", "recipes", "results", "sandbox", "segment",
+              "load_remote", "measurements", "modes", "ngff", "nuclei_method", "recipes", "results", "sandbox", "segment",
               "stac", "storage", "synthetic", "tutorials", "viewer3d", "viewers", "write")
 #: public name -> module that defines it
 _API = {
@@ -43,7 +43,7 @@ _API = {
     "checkpoint": "results", "Manifest": "results", "ResultStore": "results",
     "write_zarr": "write",
     "write_image": "ngff",
-    "segment_nuclei": "segment", "measure": "measure",
+    "segment_nuclei": "segment", "measure": "measurements",
     "write_labels": "labels", "open_labels": "labels",
 }
 #: deprecated public name -> (module, its new name)

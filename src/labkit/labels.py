@@ -176,6 +176,10 @@ def _as_label_array(labels: Any, meta: ngff.Multiscale, source: str) -> tuple[An
         if "c" in dims and labels.sizes["c"] == 1:
             labels = labels.isel(c=0, drop=True)
             dims = tuple(d for d in dims if d != "c")
+        single = [n for n, size in zip(names, expected, strict=True) if n not in dims and size == 1]
+        if single:  # e.g. the labels of the one time point of a (t, c, z, y, x) image
+            labels = labels.expand_dims(single)
+            dims = tuple(str(d) for d in labels.dims)
         if set(dims) != set(names):
             raise FormatError(
                 f"labels have dims {dims}; the image {source} has {meta.axis_names}, so its labels have dims "
@@ -353,6 +357,7 @@ def write_labels(
         src_group, meta = _open_image(url, storage_options, hint)
     else:
         src_group, meta = _open_image(image, image_storage_options, "image= must name an OME-Zarr image.")
+        meta = _physical(meta, labels)
     arr, names = _as_label_array(labels, meta, str(source))
     keep = [i for i, n in enumerate(meta.axis_names) if n != "c"]
     props = _properties(properties) if properties is not None else None
@@ -445,6 +450,24 @@ def write_labels(
     return _join(url, "labels", name)
 
 
+def _physical(meta: ngff.Multiscale, labels: Any) -> ngff.Multiscale:
+    """A v0.1-0.3 source (no physical scales) in the labels' units, from their coordinates, for its copy."""
+    from dataclasses import replace
+
+    coords = getattr(labels, "coords", {})
+    sizes = {a.name: float(abs(coords[a.name].values[1] - coords[a.name].values[0])) for a in meta.axes
+             if a.type == ngff.SPACE and a.name in coords and coords[a.name].size > 1}
+    if meta.scales_known or not sizes:
+        return meta
+    def physical(values: tuple[float, ...]) -> tuple[float, ...]:
+        return tuple(v * sizes.get(a.name, 1.0) for v, a in zip(values, meta.axes, strict=True))
+
+    levels = tuple(replace(lv, scale=physical(lv.scale), translation=physical(lv.translation)) for lv in meta.levels)
+    axes = tuple(replace(a, unit=coords[a.name].attrs.get("units", "micrometer")) if a.name in sizes else a
+                 for a in meta.axes)
+    return replace(meta, levels=levels, axes=axes, scales_known=True)
+
+
 def _store_listing_values(src: Any, arr: Any, block: Sequence[int]) -> list[int]:
     """Write ``src`` (numpy or dask) into ``arr`` in whole blocks; return its non-zero values, found on the way."""
     if not hasattr(src, "dask"):
@@ -518,6 +541,48 @@ def _copy_image(url: Any, image: Any, src_group: Any, meta: ngff.Multiscale, ver
                        "labkit_version": ngff._labkit_version()}
     root.attrs.update(attrs)
     return root
+
+
+def write_label_properties(url: Any, properties: Any, name: str = "nuclei", *,
+                           storage_options: Mapping[str, Any] | None = None) -> None:
+    """Record a measurement table as the ``properties`` of labels already written (the arrays are not touched).
+
+    Measure the labels as stored (:func:`labkit.measure` of :func:`open_labels`), then keep the table with
+    them: viewers that read NGFF labels show each object's properties. Colours are kept, or made for labels
+    that have none.
+
+    Parameters
+    ----------
+    url : str or path
+        The OME-Zarr image holding the labels.
+    properties : pandas.DataFrame
+        One row per label with a ``label`` column (e.g. from :func:`labkit.measure`).
+    name : str
+        The labels' name.
+    storage_options : mapping, optional
+        Options for ``url``.
+
+    Examples
+    --------
+    >>> write_label_properties("cells.ome.zarr", labkit.measure(open_labels("cells.ome.zarr"), image))  # doctest: +SKIP
+    """
+    from labkit.load_remote import open_multiscale
+    from labkit.storage import open_store
+
+    props = _properties(properties)
+    where = _join(url, "labels", _check_name(name))
+    if name not in label_names(url, storage_options):
+        raise NotFoundError(f"{url} has no labels {name!r} to describe: write them first with write_labels")
+    _, meta = open_multiscale(where, storage_options=storage_options)
+    group = _zarr.open_group(open_store(where, storage_options, mode="a"), mode="a")
+    raw = ngff.ome_attributes(dict(group.attrs))
+    image_label = dict(raw[1].get("image-label", {}) if raw else {})
+    values = sorted(props)
+    known = {int(c["label-value"]): c["rgba"] for c in image_label.get("colors", [])}
+    palette = label_colors(values) | known
+    image_label["colors"] = [{"label-value": v, "rgba": palette[v]} for v in values]
+    image_label["properties"] = [props[v] for v in values]
+    group.attrs.update(_wrap(meta.version, {"image-label": image_label}))
 
 
 # --------------------------------------------------------------------------- reading

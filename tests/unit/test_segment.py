@@ -9,7 +9,7 @@ from scipy import ndimage
 from skimage.measure import regionprops_table
 
 from labkit import errors
-from labkit.measure import measure
+from labkit.measurements import measure
 from labkit.segment import segment_nuclei
 from labkit.synthetic import nuclei_volume
 

@@ -74,6 +74,8 @@ def _as_spatial(arr: Any, what: str) -> Any:
         if arr.ndim not in (2, 3):
             raise FormatError(f"{what} must be 2D (y, x) or 3D (z, y, x), got shape {arr.shape}")
         arr = xr.DataArray(arr, dims=SPATIAL[-arr.ndim:])
+    single = [d for d in arr.dims if d not in SPATIAL and arr.sizes[d] == 1]  # e.g. the one time point
+    arr = arr.squeeze(single, drop=True) if single else arr
     if tuple(arr.dims) != SPATIAL[-arr.ndim:]:
         raise FormatError(f"{what} must have dims (y, x) or (z, y, x), got {arr.dims}")
     return arr
