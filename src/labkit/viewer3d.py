@@ -47,7 +47,7 @@ class VolumeView:
         A label image (numpy, dask or xarray, aligned with the data by dim name: ``(z, y, x)`` labels of a
         ``(c, z, y, x)`` image; ids any integers, 0 background): a neuroglancer segmentation layer, "labels",
         on the image's voxel grid. Every object is shown, in the colour the plane viewer outlines it with:
-        as a half-transparent surface in 3D (meshes made by neuroglancer's python package in this kernel,
+        as a somewhat transparent surface in 3D (meshes made by neuroglancer's python package in this kernel,
         for an object when the browser asks for it) and filled in plane views. The labels are read whole
         (into memory) when the view is made: the meshes need the whole volume.
 
@@ -139,7 +139,7 @@ def _segmentation_layer(ng: Any, labels: Any, image: Any, space: Any) -> Any:
     volume = ng.LocalVolume(np.ascontiguousarray(values), space, volume_type="segmentation")
     return ng.SegmentationLayer(
         source=volume, segments=ids, segment_colors=dict(zip(ids, label_hex(ids), strict=True)),
-        object_alpha=0.5,  # the surfaces half transparent: the image and the objects behind show through
+        object_alpha=0.75,  # the surfaces a little transparent: what is inside and behind shows through
         selected_alpha=0.35, hover_highlight=False)
 
 
