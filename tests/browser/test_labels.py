@@ -19,7 +19,8 @@ from labkit._images import label_colors
 from labkit.synthetic import nuclei_volume
 from tests.browser.test_jupyterlab import CHROMIUM, FLAGS, SCREENSHOTS, WEBGL, _leaves_machine
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed: apt-get install chromium")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Chromium is not installed: apt-get install chromium")
 
 @pytest.fixture(scope="module")
 def nuclei():
