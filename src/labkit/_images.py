@@ -64,3 +64,81 @@ def channels_of(da: Any) -> list[dict[str, Any]]:
         out.append({"label": str(m.get("label", label)), "color": (m.get("color") or _DEFAULT_COLORS[i % 7]).upper(),
                     "start": window.get("start"), "end": window.get("end"), "active": m.get("active", True)})
     return out
+
+
+def as_labels(labels: Any, image: Any) -> Any:
+    """A label image as an xarray.DataArray aligned with ``image`` by dim name: dims among t, z, y, x, no channels.
+
+    Arrays without named dims take the image's last dims (``(z, y, x)`` labels of a ``(c, z, y, x)`` image);
+    an xarray keeps its own dims (a channel axis of size 1, as OME-NGFF labels may have, is dropped). The labels
+    must have the image's y and x sizes, and its z size if both have z.
+    """
+    import xarray as xr
+
+    if isinstance(labels, xr.DataArray):
+        if "c" in labels.dims:
+            if labels.sizes["c"] != 1:
+                raise FormatError(f"labels have {labels.sizes['c']} channels; pass one label image")
+            labels = labels.isel(c=0, drop=True)
+        unknown = set(labels.dims) - set("tzyx")
+        if unknown:
+            raise FormatError(f"labels need dims among t, z, y, x; got {labels.dims}")
+    else:
+        dims = [d for d in image.dims if d != "c"]
+        if labels.ndim > len(dims):
+            raise FormatError(f"labels of shape {labels.shape} have more dims than the image {tuple(image.dims)} "
+                              "without channels")
+        labels = xr.DataArray(labels, dims=dims[len(dims) - labels.ndim:])
+    for dim in ("t", "z", "y", "x"):
+        if dim in labels.dims and dim in image.dims and labels.sizes[dim] != image.sizes[dim]:
+            raise FormatError(f"labels have {labels.sizes[dim]} pixels along {dim}, the image {image.sizes[dim]}")
+    if not {"y", "x"} <= set(labels.dims):
+        raise FormatError(f"labels need y and x dims; got {labels.dims}")
+    if labels.dtype.kind not in "ui":
+        raise FormatError(f"labels must be integers, not {labels.dtype}")
+    return labels
+
+
+def label_colors(ids: Any) -> Any:
+    """One colour per label id (RGB floats 0-1, bright and saturated), the same for an id wherever it is shown.
+
+    The colour comes from a hash of the id alone (any integer up to 2**64 - 1), so it does not change with
+    the plane, the projection or between the plane viewer and the 3D view. The hue is the id times the golden
+    ratio (modulo 1): ids close to each other (1, 2, 3 ...) get hues far apart; any two ids differ in hue by
+    at least ~0.09 of the circle when their difference is below 8 (neighbours are often numbered close).
+    Ids far apart get unrelated hues: two of them may look alike (not guaranteed distinct).
+
+    Examples
+    --------
+    >>> label_colors([1, 123456789]).shape
+    (2, 3)
+    >>> bool((label_colors([7]) == label_colors([7])).all())
+    True
+    """
+    import numpy as np
+
+    if not hasattr(ids, "dtype"):  # a list of Python ints, some perhaps beyond int64 (2**63 and up)
+        ids = np.array([int(v) for v in np.ravel(np.asarray(ids, dtype=object))], dtype=np.uint64)
+    ids = np.asarray(ids).astype(np.uint64).ravel()
+    with np.errstate(over="ignore"):  # arithmetic modulo 2**64
+        # the hue: Fibonacci hashing (the id times the golden ratio, modulo 1), so ids 1, 2, 3 ... are far apart
+        h = (ids * np.uint64(0x9E3779B97F4A7C15) >> np.uint64(40)).astype(np.float64) / 2.0**24
+        x = ids + np.uint64(0x9E3779B97F4A7C15)  # saturation and brightness: splitmix64's finaliser
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    s = 0.7 + 0.3 * (x & np.uint64(0xFF)).astype(np.float64) / 255
+    v = 0.85 + 0.15 * ((x >> np.uint64(8)) & np.uint64(0xFF)).astype(np.float64) / 255
+    i = np.floor(h * 6).astype(int) % 6
+    f = h * 6 - np.floor(h * 6)
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    table = np.stack([np.stack(c, -1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))])
+    return table[i, np.arange(len(ids))]
+
+
+def label_hex(ids: Any) -> list[str]:
+    """:func:`label_colors` as ``"#rrggbb"`` strings (what neuroglancer's segment colours take)."""
+    import numpy as np
+
+    rgb = (np.asarray(label_colors(ids)) * 255).round().astype(int)
+    return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in rgb]

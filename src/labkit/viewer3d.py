@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit._images import as_dataarray, channels_of
+from labkit._images import as_dataarray, as_labels, channels_of, label_hex
 from labkit._lazy import attempt_import
 from labkit.errors import FormatError
 
@@ -43,6 +43,13 @@ class VolumeView:
         neuroglancer layout: ``"3d"`` (default), ``"xy-3d"`` (a plane beside the volume), ``"4panel"``.
     height : int
         Height of the view in the notebook, pixels.
+    labels : array, optional
+        A label image (numpy, dask or xarray, aligned with the data by dim name: ``(z, y, x)`` labels of a
+        ``(c, z, y, x)`` image; ids any integers, 0 background): a neuroglancer segmentation layer, "labels",
+        on the image's voxel grid. Every object is shown, in the colour the plane viewer outlines it with:
+        as a somewhat transparent surface in 3D (meshes made by neuroglancer's python package in this kernel,
+        for an object when the browser asks for it) and filled in plane views. The labels are read whole
+        (into memory) when the view is made: the meshes need the whole volume.
 
     Examples
     --------
@@ -52,7 +59,8 @@ class VolumeView:
     >>> v.close()
     """
 
-    def __init__(self, data: Any, channel_axis: int | None = None, layout: str = "3d", height: int = 520) -> None:
+    def __init__(self, data: Any, channel_axis: int | None = None, layout: str = "3d", height: int = 520,
+                 labels: Any = None) -> None:
         ng = attempt_import("neuroglancer")
         da = as_dataarray(data, channel_axis)
         if "t" in da.dims:
@@ -74,6 +82,8 @@ class VolumeView:
                 layer = ng.ImageLayer(source=ng.LocalVolume(_Chunks(volume), space),
                                       shader=_shader(ch["color"], lo, hi), volume_rendering_mode="max")
                 state.layers.append(name=ch["label"], layer=layer, visible=bool(ch["active"]))
+            if labels is not None:
+                state.layers.append(name="labels", layer=_segmentation_layer(ng, labels, da, space))
             state.layout = layout
             state.projection_orientation = [0.25, -0.3, 0.1, 0.92]  # oblique: the volume, not one face
             # framed on the whole volume: centred, the viewport's height (in units of the finest voxel size)
@@ -86,7 +96,7 @@ class VolumeView:
 
     @property
     def layers(self) -> list[str]:
-        """The channel labels, one neuroglancer layer each."""
+        """The channel labels, one neuroglancer layer each (and "labels", the segmentation, if any)."""
         return [layer.name for layer in self.viewer.state.layers]
 
     @property
@@ -110,6 +120,27 @@ class VolumeView:
 
     def __repr__(self) -> str:
         return f"<VolumeView {', '.join(self.layers)} at {self.url}>"
+
+
+def _segmentation_layer(ng: Any, labels: Any, image: Any, space: Any) -> Any:
+    """A neuroglancer segmentation layer of ``labels`` (aligned with ``image``): every object, in its own colour."""
+    lab = as_labels(labels, image)
+    if "t" in lab.dims:
+        lab = lab.isel(t=0)
+    if "z" not in lab.dims:
+        raise FormatError(f"3D labels need a z axis; got dims {lab.dims}")
+    values = np.asarray(lab.transpose("z", "y", "x").data)  # read whole: meshes are made from the whole volume
+    if values.dtype.kind == "i":
+        if values.size and values.min() < 0:
+            raise FormatError("label ids must not be negative")
+    # neuroglancer's segmentations are uint8-64; its mesh generator takes those (uint32 keeps uint16 ids)
+    values = values.astype(np.uint64 if values.dtype.itemsize == 8 else np.uint32, copy=False)
+    ids = [int(i) for i in np.unique(values) if i != 0]
+    volume = ng.LocalVolume(np.ascontiguousarray(values), space, volume_type="segmentation")
+    return ng.SegmentationLayer(
+        source=volume, segments=ids, segment_colors=dict(zip(ids, label_hex(ids), strict=True)),
+        object_alpha=0.75,  # the surfaces a little transparent: what is inside and behind shows through
+        selected_alpha=0.35, hover_highlight=False)
 
 
 def _voxel_size(da: Any) -> tuple[list[float], str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit._images import as_dataarray, channels_of
+from labkit._images import as_dataarray, as_labels, channels_of, label_colors
 from labkit._lazy import attempt_import
 from labkit.errors import ConfigurationError, FormatError
 
@@ -157,15 +157,21 @@ def blend_channels(planes: Sequence[np.ndarray], colors: Sequence[str], shape: t
 
 
 class Viewer:
-    """A plane viewer for JupyterLab: z/t sliders, channel toggles, maximum projection, label overlay.
+    """A plane viewer for JupyterLab: z/t sliders, channel toggles, maximum projection, label outlines.
 
     Only the planes on screen are read (a maximum projection reads the whole stack of the
     active channels). Build it with :func:`view`.
+
+    With ``labels`` (a label image: numpy, dask or xarray, aligned with the image by dim name, ids any
+    integers), every object is outlined in its own colour (:func:`labkit._images.label_colors`: the same
+    colour for an id on every plane and in the 3D view); the z slider moves image and labels together, and
+    the maximum projection outlines the maximum projection of the labels.
     """
 
     def __init__(self, data: Any, channel_axis: int | None = None, labels: Any = None) -> None:
         self.data = as_dataarray(data, channel_axis)
-        self.labels = None if labels is None else as_dataarray(labels, None)
+        self.labels = None if labels is None else as_labels(labels, self.data)
+        self.show_labels = self.labels is not None
         self.channels = channels_of(self.data)
         self.t = 0
         self.z = self.data.sizes.get("z", 1) // 2
@@ -196,10 +202,11 @@ class Viewer:
             hi = ch["end"] if ch["end"] is not None else float(np.percentile(plane, 99.5))
             planes.append(np.clip((plane - lo) / max(hi - lo, 1e-12), 0, 1))
         rgb = blend_channels(planes, [ch["color"] for _, ch in active], (self.data.sizes["y"], self.data.sizes["x"]))
-        if self.labels is not None:
+        if self.labels is not None and self.show_labels:
             lab = np.asarray(self._at_view(self.labels).values)
-            edges = (lab != np.roll(lab, 1, 0)) | (lab != np.roll(lab, 1, 1))
-            rgb[edges & (lab > 0)] = (1.0, 0.3, 0.3)
+            edges = outlines(lab)
+            ids, where = np.unique(lab[edges], return_inverse=True)
+            rgb[edges] = label_colors(ids)[where]
         return rgb
 
     def _pixel_size(self) -> tuple[float | None, str]:
@@ -271,6 +278,11 @@ class Viewer:
             t = w.IntSlider(value=0, min=0, max=self.data.sizes["t"] - 1, description="t", continuous_update=False)
             controls.append(t)
         proj = w.ToggleButton(description="Max projection", value=False, disabled=z is None)
+        outlined = None
+        if self.labels is not None:
+            outlined = w.Checkbox(value=self.show_labels, description="Labels", indent=False,
+                                  layout=w.Layout(width="auto"))
+            controls.append(outlined)
         toggles = [w.Checkbox(value=c["active"], description=c["label"], indent=False,
                               style={"background": f"#{c['color']}33"}) for c in self.channels]
 
@@ -278,6 +290,8 @@ class Viewer:
             self.z = z.value if z is not None else 0
             self.t = t.value if t is not None else 0
             self.projection = proj.value
+            if outlined is not None:
+                self.show_labels = outlined.value
             if z is not None:
                 z.disabled = self.projection  # the z slider does nothing in a projection
             for ch, box in zip(self.channels, toggles, strict=True):
@@ -295,7 +309,7 @@ class Viewer:
             control.observe(redraw, "value")
         box_ = w.VBox([style, w.HBox([*controls, proj, busy]), w.HBox(toggles), image, caption])
         self._widgets = {"box": box_, "image": image, "z": z, "t": t, "projection": proj, "channels": toggles,
-                         "busy": busy, "caption": caption}
+                         "busy": busy, "caption": caption, "labels": outlined}
         return box_
 
     def _ipython_display_(self) -> None:
@@ -309,6 +323,26 @@ class Viewer:
         except ImportError:
             pass
         display(bundle, raw=True)
+
+
+def outlines(labels: np.ndarray) -> np.ndarray:
+    """Where each object of a 2D label image has its outline: its pixels next to another id (4-neighbours).
+
+    Both sides of a border between two touching objects are outline, each in its own object; so is an
+    object's edge at the image's border. Background (0) has none.
+
+    Examples
+    --------
+    >>> outlines(np.array([[0, 1, 1, 1], [0, 1, 1, 1], [0, 1, 1, 1]])).astype(int)
+    array([[0, 1, 1, 1],
+           [0, 1, 0, 1],
+           [0, 1, 1, 1]])
+    """
+    padded = np.pad(labels, 1)
+    inner = padded[1:-1, 1:-1]
+    edges = ((inner != padded[:-2, 1:-1]) | (inner != padded[2:, 1:-1]) | (inner != padded[1:-1, :-2])
+             | (inner != padded[1:-1, 2:]))
+    return edges & (inner != 0)
 
 
 def _bar_length(width: float) -> float:
@@ -334,7 +368,9 @@ def view(data: Any, *, channel_axis: int | None = None, labels: Any = None, back
     channel_axis : int, optional
         Which axis holds channels, for arrays without named dims.
     labels : array, optional
-        A label image to outline over the data (same y, x, and z if any).
+        A label image (numpy, dask or xarray; ids any integers, 0 background) whose objects are outlined over
+        the data, each in its own colour; with ``backend="3d"``, a segmentation layer (the objects' surfaces).
+        Matched to the data by dim name: an ``open_image`` image ``(c, z, y, x)`` takes labels ``(z, y, x)``.
     backend : {"auto", "labkit", "3d", "itk"}
         ``"auto"`` and ``"labkit"``: labkit's plane viewer; ``"3d"``: the volume rendered in 3D
         (:class:`labkit.viewer3d.VolumeView`, neuroglancer served by this kernel, offline; the ``viewer3d``
@@ -356,7 +392,7 @@ def view(data: Any, *, channel_axis: int | None = None, labels: Any = None, back
     if backend == "3d":
         from labkit.viewer3d import VolumeView
 
-        return VolumeView(data, channel_axis=channel_axis)
+        return VolumeView(data, channel_axis=channel_axis, labels=labels)
     if backend == "itk":
         itkwidgets = attempt_import("itkwidgets")
         return itkwidgets.view(np.asarray(data))

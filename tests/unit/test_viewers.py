@@ -12,7 +12,8 @@ import pytest
 import xarray as xr
 from PIL import Image
 
-from labkit.errors import MissingDependencyError
+from labkit._images import label_colors, label_hex
+from labkit.errors import FormatError, MissingDependencyError
 from labkit.viewers import Viewer, plot_map, view
 
 
@@ -125,7 +126,8 @@ def test_omero_colours_windows_and_labels():
     labels = np.zeros((1, 8, 8), np.uint16)
     labels[0, 2:6, 2:6] = 1
     outlined = Viewer(img, labels=labels).render()
-    assert tuple(outlined[2, 3]) == (1.0, 0.3, 0.3) and tuple(outlined[4, 4]) != (1.0, 0.3, 0.3)
+    colour = tuple(label_colors([1])[0])
+    assert tuple(outlined[2, 3]) == colour and tuple(outlined[4, 4]) != colour
     assert v._pixel_size() == (pytest.approx(0.36), "µm")
 
 
@@ -175,3 +177,134 @@ def test_plot_map_of_classes_has_a_legend_the_crs_and_the_outline():
     assert len(ax.figure.axes) == 1  # a legend, no colour bar
     shown = ax.images[0].get_array()
     assert [shown[0, 0], shown[0, 1], shown[1, 0]] == [0, 1, 2]  # each class its own colour, no data included
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def _hue_distance(a, b):
+    from matplotlib.colors import rgb_to_hsv
+
+    d = abs(float(rgb_to_hsv(a)[0] - rgb_to_hsv(b)[0]))
+    return min(d, 1 - d)
+
+
+def test_every_object_is_outlined_in_its_own_colour_and_touching_ones_differ():
+    from labkit.synthetic import touching_nuclei
+    from labkit.viewers import outlines
+
+    plane = touching_nuclei((128, 128), 10, seed=1)
+    lab = plane.labels
+    rgb = Viewer(plane.image, labels=lab).render()
+    edges = outlines(lab)
+    for i in np.unique(lab[lab > 0]):
+        on = edges & (lab == i)
+        assert on.any() and np.allclose(rgb[on], label_colors([i])[0]), f"object {i}"
+    inside = rgb[~edges & (lab > 0)]
+    assert np.ptp(inside, axis=1).max() == 0  # inside an object: the image (grey), not an outline
+    # two touching objects: both sides of their border outlined, each in its own, clearly different colour
+    right = (lab[:, :-1] > 0) & (lab[:, 1:] > 0) & (lab[:, :-1] != lab[:, 1:])
+    ys, xs = np.nonzero(right)
+    assert len(ys), "the test plane has touching nuclei"
+    pairs = {(int(lab[y, x]), int(lab[y, x + 1])) for y, x in zip(ys, xs, strict=True)}
+    for y, x in zip(ys, xs, strict=True):
+        assert edges[y, x] and edges[y, x + 1]
+        assert _hue_distance(rgb[y, x], rgb[y, x + 1]) > 0.05, (lab[y, x], lab[y, x + 1])
+    assert len(pairs) >= 2
+
+
+def test_label_colours_are_per_id_and_take_large_sparse_ids():
+    big = np.array([123456789, 2**40 + 5, 2**64 - 1], np.uint64)
+    assert label_colors(big).shape == (3, 3) and (label_colors(big) == label_colors(list(map(int, big)))).all()
+    assert (label_colors(np.array([7], np.int32)) == label_colors([7])).all()
+    rgb = label_colors(np.arange(1, 200))
+    assert rgb.max(axis=1).min() >= 0.85 and (rgb.max(axis=1) - rgb.min(axis=1)).min() > 0.5  # bright, saturated
+    # consecutive ids (skimage, cellpose number objects 1, 2, 3 ...): hues far apart
+    assert min(_hue_distance(rgb[i], rgb[i + 1]) for i in range(198)) > 0.3
+    r, g, b = (label_colors([1])[0] * 255).round().astype(int)
+    assert label_hex([1]) == [f"#{r:02x}{g:02x}{b:02x}"]
+    # uint64 labels over a plane: outlines in the ids' colours
+    lab = np.zeros((1, 12, 12), np.uint64)
+    lab[0, 2:6, 2:6], lab[0, 6:10, 2:6] = 2**40 + 5, 123456789  # touching
+    rgb = Viewer(np.zeros((1, 12, 12)), labels=lab).render()
+    assert tuple(rgb[5, 3]) == tuple(label_colors([2**40 + 5])[0])
+    assert tuple(rgb[6, 3]) == tuple(label_colors([123456789])[0])
+
+
+def _stack():
+    """A (z, y, x) image with one object per plane, at a different place on each plane."""
+    image = np.zeros((3, 20, 20))
+    labels = np.zeros((3, 20, 20), np.uint32)
+    for z in range(3):
+        labels[z, 2 + 5 * z : 6 + 5 * z, 4:10] = 1000 + z
+    return image, labels
+
+
+def test_z_slider_moves_image_and_labels_and_projection_outlines_the_max():
+    image, labels = _stack()
+    v = Viewer(image, labels=labels)
+    v.widget()
+    for z in range(3):
+        v._widgets["z"].value = z
+        rgb = v.render()
+        assert tuple(rgb[2 + 5 * z, 5]) == tuple(label_colors([1000 + z])[0])
+        others = [k for k in range(3) if k != z]
+        assert all(tuple(rgb[2 + 5 * k, 5]) == (0, 0, 0) for k in others)
+    v._widgets["projection"].value = True
+    rgb = v.render()
+    for z in range(3):  # the max projection shows every plane's object
+        assert tuple(rgb[2 + 5 * z, 5]) == tuple(label_colors([1000 + z])[0])
+    v._widgets["labels"].value = False  # the outlines can be hidden
+    assert v.render().max() == 0
+
+
+def test_labels_align_by_dim_name_from_dask_and_xarray():
+    image, labels = _stack()
+    img = xr.DataArray(np.stack([image, image]), dims=("c", "z", "y", "x"), coords={"c": ["a", "b"]})
+    expected = None
+    for lab in (labels, da.from_array(labels, chunks=(1, 10, 10)), xr.DataArray(labels, dims=("z", "y", "x")),
+                xr.DataArray(labels[:, None], dims=("z", "c", "y", "x"))):
+        v = Viewer(img, labels=lab)
+        assert v.labels.dims == ("z", "y", "x")
+        v.z = 2
+        rgb = v.render()
+        expected = rgb if expected is None else expected
+        np.testing.assert_array_equal(rgb, expected)
+    assert tuple(expected[12, 5]) == tuple(label_colors([1002])[0])
+    # 2D labels of a time series: the same outlines at every t
+    v = Viewer(np.zeros((2, 20, 20)), channel_axis=None, labels=labels[0])
+    assert v.labels.dims == ("y", "x")
+    with pytest.raises(FormatError, match="along y"):
+        Viewer(img, labels=labels[:, :10])
+    with pytest.raises(FormatError, match="integers"):
+        Viewer(img, labels=labels.astype(float))
+
+
+def test_3d_view_adds_a_segmentation_layer_in_the_plane_viewers_colours():
+    pytest.importorskip("neuroglancer")
+    from labkit.synthetic import nuclei_volume
+
+    vol = nuclei_volume((8, 48, 48), 3, seed=1)
+    coords = {"z": np.arange(8) * 0.5, "y": np.arange(48) * 0.2, "x": np.arange(48) * 0.2}
+    img = xr.DataArray(vol.image[None], dims=("c", "z", "y", "x"), coords={**coords, "c": ["Dapi"]})
+    for d in "zyx":
+        img[d].attrs["units"] = "micrometer"
+    labels = xr.DataArray(vol.labels, dims=("z", "y", "x"), coords=coords)  # uint16
+    v = view(img, labels=labels, backend="3d")
+    try:
+        assert v.layers == ["Dapi", "labels"]
+        layer = v.viewer.state.layers["labels"]
+        ids = [int(i) for i in np.unique(vol.labels) if i]
+        assert layer.type == "segmentation" and sorted(int(i) for i in layer.segments) == ids
+        assert {int(k): c for k, c in layer.segment_colors.items()} == dict(zip(ids, label_hex(ids), strict=True))
+        assert 0 < layer.object_alpha < 1  # the surfaces a little transparent
+        url = layer.source[0].url  # python://volume/<viewer>.<volume>: served by this process
+        volume = v.viewer.volume_manager.volumes[url.rsplit(".", 1)[1]]
+        assert volume.volume_type == "segmentation" and volume.data_type == "uint32"
+        assert list(volume.dimensions.scales) == pytest.approx([0.5e-6, 0.2e-6, 0.2e-6])  # the image's voxels
+        assert len(volume.get_object_mesh(ids[0])) > 100  # the surfaces are made here, offline
+    finally:
+        v.close()
+    with pytest.raises(FormatError, match="negative"):
+        view(img, labels=-labels.astype(np.int32), backend="3d")
+
