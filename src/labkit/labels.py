@@ -31,7 +31,6 @@ Examples
 
 from __future__ import annotations
 
-import colorsys
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -46,7 +45,6 @@ __all__ = ["label_colors", "label_names", "open_labels", "write_labels"]
 
 #: versions of NGFF labkit writes labels in
 WRITABLE = ("0.4", "0.5")
-_GOLDEN = 0.6180339887498949
 
 
 # --------------------------------------------------------------------------- helpers
@@ -64,33 +62,19 @@ def _wrap(version: str, keys: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def label_colors(values: Sequence[int]) -> dict[int, list[int]]:
-    """A distinct, opaque RGBA colour per label value, the same for a value whatever the other values.
-
-    Hues step by the golden ratio from one value to the next; the rare colour already taken goes to the
-    next free hue.
+    """An opaque RGBA colour per label value: the viewers' colour of that id (a function of the id alone).
 
     Examples
     --------
     >>> label_colors([1, 2])[1] == label_colors([1, 5, 9])[1]
     True
-    >>> c = label_colors(range(1, 1001)); len({tuple(v) for v in c.values()})
-    1000
     """
-    out: dict[int, list[int]] = {}
-    used: set[tuple[int, ...]] = set()
-    for value in sorted(int(v) for v in values):
-        step = 0
-        while True:
-            hue = ((value + step * 7919) * _GOLDEN) % 1.0
-            sat = (0.55, 0.75, 0.95)[(value + step) % 3]
-            val = (0.95, 0.8)[(value // 3 + step) % 2]
-            rgba = (*(round(255 * c) for c in colorsys.hsv_to_rgb(hue, sat, val)), 255)
-            if rgba not in used:
-                break
-            step += 1
-        used.add(rgba)
-        out[value] = list(rgba)
-    return out
+    from labkit._images import label_colors as rgb
+
+    values = [int(v) for v in values]
+    if not values:
+        return {}
+    return {v: [*(int(c) for c in row), 255] for v, row in zip(values, (rgb(values) * 255).round(), strict=True)}
 
 
 def _rgba(value: Any) -> list[int]:

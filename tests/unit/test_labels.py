@@ -204,6 +204,7 @@ def test_synthetic_nuclei_have_real_ngff_labels(tmp_path):
 
 def test_label_colors_distinct_and_stable():
     colors = label_colors(range(1, 5001))
-    assert len({tuple(c) for c in colors.values()}) == 5000
+    assert len({tuple(c) for c in colors.values()}) >= 4990  # a colour per id, from the id alone: rare repeats
+    assert all(colors[v] != colors[v + 1] for v in range(1, 5000))
     assert all(len(c) == 4 and all(0 <= v <= 255 for v in c) for c in colors.values())
     assert label_colors([3, 900])[900] == colors[900]
