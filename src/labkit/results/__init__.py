@@ -18,9 +18,9 @@ from typing import Any
 from labkit.results.checkpoint import Checkpointed, checkpoint
 from labkit.results.manifest import Manifest
 from labkit.results.result_store import ResultStore
-from labkit.results.serializers import Npy, OmeTiff, OmeZarr, Parquet, Png, Serializer
+from labkit.results.serializers import NgffLabels, Npy, OmeTiff, OmeZarr, Parquet, Png, Serializer
 
-__all__ = ["Checkpointed", "Manifest", "Npy", "OmeTiff", "OmeZarr", "Parquet", "Png", "ResultStore",
+__all__ = ["Checkpointed", "Manifest", "NgffLabels", "Npy", "OmeTiff", "OmeZarr", "Parquet", "Png", "ResultStore",
            "Serializer", "checkpoint"]
 
 

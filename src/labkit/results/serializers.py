@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -323,6 +324,74 @@ class OmeZarr(Serializer):
 
 
 #: serializer chosen from a target's suffix when none is given
+class NgffLabels(Serializer):
+    """A label image as the OME-NGFF labels of an image (:func:`labkit.write_labels`): a folder.
+
+    The target is an OME-Zarr image. With ``image`` (a read-only source such as IDR's S3), the target becomes
+    a copy of that image holding the labels, which records where the image came from. A lazy label image
+    (e.g. from :func:`labkit.segment_nuclei`) is computed block by block as it is written, with the current
+    Dask scheduler or cluster; it loads back lazily (:func:`labkit.open_labels`).
+
+    Parameters
+    ----------
+    name : str
+        The labels' name (``labels/<name>``).
+    image : str, optional
+        The source image when the target is not the image itself.
+    image_storage_options : mapping, optional
+        Options to read ``image`` (e.g. ``{"endpoint_url": ...}``).
+
+    Examples
+    --------
+    >>> from labkit.results import checkpoint
+    >>> @checkpoint("results", target="{image_id}.ome.zarr",
+    ...             serializer=NgffLabels("nuclei", image="s3://idr/zarr/v0.1/6001240.zarr"))  # doctest: +SKIP
+    ... def nuclei(image_id):
+    ...     return labkit.segment_nuclei(volume)
+    """
+
+    kind = "label image"
+
+    def __init__(self, name: str = "nuclei", image: str | None = None,
+                 image_storage_options: Mapping[str, Any] | None = None) -> None:
+        self.name = name
+        self.image = image
+        self.image_storage_options = dict(image_storage_options or {})
+
+    def accepts(self, obj: Any) -> bool:
+        """Integer arrays (numpy, dask or xarray)."""
+        return super().accepts(obj) and np.dtype(obj.dtype).kind in "iu"
+
+    def save(self, store: ResultStore, name: str, obj: Any) -> None:
+        """Write the labels (computing them block by block); no single digest (a folder)."""
+        from labkit.labels import write_labels
+
+        self.check(obj)
+        url = store.url_of(name)
+        if "://" not in url:  # the workers that write the blocks may run in another folder
+            url = os.path.abspath(url)
+        write_labels(url, obj, self.name, image=self.image, overwrite=True,
+                     storage_options=store.storage_options, image_storage_options=self.image_storage_options)
+
+    def load(self, store: ResultStore, name: str, sha256: str | None = None) -> Any:
+        """The labels, lazily, aligned with the image (:func:`labkit.open_labels`)."""
+        from labkit.labels import open_labels
+
+        return open_labels(store.url_of(name), self.name, storage_options=store.storage_options)
+
+    def exists(self, store: ResultStore, name: str) -> bool:
+        """Whether the image lists the labels (done last, once they are written)."""
+        from labkit.labels import label_names
+
+        try:
+            return self.name in label_names(store.url_of(name), store.storage_options)
+        except (FileNotFoundError, FormatError):
+            return False
+
+    def __repr__(self) -> str:
+        return f"NgffLabels({self.name!r}, image={self.image!r})"
+
+
 SUFFIXES: dict[str, Serializer] = {
     ".ome.tiff": OmeTiff(dims="CZYX"),
     ".ome.tif": OmeTiff(dims="CZYX"),
