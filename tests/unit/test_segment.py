@@ -118,3 +118,36 @@ def test_bad_input_says_what_to_pass(call, words):
 def test_a_method_returning_the_wrong_shape_is_reported():
     with pytest.raises(errors.FormatError, match="one label per voxel"):
         segment_nuclei(np.zeros((8, 8)), method=lambda b: b[:2], halo=0).compute()
+
+
+def test_labels_and_table_are_checkpointed_as_ngff_labels_and_parquet(tmp_path, monkeypatch):
+    from labkit import labels as ngff_labels
+    from labkit.load_remote import open_image
+    from labkit.results import NgffLabels, checkpoint
+    from labkit.synthetic import write_nuclei
+
+    monkeypatch.chdir(tmp_path)  # the store is a relative folder, as in the tutorials
+    vol = nuclei_volume((12, 64, 64), 4, seed=5)
+    write_nuclei(tmp_path / "source.ome.zarr", vol, version="0.5")
+    image = open_image(tmp_path / "source.ome.zarr")
+    calls = []
+
+    @checkpoint("results", target="{name}.ome.zarr",
+                serializer=NgffLabels("found", image=str(tmp_path / "source.ome.zarr")))
+    def nuclei(name):
+        calls.append(name)
+        return segment_nuclei(image, method=threshold, halo=(6, 16, 16))
+
+    @checkpoint("results", target="{name}_nuclei.parquet")
+    def table(name):
+        return measure(nuclei(name), image)
+
+    first = table("embryo")
+    assert nuclei.state("embryo") == "fresh" and table.state("embryo") == "fresh" and calls == ["embryo"]
+    again = table("embryo")
+    assert calls == ["embryo"]  # read back, not recomputed
+    np.testing.assert_allclose(again.values, first.values)
+    stored = nuclei("embryo")  # lazily, from the copy in the results folder
+    assert stored.dims == ("z", "y", "x") and len(first) == len(np.unique(vol.labels)) - 1 == 4
+    np.testing.assert_array_equal(stored.values, segment_nuclei(image, method=threshold, halo=(6, 16, 16)).values)
+    assert ngff_labels.label_names("results/embryo.ome.zarr") == ["found"]
