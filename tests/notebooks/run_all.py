@@ -1,6 +1,6 @@
 """Execute a notebook the way JupyterLab's Run All does: every code cell sent to one kernel at once.
 
-papermill and nbval wait for each cell before sending the next; JupyterLab queues them all. Output that a
+papermill (nbclient) and nbval wait for each cell before sending the next; JupyterLab queues them all. Output that a
 background thread writes late (a progress bar's listener on a closed comm, a worker's shutdown) then lands in
 a later cell, which only this way of running shows. ``make test`` runs every tutorial so twice: as stored
 (tests/notebooks/run_stored.py) and, from the notebook tests, on its other backend.
