@@ -126,7 +126,7 @@ def run_stored(notebook: Path, workdir: Path) -> list[str]:
     failures = []
     for k, cell_outputs in enumerate(outputs):
         for out in cell_outputs:
-            text = _ANSI.sub("", text_of(out))
+            text = _ANSI.sub("", "\n".join(out["traceback"]) if out["type"] == "error" else text_of(out))
             if out["type"] == "error" or PROBLEMS.search(text):
                 found = PROBLEMS.search(text)
                 why = f"an error ({out.get('ename')})" if out["type"] == "error" else repr(found.group())
