@@ -71,20 +71,20 @@ test: setup
 	$(BIN)/python -m pytest --durations=20 -n $(TEST_WORKERS) --dist loadfile
 	$(MAKE) test-itk
 
-# Every tutorial as stored, the way a user who opens it runs it: nbval, default parameters, cells marked
-# NBVAL_CHECK_OUTPUT compared with their stored output. On a cold sandbox, 01 first: the sandbox it starts must
-# gain the services 02 and 03 need. nbval runs copies in build/nbval that end with the notebook tests' probe cell
-# (tests/notebooks/probes.py); the executed copies go to build/tutorials without it, for the book, and what the
-# probes printed beside them, for the notebook tests of each tutorial's default backend: the suite then executes
-# each tutorial once more, on its other backend, as JupyterLab's Run All does (twice in all).
+# Every tutorial as stored, the way a user who opens it in JupyterLab runs it: Run All (every code cell sent to one
+# kernel at once), default parameters, from a stopped sandbox to a stopped sandbox (tests/notebooks/run_stored.py).
+# A tutorial fails on any traceback, logged ERROR or "Exception ignored" in any output, and when a cell marked
+# NBVAL_CHECK_OUTPUT shows other text than its stored output (compared as nbval-lax does). On a cold sandbox, 01
+# first: the sandbox it starts must gain the services 02 and 03 need. The cells run in build/run-all, each notebook
+# followed by the notebook tests' probe cell (tests/notebooks/probes.py); the executed notebooks go to
+# build/tutorials without it, for the book, and what the probes printed beside them, for the notebook tests of each
+# tutorial's default backend: the suite then executes each tutorial once more, on its other backend, the same way
+# (twice in all).
 NOTEBOOK_ORDER := 01_idr_segmentation.ipynb 02_ipfs_zarr.ipynb 03_eodc_flood.ipynb 04_cell_pipeline.ipynb \
                   00_sandbox_tour.ipynb
-NBVAL_DIR := build/nbval
+RUN_ALL_DIR := build/run-all
 test-notebooks: setup
-	-@$(BIN)/labkit sandbox down
-	$(BIN)/python -m tests.notebooks.probes $(NBVAL_DIR) $(addprefix notebooks/,$(NOTEBOOK_ORDER))
-	$(BIN)/python -m pytest -p no:cacheprovider -p tests.nbval_record --nbval-lax --nbval-current-env \
-	  $(addprefix $(NBVAL_DIR)/,$(NOTEBOOK_ORDER)); status=$$?; $(BIN)/labkit sandbox down; exit $$status
+	$(BIN)/python -m tests.notebooks.run_stored $(RUN_ALL_DIR) $(addprefix notebooks/,$(NOTEBOOK_ORDER))
 
 # labkit's load_remote, viewers and IPFS reads on zarr 2.18 with itkwidgets installed (no tutorial: each runs
 # twice in the main suite already)

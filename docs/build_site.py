@@ -1,6 +1,6 @@
 """Build the labkit book into build/site: the executed tutorials (with outputs) and the API reference.
 
-Run by ``make site``. Tutorials executed by ``make tutorials`` or by the nbval run of ``make test``
+Run by ``make site``. Tutorials executed by ``make tutorials`` or by ``make test-notebooks`` (``make test``)
 (build/tutorials) are used as they are when they are newer than their source notebook; missing or outdated
 ones are executed against the sandbox first. The build fails on a tutorial that ended with an error, and
 (``sphinx-build -W``) on any warning: a broken internal link, a page missing from the table of contents,

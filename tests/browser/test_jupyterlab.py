@@ -132,7 +132,7 @@ def _errors(folder: Path, name: str) -> list[str]:
 
 @pytest.mark.timeout(600)
 def test_a_tutorial_runs_in_jupyterlab(lab, browser):
-    """Tutorial 01 as a new user runs it: Restart and run all, no error (nbval runs every tutorial headless)."""
+    """Tutorial 01 as a new user runs it: Restart and run all, no error (make test-notebooks runs them headless)."""
     url, token, folder = lab
     name = "01_idr_segmentation.ipynb"
     page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -24,7 +24,7 @@ def shutdown_noise(executed: Path) -> list[str]:
 
 
 def default_parameters(name: str) -> dict[str, Any]:
-    """The values a notebook's ``parameters`` cell assigns (what nbval runs it with)."""
+    """The values a notebook's ``parameters`` cell assigns (what ``make test-notebooks`` runs it with)."""
     cell = next(c for c in json.loads((NOTEBOOKS / name).read_text())["cells"]
                 if "parameters" in c["metadata"].get("tags", []))
     return {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse("".join(cell["source"])).body
@@ -32,7 +32,7 @@ def default_parameters(name: str) -> dict[str, Any]:
 
 
 def recorded(name: str) -> dict | None:
-    """What the probe printed in ``make test``'s nbval run of notebook ``name``, when that run is up to date.
+    """What the probe printed when ``make test-notebooks`` ran notebook ``name``, when that run is up to date.
 
     Up to date: run in this Python environment (not the itk profile's), newer than the notebook, the probes and
     every file of labkit's source, and its executed copy not replaced since (e.g. by ``make tutorials``).
@@ -53,7 +53,7 @@ def recorded(name: str) -> dict | None:
 class Run(NamedTuple):
     values: dict  # what the probe printed
     executed: Path  # the executed notebook
-    sandbox: Any  # the test sandbox it ran on; None for the nbval run's (gone, and its secrets with it)
+    sandbox: Any  # the test sandbox it ran on; None for make test-notebooks' (gone, with its secrets)
 
 
 @pytest.fixture(params=["local", "gateway"])
@@ -66,9 +66,10 @@ def backend(request) -> str:
 def run_notebook(request, tmp_path, monkeypatch):
     """A tutorial's probed values, executed on a backend.
 
-    On the notebook's default backend, the nbval run of ``make test`` already executed it as stored: its values
-    are taken when up to date (:func:`recorded`), so a tutorial runs twice a ``make test`` (nbval, then papermill
-    on the other backend). Else the tutorial runs now, with papermill against the test sandbox and ``parameters``.
+    On the notebook's default backend, ``make test-notebooks`` already executed it as stored (Run All): its values
+    are taken when up to date (:func:`recorded`), so a tutorial runs twice a ``make test`` (as stored, then on the
+    other backend). Else the tutorial runs now, as JupyterLab's Run All does, against the test sandbox and with
+    ``parameters``.
     """
 
     def run(name: str, **parameters) -> Run:

@@ -1,15 +1,15 @@
-"""What the notebook tests read from each tutorial's kernel: one probe per notebook, for nbval and papermill alike.
+"""What the notebook tests read from each tutorial's kernel: one probe per notebook, for every way it runs.
 
 The stored notebooks carry no cells for the tests. A probe is one more cell, appended to a copy of a notebook,
 that evaluates expressions in the notebook's kernel after its last cell and prints them as JSON. What needs the
 sandbox (its ground truth, its logs, its gateway) is computed there too, by the helpers below, whose source the
-probe cell carries: the kernel is where the sandbox is, and the nbval run's sandbox is gone by the time the tests
-read its values. A probe returns booleans, numbers and file names, never a secret.
+probe cell carries: the kernel is where the sandbox is, and the sandbox of ``make test-notebooks`` is gone by the
+time the tests read its values. A probe returns booleans, numbers and file names, never a secret.
 
-``make test`` runs nbval on probed copies (``python -m tests.notebooks.probes build/nbval NOTEBOOK...``);
-tests/nbval_record.py keeps each executed copy for the book without its probe cell, and what the probe printed
-beside it (``build/tutorials/<name>.probe.json``), where the test of the notebook's default backend reads it
-instead of executing the notebook again. Importable without pytest.
+``make test-notebooks`` runs every tutorial as stored with its probe cell last (tests/notebooks/run_stored.py),
+keeps each executed notebook for the book without its probe cell, and what the probe printed beside it
+(``build/tutorials/<name>.probe.json``), where the test of the notebook's default backend reads it instead of
+executing the notebook again. Importable without pytest.
 """
 
 from __future__ import annotations
@@ -17,15 +17,13 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-#: where the nbval run keeps its executed copies and probe values (tests/nbval_record.py)
+#: where ``make test-notebooks`` keeps the executed tutorials and their probe values (tests/notebooks/run_stored.py)
 EXECUTED = Path(os.environ.get("LABKIT_EXECUTED_DIR", ROOT / "build" / "tutorials"))
 MARKER = "LABKIT-PROBE:"
 CELL_ID = "labkit-probe"
@@ -157,17 +155,6 @@ def probed(executed: Path) -> dict:
 
 
 def probe_json(name: str) -> Path:
-    """Where the nbval run keeps what the probe of notebook ``name`` printed."""
+    """Where ``make test-notebooks`` keeps what the probe of notebook ``name`` printed."""
     return EXECUTED / f"{Path(name).stem}.probe.json"
 
-
-def main(dest: str, *notebooks: str) -> None:
-    """Write a probed copy of each notebook into ``dest``, emptied first: the notebooks write beside themselves
-    (02's download, 04's local store), and each nbval run must start from nothing, as the tests' runs do."""
-    shutil.rmtree(dest, ignore_errors=True)
-    for nb in notebooks:
-        with_probe(Path(nb), Path(dest))
-
-
-if __name__ == "__main__":
-    main(*sys.argv[1:])

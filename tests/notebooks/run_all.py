@@ -1,8 +1,9 @@
 """Execute a notebook the way JupyterLab's Run All does: every code cell sent to one kernel at once.
 
-papermill and nbval wait for each cell before sending the next; JupyterLab queues them all. Output that a
+papermill (nbclient) and nbval wait for each cell before sending the next; JupyterLab queues them all. Output that a
 background thread writes late (a progress bar's listener on a closed comm, a worker's shutdown) then lands in
-a later cell, which only this way of running shows.
+a later cell, which only this way of running shows. ``make test`` runs every tutorial so twice: as stored
+(tests/notebooks/run_stored.py) and, from the notebook tests, on its other backend.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def run_all(notebook: Path, parameters: dict[str, Any], extra: str = "", timeout
             env: dict[str, str] | None = None, cwd: Path | None = None) -> list[list[dict[str, Any]]]:
     """Outputs (iopub content dicts) of every code cell, the ``parameters`` set after the parameters cell.
 
+    ``parameters`` are sent as one more cell after the parameters cell (none when empty: the notebook as stored).
     ``extra`` is one more cell at the end (the tests' probe). The cells run in ``cwd`` (default: the notebook's
     folder), where the notebooks write what they keep beside themselves.
     """
@@ -31,7 +33,7 @@ def run_all(notebook: Path, parameters: dict[str, Any], extra: str = "", timeout
     sources = []
     for cell in cells:
         sources.append("".join(cell["source"]))
-        if "parameters" in cell["metadata"].get("tags", []):
+        if parameters and "parameters" in cell["metadata"].get("tags", []):
             sources.append("\n".join(f"{k} = {v!r}" for k, v in parameters.items()))
     if extra:
         sources.append(extra)
@@ -43,6 +45,8 @@ def run_all(notebook: Path, parameters: dict[str, Any], extra: str = "", timeout
         deadline = time.monotonic() + timeout
         while len(idle) < len(ids):
             try:
+                if time.monotonic() > deadline:
+                    raise queue.Empty
                 msg = kc.get_iopub_msg(timeout=max(1.0, deadline - time.monotonic()))
             except queue.Empty:
                 raise TimeoutError(f"{notebook.name}: {len(ids) - len(idle)} cells still running after {timeout} s") \
@@ -63,7 +67,8 @@ def run_all(notebook: Path, parameters: dict[str, Any], extra: str = "", timeout
             except queue.Empty:
                 break
             if msg["msg_type"] in ("stream", "error"):
-                outputs[msg["parent_header"].get("msg_id", ids[-1])].append({"type": msg["msg_type"], **msg["content"]})
+                cell = outputs.get(msg["parent_header"].get("msg_id"), outputs[ids[-1]])
+                cell.append({"type": msg["msg_type"], **msg["content"]})
         return [outputs[i] for i in ids]
     finally:
         kc.stop_channels()
@@ -88,49 +93,72 @@ def problems(outputs: list[list[dict[str, Any]]]) -> list[str]:
 
 def as_notebook(notebook: Path, outputs: list[list[dict[str, Any]]], parameters: dict[str, Any], extra: str,
                 dest: Path) -> Path:
-    """The run as an executed notebook at ``dest`` (nbformat), display updates applied, for the tests to read."""
+    """The run as an executed notebook at ``dest`` (nbformat), for the tests and the book to read.
+
+    Each display is kept as its last update drew it (``update_display_data``, from any cell: labkit.progress's
+    bar), as JupyterLab shows it; a cell's stream output is one output a stream, as nbclient writes it. The
+    parameters, when any, are a cell of their own after the parameters cell (tagged ``injected-parameters``, as
+    papermill's); the probe (``extra``) is the last cell. Code cells are numbered in order.
+    """
     nb = json.loads(notebook.read_text())
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert len(code) + bool(parameters) + bool(extra) == len(outputs)
+    last = {o["transient"]["display_id"]: o["data"] for cell in outputs for o in cell
+            if o["type"] == "update_display_data" and o.get("transient", {}).get("display_id")}
     cells, k = [], 0
     for cell in nb["cells"]:
         cells.append(cell)
         if cell["cell_type"] != "code":
             continue
-        cell["outputs"], k = _nbformat(outputs[k]), k + 1
-        if "parameters" in cell["metadata"].get("tags", []):
+        cell["outputs"], k = _nbformat(outputs[k], last), k + 1
+        if parameters and "parameters" in cell["metadata"].get("tags", []):
             cells.append({"cell_type": "code", "execution_count": None, "id": "injected-parameters",
-                          "metadata": {"tags": ["injected-parameters"]}, "outputs": _nbformat(outputs[k]),
+                          "metadata": {"tags": ["injected-parameters"]}, "outputs": _nbformat(outputs[k], last),
                           "source": "\n".join(f"{key} = {v!r}" for key, v in parameters.items())})
             k += 1
     if extra:
         from .probes import CELL_ID
 
         cells.append({"cell_type": "code", "execution_count": None, "id": CELL_ID, "metadata": {},
-                      "outputs": _nbformat(outputs[k]), "source": extra})
-    assert len(code) + 1 + bool(extra) == len(outputs)
+                      "outputs": _nbformat(outputs[k], last), "source": extra})
+    for n, cell in enumerate((c for c in cells if c["cell_type"] == "code"), 1):
+        cell["execution_count"] = n
+        for o in cell["outputs"]:
+            if o["output_type"] == "execute_result":
+                o["execution_count"] = n
     nb["cells"] = cells
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(nb))
     return dest
 
 
-def _nbformat(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _nbformat(outputs: list[dict[str, Any]], last: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """A cell's outputs in nbformat; ``last``: the data of each display's last update, by display id."""
     out: list[dict[str, Any]] = []
-    shown: dict[str, dict[str, Any]] = {}  # display_id -> its output, for update_display_data
     for o in outputs:
         if o["type"] == "stream":
-            out.append({"output_type": "stream", "name": o["name"], "text": o["text"]})
+            if out and out[-1]["output_type"] == "stream" and out[-1]["name"] == o["name"]:
+                out[-1]["text"] += o["text"]
+            else:
+                out.append({"output_type": "stream", "name": o["name"], "text": o["text"]})
         elif o["type"] == "error":
             out.append({"output_type": "error", "ename": o["ename"], "evalue": o["evalue"],
                         "traceback": o["traceback"]})
-        elif o["type"] == "update_display_data":
-            if (target := shown.get(o.get("transient", {}).get("display_id"))) is not None:
-                target["data"] = o["data"]
-        else:
-            entry = {"output_type": o["type"], "data": o["data"], "metadata": o.get("metadata", {})}
+        elif o["type"] in ("display_data", "execute_result"):
+            display_id = o.get("transient", {}).get("display_id")
+            entry = {"output_type": o["type"], "data": last.get(display_id, o["data"]),
+                     "metadata": o.get("metadata", {})}
             if o["type"] == "execute_result":
                 entry["execution_count"] = o.get("execution_count")
             out.append(entry)
-            if display_id := o.get("transient", {}).get("display_id"):
-                shown[display_id] = entry
+    for entry in out:
+        if entry["output_type"] == "stream":
+            entry["text"] = _terminal(entry["text"])
     return out
+
+
+def _terminal(text: str) -> str:
+    """Stream text as a terminal shows it: a carriage return rewrites its line, a backspace erases (as nbval)."""
+    while (erased := re.sub(r"[^\n]\x08", "", text)) != text:
+        text = erased
+    return re.sub(r"^.*\r(?=[^\n])", "", text, flags=re.MULTILINE)

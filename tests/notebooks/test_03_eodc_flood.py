@@ -19,7 +19,7 @@ def test_flood_notebook_against_the_truth_on_both_backends(run_notebook, backend
     assert values["secrets"]["logs_scanned"] >= 3
     assert values["secrets"]["leaks"] == []
     # nor in the whole executed notebook, printed text included: checked where the test knows the secrets, i.e.
-    # when it ran the notebook on its own sandbox (the nbval run's sandbox is gone with its secrets)
+    # when it ran the notebook on its own sandbox (make test-notebooks' sandbox is gone with its secrets)
     if run.sandbox is not None:
         text = run.executed.read_text()
         assert not any(s in text for s in (run.sandbox.s3.secret, run.sandbox.gateway.password))

@@ -19,7 +19,7 @@ def _code(nb: Path) -> list[dict]:
 def test_stored_without_outputs_but_the_checked_ones(nb):
     for cell in _code(nb):
         checked = "".join(cell["source"]).startswith("# NBVAL_CHECK_OUTPUT")
-        if checked:  # nbval compares only cells stored as run, with their output
+        if checked:  # make test-notebooks compares them (as nbval-lax): stored as run, with their output
             assert cell["outputs"] and cell["execution_count"], f"{nb.name}: a checked cell without its output"
         else:
             assert cell["outputs"] == [] and cell["execution_count"] is None, f"{nb.name}: stored with outputs"
