@@ -46,6 +46,12 @@ _LOCAL_MAX = 1.0    # window of the local maximum
 _EDGE = 0.3         # a voxel is foreground above this fraction of the local maximum (and the global threshold)
 _MIN_SIZE = 0.12    # smallest object, fraction of the volume (area) of a typical nucleus
 _SEPARATION = 0.5   # markers at least this fraction of the diameter apart
+_BLOB = 0.15        # Gaussian sigma of the intensity term of the markers' score
+_POWER = 0.5        # weight (exponent) of the intensity term
+_FLOOD = "score"
+_NOISE = 0.0        # threshold: at most this many noise sigmas above the background (0: Otsu's alone)
+_FLOOR = 0.0        # ... but at least this fraction of Otsu's threshold
+_DEPTH = 0.05       # h-maxima depth of the markers' score (units of the radius); 0: maxima _SEPARATION apart
 
 
 @dataclass(frozen=True)
@@ -158,11 +164,11 @@ def _score(corr: np.ndarray, mask: np.ndarray, parameters: NucleiParameters) -> 
     """High in the middle of a nucleus: far from the background (capped) and bright relative to its surroundings."""
     d, sp = parameters.diameter, parameters.spacing
     distance = np.minimum(ndimage.distance_transform_edt(mask, sampling=sp), 0.75 * d) / (d / 2)
-    blobs = ndimage.gaussian_filter(corr, _voxels(0.15 * d, sp), mode="nearest")
+    blobs = ndimage.gaussian_filter(corr, _voxels(_BLOB * d, sp), mode="nearest")
     local = ndimage.maximum_filter(blobs, _box(_LOCAL_MAX * d, sp), mode="nearest")
     relative = np.clip(blobs / np.maximum(local, 1e-6), 0, 1)
     distance = ndimage.gaussian_filter(distance, _voxels(0.05 * d, sp), mode="nearest")
-    return (distance * np.sqrt(relative)).astype(np.float32)
+    return (distance * relative**_POWER).astype(np.float32)
 
 
 def segment_block(block: np.ndarray, parameters: NucleiParameters) -> np.ndarray:
@@ -201,19 +207,37 @@ def segment_block(block: np.ndarray, parameters: NucleiParameters) -> np.ndarray
     if not mask.any():
         return np.zeros(data.shape, np.int32)
     score = _score(corr, mask, parameters)
-    footprint = _ellipsoid(_SEPARATION * d, sp)
-    components, _ = ndimage.label(mask)
-    peaks = feature.peak_local_max(score, footprint=footprint, labels=components, exclude_border=False,
-                                   threshold_abs=0.05)
-    markers = np.zeros(data.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    labels = segmentation.watershed(-score, markers, mask=mask)
+    markers = _markers(score, mask, parameters)
+    if _FLOOD == "score":
+        surface = -score
+    else:  # the denoised intensity relative to its surroundings: lines along the dim gaps between nuclei
+        local = ndimage.maximum_filter(corr, _box(_LOCAL_MAX * d, sp), mode="nearest")
+        relative = np.clip(corr / np.maximum(local, 1e-6), 0, 1)
+        surface = -relative if _FLOOD == "intensity" else -(relative * score)
+    labels = segmentation.watershed(surface, markers, mask=mask)
     sizes = np.bincount(labels.ravel())
     small = sizes < _MIN_SIZE * _nucleus_volume(d, sp)
     small[0] = True
     labels[small[labels]] = 0
     labels, _, _ = segmentation.relabel_sequential(labels)
     return labels.astype(np.int32)
+
+
+def _markers(score: np.ndarray, mask: np.ndarray, parameters: NucleiParameters) -> np.ndarray:
+    """One marker per nucleus: the maxima of the score at least a fraction of the diameter apart that rise at
+    least ``_DEPTH`` (in units of the radius) above the saddle to a higher maximum."""
+    from skimage import feature, morphology
+
+    d, sp = parameters.diameter, parameters.spacing
+    if _DEPTH > 0:
+        mask = mask & (morphology.h_maxima(np.where(mask, score, 0).astype(np.float64), _DEPTH) > 0)
+    footprint = _ellipsoid(_SEPARATION * d, sp)
+    components, _ = ndimage.label(mask, structure=np.ones((3,) * score.ndim))
+    peaks = feature.peak_local_max(score, footprint=footprint, labels=components, exclude_border=False,
+                                   threshold_abs=0.05)
+    markers = np.zeros(score.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    return markers
 
 
 def _ellipsoid(length: float, spacing: tuple[float, ...]) -> np.ndarray:
@@ -231,6 +255,17 @@ def _otsu_sqrt(values: np.ndarray) -> float:
     if root.max() <= root.min():
         return float("inf")
     return float(filters.threshold_otsu(root)) ** 2
+
+
+def _threshold(values: np.ndarray) -> float:
+    """Otsu's threshold of the square root, lowered towards the background's noise level (dim nuclei)."""
+    otsu = _otsu_sqrt(values)
+    if not math.isfinite(otsu) or _NOISE <= 0:
+        return otsu
+    below = values[values < otsu]
+    centre = float(np.median(below))
+    sigma = 1.4826 * float(np.median(np.abs(below - centre)))
+    return min(otsu, max(centre + _NOISE * sigma, _FLOOR * otsu))
 
 
 def _component_diameters(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
@@ -305,7 +340,7 @@ def estimate_parameters(samples: Sequence[np.ndarray], spacing: Sequence[float] 
         estimate = float(np.median(found))
         for _ in range(2):  # refine after background correction, with the diameter's own filters
             corr = [_corrected(d, sp, estimate) for d in datas]
-            cut = _otsu_sqrt(np.concatenate([_subsample(c) for c in corr]))
+            cut = _threshold(np.concatenate([_subsample(c) for c in corr]))
             params = NucleiParameters(sp, estimate, cut)
             found = np.concatenate([_component_diameters(_foreground(c, params)[0], sp) for c in corr])
             if found.size:
@@ -313,7 +348,7 @@ def estimate_parameters(samples: Sequence[np.ndarray], spacing: Sequence[float] 
         diameter = estimate
     diameter = float(diameter)
     corr = [_corrected(d, sp, diameter) for d in datas]
-    threshold = _otsu_sqrt(np.concatenate([_subsample(c) for c in corr]))
+    threshold = _threshold(np.concatenate([_subsample(c) for c in corr]))
     if not math.isfinite(threshold):
         threshold = float(np.finfo(np.float32).max)
     return NucleiParameters(spacing=sp, diameter=diameter, threshold=threshold)
