@@ -49,6 +49,7 @@ _SEPARATION = 0.5   # markers at least this fraction of the diameter apart
 _BLOB = 0.15        # Gaussian sigma of the intensity term of the markers' score
 _POWER = 0.5        # weight (exponent) of the intensity term
 _FLOOD = "score"
+_GAMMA = 0.5        # Otsu's threshold of the intensity to this power (the square root: dim nuclei kept)
 _NOISE = 0.0        # threshold: at most this many noise sigmas above the background (0: Otsu's alone)
 _FLOOR = 0.0        # ... but at least this fraction of Otsu's threshold
 _DEPTH = 0.05       # h-maxima depth of the markers' score (units of the radius); 0: maxima _SEPARATION apart
@@ -251,10 +252,10 @@ def _ellipsoid(length: float, spacing: tuple[float, ...]) -> np.ndarray:
 def _otsu_sqrt(values: np.ndarray) -> float:
     from skimage import filters
 
-    root = np.sqrt(np.maximum(values, 0))
+    root = np.maximum(values, 0) ** _GAMMA
     if root.max() <= root.min():
         return float("inf")
-    return float(filters.threshold_otsu(root)) ** 2
+    return float(filters.threshold_otsu(root)) ** (1 / _GAMMA)
 
 
 def _threshold(values: np.ndarray) -> float:
@@ -268,11 +269,12 @@ def _threshold(values: np.ndarray) -> float:
     return min(otsu, max(centre + _NOISE * sigma, _FLOOR * otsu))
 
 
-def _component_diameters(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
-    """Equivalent diameter (physical units) of the compact connected components of a mask (clusters left out)."""
+def _component_diameters(mask: np.ndarray, spacing: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Equivalent diameters (physical units) of the compact connected components of a mask (clusters left out),
+    and their sizes."""
     labels, n = ndimage.label(mask)
     if n == 0:
-        return np.zeros(0)
+        return np.zeros(0), np.zeros(0)
     voxel = float(np.prod(spacing))
     sizes = np.bincount(labels.ravel())[1:] * voxel
     inscribed = 2 * np.asarray(ndimage.maximum(ndimage.distance_transform_edt(mask, sampling=spacing), labels,
@@ -284,8 +286,24 @@ def _component_diameters(mask: np.ndarray, spacing: tuple[float, ...]) -> np.nda
     big = inscribed >= 2 * max(spacing)  # not specks of a few voxels
     compact = big & (equivalent <= 1.6 * inscribed)
     if compact.sum() >= 3:
-        return equivalent[compact]
-    return inscribed[big] * 1.1
+        return equivalent[compact], sizes[compact]
+    return inscribed[big] * 1.1, sizes[big]
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+def _diameter(masks: list[np.ndarray], spacing: tuple[float, ...]) -> float | None:
+    found = [_component_diameters(m, spacing) for m in masks]
+    values, weights = np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
+    if values.size == 0:
+        return None
+    rough = _weighted_median(values, weights)  # the scale of the objects covering most of the foreground
+    values = values[values >= 0.4 * rough]     # without the specks of noise, the median of the nuclei
+    return max(float(np.median(values)), 3 * min(spacing))
 
 
 def estimate_parameters(samples: Sequence[np.ndarray], spacing: Sequence[float] | None = None,
@@ -333,18 +351,15 @@ def estimate_parameters(samples: Sequence[np.ndarray], spacing: Sequence[float] 
     if diameter is None:
         first = [ndimage.gaussian_filter(d, 1.0) for d in datas]
         cut = _otsu_sqrt(np.concatenate([_subsample(f) for f in first]))
-        found = np.concatenate([_component_diameters(f > cut, sp) for f in first])
-        if found.size == 0:
+        estimate = _diameter([f > cut for f in first], sp)
+        if estimate is None:
             raise FormatError("no nuclei found in the samples to estimate their diameter: pass diameter=, or "
                               "samples that hold nuclei")
-        estimate = float(np.median(found))
         for _ in range(2):  # refine after background correction, with the diameter's own filters
             corr = [_corrected(d, sp, estimate) for d in datas]
             cut = _threshold(np.concatenate([_subsample(c) for c in corr]))
             params = NucleiParameters(sp, estimate, cut)
-            found = np.concatenate([_component_diameters(_foreground(c, params)[0], sp) for c in corr])
-            if found.size:
-                estimate = float(np.median(found))
+            estimate = _diameter([_foreground(c, params)[0] for c in corr], sp) or estimate
         diameter = estimate
     diameter = float(diameter)
     corr = [_corrected(d, sp, diameter) for d in datas]
