@@ -6,13 +6,13 @@ same for every block: the background level, the foreground threshold and the typ
 bounded reach), so its result at a voxel depends only on the image within :func:`halo` voxels of it:
 
 1. background: a grey opening (a box about twice the nucleus diameter, smoothed) subtracted;
-2. smoothing: a Gaussian of about a tenth of the diameter, in physical units (anisotropic in voxels when the
-   z spacing differs from xy);
+2. smoothing: a Gaussian of 0.08 diameter, in physical units (anisotropic in voxels when the z spacing
+   differs from xy);
 3. foreground: above the global threshold and above a fraction of the local maximum (so bright nuclei are cut
    at their half-maximum edge, not at the dim nuclei's threshold); holes smaller than a nucleus filled;
 4. markers: maxima of a score that is high in the middle of a nucleus (the distance to the background, in µm,
-   capped at the radius, times the square root of the locally normalised intensity), at least about a radius
-   apart;
+   capped, in units of the radius, times the square root of the blurred intensity relative to its local
+   maximum) that rise at least 0.05 above their saddle (h-maxima) and are at least a radius apart;
 5. a seeded watershed of that score inside the foreground; objects smaller than a fraction of the typical
    nucleus volume dropped.
 
@@ -47,11 +47,10 @@ _EDGE = 0.3         # a voxel is foreground above this fraction of the local max
 _MIN_SIZE = 0.12    # smallest object, fraction of the volume (area) of a typical nucleus
 _SEPARATION = 0.5   # markers at least this fraction of the diameter apart
 _BLOB = 0.15        # Gaussian sigma of the intensity term of the markers' score
-_POWER = 0.5        # weight (exponent) of the intensity term
-_FLOOD = "score"
-_GAMMA = 0.5        # Otsu's threshold of the intensity to this power (the square root: dim nuclei kept)
-_NOISE = 0.0        # threshold: at most this many noise sigmas above the background (0: Otsu's alone)
-_FLOOR = 0.0        # ... but at least this fraction of Otsu's threshold
+_POWER = 0.5        # (an exponent) weight of the intensity term
+_GAMMA = 0.5        # (not a diameter fraction) Otsu's threshold of the intensity to this power: dim nuclei kept
+_COMPACT = 1.25     # (a ratio) a component is one nucleus when its equivalent diameter is at most this times
+                    # its inscribed diameter (an ellipse of axes up to 1:1.56; two touching discs: 1.41)
 _DEPTH = 0.05       # h-maxima depth of the markers' score (units of the radius); 0: maxima _SEPARATION apart
 
 
@@ -134,12 +133,13 @@ def halo(parameters: NucleiParameters) -> tuple[int, ...]:
     Examples
     --------
     >>> halo(NucleiParameters(spacing=(2.0, 0.5, 0.5), diameter=8.0, threshold=10.0))
-    (22, 88, 88)
+    (25, 96, 96)
     """
     d, sp = parameters.diameter, parameters.spacing
-    total = (_BACKGROUND * d + 1.0 * d            # opening (min then max), background blur (4 x 0.25 d)
-             + 4 * _SMOOTH * d + _LOCAL_MAX * d / 2 + 4 * 0.15 * d  # denoising, local max, marker blur
-             + d)                                  # markers and watershed: about a nucleus
+    corrected = _BACKGROUND * d + 4 * 0.25 * d + 4 * _SMOOTH * d  # opening (min then max), its blur, denoising
+    mask = _LOCAL_MAX * d / 2                                      # the local maximum
+    score = max(0.75 * d + 4 * 0.05 * d, 4 * _BLOB * d + _LOCAL_MAX * d / 2)  # capped distance; blob term
+    total = corrected + mask + score + d                           # markers and watershed: about a nucleus
     return tuple(int(math.ceil(total / s)) + 1 for s in sp)
 
 
@@ -209,13 +209,7 @@ def segment_block(block: np.ndarray, parameters: NucleiParameters) -> np.ndarray
         return np.zeros(data.shape, np.int32)
     score = _score(corr, mask, parameters)
     markers = _markers(score, mask, parameters)
-    if _FLOOD == "score":
-        surface = -score
-    else:  # the denoised intensity relative to its surroundings: lines along the dim gaps between nuclei
-        local = ndimage.maximum_filter(corr, _box(_LOCAL_MAX * d, sp), mode="nearest")
-        relative = np.clip(corr / np.maximum(local, 1e-6), 0, 1)
-        surface = -relative if _FLOOD == "intensity" else -(relative * score)
-    labels = segmentation.watershed(surface, markers, mask=mask)
+    labels = segmentation.watershed(-score, markers, mask=mask)
     sizes = np.bincount(labels.ravel())
     small = sizes < _MIN_SIZE * _nucleus_volume(d, sp)
     small[0] = True
@@ -225,8 +219,8 @@ def segment_block(block: np.ndarray, parameters: NucleiParameters) -> np.ndarray
 
 
 def _markers(score: np.ndarray, mask: np.ndarray, parameters: NucleiParameters) -> np.ndarray:
-    """One marker per nucleus: the maxima of the score at least a fraction of the diameter apart that rise at
-    least ``_DEPTH`` (in units of the radius) above the saddle to a higher maximum."""
+    """One marker per nucleus: the maxima of the score that rise at least ``_DEPTH`` (units of the radius) above
+    the saddle to a higher maximum, at least ``_SEPARATION`` diameters apart."""
     from skimage import feature, morphology
 
     d, sp = parameters.diameter, parameters.spacing
@@ -259,14 +253,8 @@ def _otsu_sqrt(values: np.ndarray) -> float:
 
 
 def _threshold(values: np.ndarray) -> float:
-    """Otsu's threshold of the square root, lowered towards the background's noise level (dim nuclei)."""
-    otsu = _otsu_sqrt(values)
-    if not math.isfinite(otsu) or _NOISE <= 0:
-        return otsu
-    below = values[values < otsu]
-    centre = float(np.median(below))
-    sigma = 1.4826 * float(np.median(np.abs(below - centre)))
-    return min(otsu, max(centre + _NOISE * sigma, _FLOOR * otsu))
+    """Otsu's threshold of the square root of the corrected intensity (dim nuclei kept next to bright ones)."""
+    return _otsu_sqrt(values)
 
 
 def _component_diameters(mask: np.ndarray, spacing: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -284,7 +272,7 @@ def _component_diameters(mask: np.ndarray, spacing: tuple[float, ...]) -> tuple[
     else:
         equivalent = np.cbrt(6 * sizes / math.pi)
     big = inscribed >= 2 * max(spacing)  # not specks of a few voxels
-    compact = big & (equivalent <= 1.6 * inscribed)
+    compact = big & (equivalent <= _COMPACT * inscribed)
     if compact.sum() >= 3:
         return equivalent[compact], sizes[compact]
     return inscribed[big] * 1.1, sizes[big]
