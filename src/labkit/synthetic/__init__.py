@@ -3,7 +3,8 @@
 The tutorials, the tests and the sandbox generate their data here:
 
 * :func:`nuclei_volume` / :func:`write_nuclei`: nuclear-stain volumes whose number of nuclei in every
-  plane is known exactly, and :func:`touching_nuclei`: planes of touching, unevenly bright nuclei;
+  plane is known exactly, :func:`touching_nuclei`: planes of touching, unevenly bright nuclei, and
+  :func:`touching_nuclei_volume`: 3D volumes of them in physical units;
 * :func:`nuclei_field`: nuclei volumes of any size, made lazily block by block, with their labels;
 * :func:`flood_scenes`: GFM-like flood products (``ensemble_flood_extent``, ``ensemble_likelihood``)
   for several dates, with their truth, and :func:`stac_documents` describing them;
@@ -24,13 +25,20 @@ from pathlib import Path
 
 from labkit.synthetic.cells import CELL_CHANNELS, CELL_PIXEL_SIZES, cell_fields
 from labkit.synthetic.flood import EQUI7_AS_PROJ4, FloodTruth, equi7_wkt2, flood_scenes, flood_truth, stac_documents
-from labkit.synthetic.nuclei import NucleiPlane, NucleiVolume, nuclei_volume, touching_nuclei, write_nuclei
+from labkit.synthetic.nuclei import (
+    NucleiPlane,
+    NucleiVolume,
+    nuclei_volume,
+    touching_nuclei,
+    touching_nuclei_volume,
+    write_nuclei,
+)
 from labkit.synthetic.nuclei_field import NucleiField, nuclei_field
 
 __all__ = [
     "CELL_CHANNELS", "CELL_PIXEL_SIZES", "EQUI7_AS_PROJ4", "FloodTruth", "NucleiField", "NucleiPlane",
     "NucleiVolume", "cell_fields", "data_folder", "equi7_wkt2", "flood_scenes", "flood_truth", "nuclei_field",
-    "nuclei_volume", "stac_documents", "touching_nuclei", "write_nuclei"
+    "nuclei_volume", "stac_documents", "touching_nuclei", "touching_nuclei_volume", "write_nuclei"
 ]
 
 
