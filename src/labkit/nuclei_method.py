@@ -29,8 +29,8 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -74,6 +74,7 @@ class NucleiParameters:
 
     @property
     def ndim(self) -> int:
+        """2 or 3: the number of axes."""
         return len(self.spacing)
 
 
@@ -196,7 +197,7 @@ def segment_block(block: np.ndarray, parameters: NucleiParameters) -> np.ndarray
     >>> int(segment_block(plane.image, p).max()) >= 7
     True
     """
-    from skimage import feature, segmentation
+    from skimage import segmentation
 
     data = _as_image(block, "block")
     if len(parameters.spacing) != data.ndim:
@@ -219,8 +220,7 @@ def segment_block(block: np.ndarray, parameters: NucleiParameters) -> np.ndarray
 
 
 def _markers(score: np.ndarray, mask: np.ndarray, parameters: NucleiParameters) -> np.ndarray:
-    """One marker per nucleus: the maxima of the score that rise at least ``_DEPTH`` (units of the radius) above
-    the saddle to a higher maximum, at least ``_SEPARATION`` diameters apart."""
+    """One marker per nucleus: maxima of the score rising ``_DEPTH`` above their saddle, ``_SEPARATION`` apart."""
     from skimage import feature, morphology
 
     d, sp = parameters.diameter, parameters.spacing
@@ -239,7 +239,7 @@ def _ellipsoid(length: float, spacing: tuple[float, ...]) -> np.ndarray:
     """A boolean ball of diameter ``length`` (physical units) in voxels."""
     half = [max(0, int(v / 2)) for v in _voxels(length, spacing)]
     grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
-    inside = sum((g / max(h, 0.5)) ** 2 for g, h in zip(grids, half))
+    inside = sum((g / max(h, 0.5)) ** 2 for g, h in zip(grids, half, strict=True))
     return inside <= 1.0
 
 
@@ -258,8 +258,7 @@ def _threshold(values: np.ndarray) -> float:
 
 
 def _component_diameters(mask: np.ndarray, spacing: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Equivalent diameters (physical units) of the compact connected components of a mask (clusters left out),
-    and their sizes."""
+    """Equivalent diameters (physical units) and sizes of a mask's compact components (clusters left out)."""
     labels, n = ndimage.label(mask)
     if n == 0:
         return np.zeros(0), np.zeros(0)

@@ -84,10 +84,11 @@ def _blockwise(image: np.ndarray, parameters: NucleiParameters, parts: int = 2) 
     cores = []
     edges = [np.linspace(0, n, parts + 1).astype(int) for n in image.shape]
     for index in itertools.product(range(parts), repeat=image.ndim):
-        core = tuple(slice(e[i], e[i + 1]) for e, i in zip(edges, index))
-        ext = tuple(slice(max(0, c.start - m), min(n, c.stop + m)) for c, m, n in zip(core, margin, image.shape))
+        core = tuple(slice(e[i], e[i + 1]) for e, i in zip(edges, index, strict=True))
+        ext = tuple(slice(max(0, c.start - m), min(n, c.stop + m))
+                    for c, m, n in zip(core, margin, image.shape, strict=True))
         labels = segment_block(image[ext], parameters)
-        inner = tuple(slice(c.start - e.start, c.stop - e.start) for c, e in zip(core, ext))
+        inner = tuple(slice(c.start - e.start, c.stop - e.start) for c, e in zip(core, ext, strict=True))
         cores.append((core, labels[inner]))
     return cores
 
@@ -100,7 +101,7 @@ def test_blocks_with_their_halo_give_the_whole_image_result(kind):
     else:
         image, spacing = touching_nuclei_volume((48, 224, 224), 60, seed=2).image, (1.0, 0.5, 0.5)
     parameters = estimate_parameters([image], spacing)
-    assert all(m < n for m, n in zip(halo(parameters)[-2:], image.shape[-2:]))  # the yx cuts are real
+    assert all(m < n for m, n in zip(halo(parameters)[-2:], image.shape[-2:], strict=True))  # the yx cuts are real
     whole = segment_block(image, parameters)
     f1 = []
     for core, labels in _blockwise(image, parameters):
