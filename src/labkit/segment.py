@@ -191,9 +191,9 @@ def _per_axis(value: Any, ndim: int, what: str) -> tuple[int, ...]:
 
 def _block_shape(shape: tuple[int, ...], dims: tuple[str, ...], chunks: Any, depth: tuple[int, ...]) -> tuple:
     """Dask chunks of the cores: the given sizes, or about BLOCK_VOXELS with z in proportion; none under the halo."""
-    if chunks is None:
+    if chunks is None:  # about BLOCK_VOXELS, never under the halo
         side = round(BLOCK_VOXELS ** (1 / len(shape)))
-        sizes = [side] * len(shape)
+        sizes = [max(side, d) for d in depth]
     else:
         sizes = list(_per_axis(chunks, len(shape), "chunks"))
     out = []

@@ -106,6 +106,10 @@ class Probe:
 PROBES = {
     "01_idr_segmentation.ipynb": Probe(
         {"image_id": "image_id", "channel": "channel", "counts": "[int(c) for c in counts]",
+         "nuclei": "len(nuclei_measured)", "nuclei_state": "nuclei_table.state(image_id, channel)",
+         "labels_state": "nuclei_labels.state(image_id, channel)",
+         "nuclei_zarr": "str(__import__('pathlib').Path(results_url, f'{image_id}.ome.zarr').resolve())",
+         "volume_um3_median": "float(nuclei_measured.volume_um3.median())",
          "cluster": "panel.cluster", "clusters_left": "gateway_clusters()"}, (gateway_clusters,)),
     "02_ipfs_zarr.ipynb": Probe(
         {"cid": "cid", "identical": "identical", "info_bytes": "info_bytes", "image_bytes": "total",
