@@ -40,3 +40,22 @@ def test_eodc_stac_finds_gfm_items_over_the_original_area(live):
         collections=[catalog.GFM.id], bbox=catalog.PAKISTAN_AOI, datetime="2022-09-01/2022-09-05", max_items=5)
     items = list(search.items())
     assert items and set(catalog.GFM.bands) <= set(items[0].assets)
+
+
+def test_labkit_nuclei_against_the_study_s_expert_labels(live, capsys):
+    """IDR's copy of 6001240 in idr0062A carries the study's nuclei (labels/0): labkit's 3D nuclei against them."""
+    from skimage.segmentation import relabel_sequential
+
+    from labkit.recipes import match_objects
+
+    url = catalog.idr_zarr_url(catalog.IDR_IMAGE.id, catalog.IDR_IMAGE.study, "0.4")
+    options = {"endpoint_url": live.idr_s3}
+    image = load_remote.open_image(url, endpoint_url=live.idr_s3)
+    names = labkit.labels.label_names(url, options)
+    truth = labkit.open_labels(url, names[0], storage_options=options).squeeze(drop=True).values
+    found = labkit.segment_nuclei(image.sel(c="Dapi").isel(t=0)).values
+    score = match_objects(relabel_sequential(found)[0], relabel_sequential(truth)[0])
+    with capsys.disabled():
+        print(f"\nlabkit's nuclei in 6001240 against idr0062A's labels/{names[0]}: F1 {score['f1']:.2f} "
+              f"({score['found']} found, {score['true']} in the study's labels, {score['matched']} matched)")
+    assert score["f1"] >= 0.5
