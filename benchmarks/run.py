@@ -11,6 +11,7 @@ import bench_cells  # noqa: E402
 import bench_flood  # noqa: E402
 import bench_idr  # noqa: E402
 import bench_ipfs  # noqa: E402
+import bench_nuclei  # noqa: E402
 import bench_s3  # noqa: E402
 import bench_sandbox  # noqa: E402
 from common import print_table, sandbox  # noqa: E402
@@ -25,6 +26,7 @@ def main() -> None:
     with sandbox(["s3", "stac", "gateway"], flood_size=4096, flood_dates=4) as sb:
         bench_flood.run(sb)
     bench_cells.run()
+    bench_nuclei.run()
     print_table(Path("build/bench/results.json"))
 
 
