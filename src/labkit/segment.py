@@ -79,7 +79,7 @@ def segment_nuclei(
     --------
     >>> from labkit.synthetic import nuclei_volume
     >>> vol = nuclei_volume((16, 64, 64), 3, seed=2)
-    >>> labels = segment_nuclei(vol.image, chunks=(8, 32, 32))
+    >>> labels = segment_nuclei(vol.image)
     >>> labels.dims, len(np.unique(labels.values)) - 1
     (('z', 'y', 'x'), 3)
 
