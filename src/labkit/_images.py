@@ -44,6 +44,8 @@ def channels_of(da: Any) -> list[dict[str, Any]]:
     """
     import json
 
+    import numpy as np
+
     n = da.sizes.get("c", 1)
     meta: list[dict[str, Any]] = []
     if "channels" in da.attrs:
@@ -51,8 +53,8 @@ def channels_of(da: Any) -> list[dict[str, Any]]:
             meta = json.loads(da.attrs["channels"])
         except (TypeError, ValueError):
             meta = []
-    if "c" in da.coords and da.coords["c"].ndim == 1:
-        labels = [str(v) for v in da.c.values]
+    if "c" in da.coords and da.coords["c"].ndim <= 1:  # a channel selected (``sel(c="Dapi")``) keeps its label
+        labels = [str(v) for v in np.atleast_1d(da.c.values)]
         by_label = {str(m.get("label")): m for m in meta if isinstance(m, dict)}
         chosen = [by_label.get(label, {}) for label in labels]
     else:
