@@ -39,7 +39,7 @@ import numpy as np
 
 from labkit import _zarr, ngff
 from labkit._lazy import attempt_import
-from labkit.errors import AlreadyExistsError, ConfigurationError, FormatError, LabkitError, NotFoundError
+from labkit.errors import AlreadyExistsError, ConfigurationError, FormatError, NotFoundError
 
 __all__ = ["label_colors", "label_names", "open_labels", "write_labels"]
 
@@ -327,7 +327,7 @@ def write_labels(
     >>> write_labels("s3://results/6001240.ome.zarr", seg, "nuclei",
     ...              image="s3://idr/zarr/v0.1/6001240.zarr")  # doctest: +SKIP
     """
-    from labkit.storage import is_storage_failure, open_store, storage_error
+    from labkit.storage import open_store, storage_errors
 
     name = _check_name(name)
     if version is not None and version not in WRITABLE:
@@ -363,7 +363,7 @@ def write_labels(
     zarr_format = 2 if version == "0.4" else 3
 
     # what is at url, before writing anything
-    try:
+    with storage_errors(url, storage_options, action="write"):
         if image is None:
             root = _zarr.open_group(open_store(url, storage_options, mode="a"), mode="a")
         else:
@@ -375,12 +375,6 @@ def write_labels(
                 raise AlreadyExistsError(
                     f"{_join(url, 'labels', name)} already exists: pass overwrite=True to replace it, or another name"
                 )
-    except LabkitError:
-        raise
-    except Exception as exc:
-        if not is_storage_failure(exc):
-            raise
-        raise storage_error(exc, url, storage_options, action="write") from None
 
     def image_label_json(values: list[int]) -> dict[str, Any]:
         unknown = sorted(set(own) - set(values))
@@ -402,7 +396,7 @@ def write_labels(
     elif own and not hasattr(arr, "dask"):
         image_label_json([int(v) for v in np.unique(arr) if v != 0])
 
-    try:
+    with storage_errors(url, storage_options, action="write"):
         if root is None:
             root = _copy_image(url, image, src_group, meta, version, storage_options)
         labels_group = root.require_group("labels")
@@ -425,12 +419,6 @@ def write_labels(
         group.attrs.update(_wrap(version, {"multiscales": [multiscale], "image-label": image_label}))
         listed = [n for n in _ome(labels_group.attrs, version).get("labels", []) if n != name] + [name]
         labels_group.attrs.update(_wrap(version, {"labels": listed}))
-    except LabkitError:
-        raise
-    except Exception as exc:
-        if not is_storage_failure(exc):
-            raise
-        raise storage_error(exc, url, storage_options, action="write") from None
     return _join(url, "labels", name)
 
 

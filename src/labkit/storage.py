@@ -8,6 +8,7 @@ Results stores (:class:`labkit.results.ResultStore`) and downloads stand on it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -413,6 +414,25 @@ def storage_error(
         f"cannot {action} {where}: {name}: {str(exc).splitlines()[0][:300] if str(exc) else ''}. "
         "Check the address and your connection."
     )
+
+
+@contextlib.contextmanager
+def storage_errors(url: Any, storage_options: Mapping[str, Any] | None = None, *, action: str = "read") -> Any:
+    """Within this block, a failure reaching storage becomes its labkit error (:func:`storage_error`).
+
+    Examples
+    --------
+    >>> with storage_errors("s3://results/x.zarr", action="write"):  # doctest: +SKIP
+    ...     write_blocks()
+    """
+    try:
+        yield
+    except LabkitError:
+        raise
+    except Exception as exc:
+        if not is_storage_failure(exc):
+            raise
+        raise storage_error(exc, url, storage_options, action=action) from None
 
 
 def _bucket_exists(bucket: str, opts: Mapping[str, Any]) -> bool | None:

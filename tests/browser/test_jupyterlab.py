@@ -68,14 +68,6 @@ def lab(sandbox, tmp_path_factory):
     proc.wait(30)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[f for f in FLAGS if f != "--disable-gpu"] + WEBGL)
-        yield b
-        b.close()
-
 
 def _kernels(url: str, token: str) -> list[dict]:
     sessions = requests.get(f"{url}/api/sessions", params={"token": token}, timeout=10).json()

@@ -17,7 +17,7 @@ from PIL import Image
 
 from labkit._images import label_colors
 from labkit.synthetic import nuclei_volume
-from tests.browser.test_jupyterlab import CHROMIUM, FLAGS, SCREENSHOTS, WEBGL, _leaves_machine
+from tests.browser.test_jupyterlab import CHROMIUM, SCREENSHOTS, _leaves_machine
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Chromium is not installed: apt-get install chromium")
@@ -34,14 +34,6 @@ def nuclei():
     labels = xr.DataArray(ids[vol.labels], dims=("z", "y", "x"), coords=coords)
     return image, labels
 
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[f for f in FLAGS if f != "--disable-gpu"] + WEBGL)
-        yield b
-        b.close()
 
 
 def _near(rgb: np.ndarray, color: np.ndarray, tol: float = 0.12) -> np.ndarray:
