@@ -221,7 +221,8 @@ def hcs_plate(
     if version == "0.4":
         attrs = {"plate": {"version": "0.4", **plate}}
     else:
-        attrs = {"ome": {"version": "0.5", "plate": plate}}
+        # ome-zarr-py writes the plate's version here too (and ome-zarr-models warns without it)
+        attrs = {"ome": {"version": "0.5", "plate": {"version": "0.5", **plate}}}
     root.attrs.update({**attrs, "labkit_truth": truth})  # last: a plate with its truth is a complete plate
     return _result(str(dest), version, truth, pd)
 
