@@ -39,7 +39,8 @@ from labkit.synthetic.plate import PlateTruth, hcs_plate
 
 __all__ = [
     "CELL_CHANNELS", "CELL_PIXEL_SIZES", "EQUI7_AS_PROJ4", "FloodTruth", "NucleiField", "NucleiPlane",
-    "NucleiVolume", "PlateTruth", "cell_fields", "data_folder", "equi7_wkt2", "flood_scenes", "flood_truth", "hcs_plate", "nuclei_field",
+    "NucleiVolume", "PlateTruth", "cell_fields", "data_folder", "equi7_wkt2", "flood_scenes", "flood_truth",
+    "hcs_plate", "nuclei_field",
     "nuclei_volume", "stac_documents", "touching_nuclei", "touching_nuclei_volume", "write_nuclei"
 ]
 
