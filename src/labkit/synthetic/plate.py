@@ -41,6 +41,8 @@ CHANNELS = ("DAPI", "Actin")
 PIXEL_UM = 0.65
 #: wells left empty (no image) in a plate large enough to have them
 EMPTY_WELLS = ("C5", "F9", "H12")
+#: version of this writer's output: a plate written by an older one is not reused
+WRITER = 1
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,8 @@ def hcs_plate(
     from labkit import _zarr, ngff
     from labkit.storage import open_store
 
-    params = {"rows": rows, "columns": columns, "fields": fields, "version": version, "size": size, "seed": seed}
+    params = {"rows": rows, "columns": columns, "fields": fields, "version": version, "size": size, "seed": seed,
+              "writer": WRITER}
     if reuse:
         try:
             attrs = dict(_zarr.open_group(open_store(dest), mode="r").attrs)
