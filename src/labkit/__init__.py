@@ -30,8 +30,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "labels",
-              "load_remote", "measurements", "modes", "ngff", "nuclei_method", "recipes", "results", "sandbox",
-              "segment", "stac", "storage", "synthetic", "tutorials", "viewer3d", "viewers", "write")
+              "load_remote", "measurements", "modes", "ngff", "nuclei_method", "plates", "recipes", "results",
+              "sandbox", "segment", "stac", "storage", "synthetic", "tutorials", "viewer3d", "viewers", "write")
 #: public name -> module that defines it
 _API = {
     "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel", "progress": "cluster_progress",
@@ -45,6 +45,7 @@ _API = {
     "write_image": "ngff",
     "segment_nuclei": "segment", "measure": "measurements",
     "write_labels": "labels", "open_labels": "labels",
+    "open_plate": "plates", "open_collection": "plates",
 }
 #: deprecated public name -> (module, its new name)
 _DEPRECATED = {"Dataset": ("results", "Manifest")}

@@ -22,7 +22,7 @@ from labkit._lazy import attempt_import
 from labkit.downloads import check_complete
 from labkit.errors import FormatError, NotFoundError
 
-__all__ = ["info", "open_image", "open_multiscale", "read_metadata"]
+__all__ = ["image_of", "info", "open_image", "open_multiscale", "read_metadata"]
 #: names that moved to modules of their own: name -> new home
 _MOVED = {"load_stac": "labkit.stac", "download": "labkit.downloads", "open_store": "labkit.storage"}
 
@@ -225,9 +225,21 @@ def open_image(
     >>> img.dims, img.c.values.tolist(), float(img.x[1])
     (('c', 'z', 'y', 'x'), ['LaminB1', 'Dapi'], 0.36)
     """
+    group, meta = open_multiscale(url, storage_options=storage_options, endpoint_url=endpoint_url, engine=engine)
+    return image_of(group, meta, url, level, pixel_sizes=pixel_sizes, chunks=chunks)
+
+
+def image_of(
+    group: Any, meta: ngff.Multiscale, url: Any, level: int = 0, *, pixel_sizes: Mapping[str, float] | None = None,
+    chunks: Any = None,
+) -> Any:
+    """The ``xarray.DataArray`` :func:`open_image` returns, for a group already opened from ``url``.
+
+    :func:`labkit.open_plate` opens a plate's fields from the plate's store with it: the same result
+    as ``open_image(url)``, without a new store and its requests per field.
+    """
     xr = attempt_import("xarray")
     da = attempt_import("dask.array")
-    group, meta = open_multiscale(url, storage_options=storage_options, endpoint_url=endpoint_url, engine=engine)
     if not 0 <= level < len(meta.levels):
         raise IndexError(f"{url} has levels 0-{len(meta.levels) - 1}; level {level} does not exist")
     lv = meta.levels[level]

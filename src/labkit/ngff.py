@@ -225,6 +225,47 @@ def _channels(omero: Mapping[str, Any] | None) -> tuple[Channel, ...]:
     )
 
 
+def ome_section(attrs: Mapping[str, Any], key: str) -> tuple[str | None, Any]:
+    """The NGFF version and the ``key`` metadata (``plate``, ``well``, ...) of v0.4 (top level) or v0.5 (``ome``)."""
+    ome = attrs.get("ome")
+    if isinstance(ome, Mapping) and key in ome:
+        return str(ome.get("version", "0.5")), ome[key]
+    if key in attrs:
+        value = attrs[key]
+        version = value.get("version") if isinstance(value, Mapping) else None
+        return (str(version) if version else None), value
+    return None, None
+
+
+def container_hint(attrs: Mapping[str, Any], source: str) -> str | None:
+    """What a group that holds images but is no image is (a plate, a well, a collection) and what opens it.
+
+    Examples
+    --------
+    >>> container_hint({"plate": {"rows": [{"name": "A"}] * 8, "columns": [{"name": "1"}] * 12,
+    ...                           "wells": [{"path": "B/3"}]}}, "p.zarr")[:96]
+    'p.zarr is an OME-NGFF HCS plate (8 x 12 wells, 1 with images), not an image: open it with labkit'
+    """
+    _, plate = ome_section(attrs, "plate")
+    if isinstance(plate, Mapping):
+        wells = [w.get("path", "") for w in plate.get("wells", []) if isinstance(w, Mapping)]
+        first = wells[0].replace("/", "") if wells else "B3"
+        return (f"{source} is an OME-NGFF HCS plate ({len(plate.get('rows', []))} x {len(plate.get('columns', []))} "
+                f"wells, {len(wells)} with images), not an image: open it with labkit.open_plate({source!r}), "
+                f"then plate.image({first!r})")
+    _, well = ome_section(attrs, "well")
+    if isinstance(well, Mapping):
+        fields = [i.get("path") for i in well.get("images", []) if isinstance(i, Mapping)]
+        return (f"{source} is an OME-NGFF well of a plate ({len(fields)} fields: {fields[:4]}), not an image: open "
+                f"a field with labkit.open_image(url + '/{fields[0] if fields else '0'}'), or the plate (two "
+                "folders up) with labkit.open_plate")
+    if "bioformats2raw.layout" in attrs or "bioformats2raw.layout" in (attrs.get("ome") or {}):
+        return (f"{source} is a bioformats2raw collection of images (series 0/, 1/, ... named in "
+                f"OME/METADATA.ome.xml), not an image: open it with labkit.open_collection({source!r}), "
+                "then collection.image(0) or collection.image('<name>')")
+    return None
+
+
 def read(group: Any, source: str | None = None) -> Multiscale:
     """Read the first multiscale image of a zarr group (any NGFF version, zarr v2 or v3).
 
@@ -248,6 +289,9 @@ def read(group: Any, source: str | None = None) -> Multiscale:
     attrs = dict(group.attrs)
     found = ome_attributes(attrs)
     if found is None:
+        container = container_hint(attrs, source or "this zarr group")
+        if container:
+            raise FormatError(container)
         children = sorted(k for k in group.keys())[:10]
         hint = " It looks like a bioformats2raw layout: open its image at URL/0." if "0" in children else ""
         raise FormatError(

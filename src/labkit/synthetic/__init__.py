@@ -8,7 +8,8 @@ The tutorials, the tests and the sandbox generate their data here:
 * :func:`nuclei_field`: nuclei volumes of any size, made lazily block by block, with their labels;
 * :func:`flood_scenes`: GFM-like flood products (``ensemble_flood_extent``, ``ensemble_likelihood``)
   for several dates, with their truth, and :func:`stac_documents` describing them;
-* :func:`cell_fields`: fields of view of single cells (tutorial 04).
+* :func:`cell_fields`: fields of view of single cells (tutorial 04);
+* :func:`hcs_plate`: an OME-NGFF HCS plate (0.4 or 0.5) whose nuclei per field follow a dose response.
 
 Examples
 --------
@@ -34,10 +35,12 @@ from labkit.synthetic.nuclei import (
     write_nuclei,
 )
 from labkit.synthetic.nuclei_field import NucleiField, nuclei_field
+from labkit.synthetic.plate import PlateTruth, hcs_plate
 
 __all__ = [
     "CELL_CHANNELS", "CELL_PIXEL_SIZES", "EQUI7_AS_PROJ4", "FloodTruth", "NucleiField", "NucleiPlane",
-    "NucleiVolume", "cell_fields", "data_folder", "equi7_wkt2", "flood_scenes", "flood_truth", "nuclei_field",
+    "NucleiVolume", "PlateTruth", "cell_fields", "data_folder", "equi7_wkt2", "flood_scenes", "flood_truth",
+    "hcs_plate", "nuclei_field",
     "nuclei_volume", "stac_documents", "touching_nuclei", "touching_nuclei_volume", "write_nuclei"
 ]
 

@@ -1,0 +1,484 @@
+"""Studies of many images: OME-NGFF HCS plates (0.4 and 0.5) and bioformats2raw collections.
+
+:func:`open_plate` reads a plate's metadata and every well's metadata (one request per well, all in flight
+at once); a field's multiscale metadata is read only when its image is asked for, and :meth:`Plate.stack`
+reads all of them concurrently. Every image is what :func:`labkit.open_image` gives for its URL.
+
+Examples
+--------
+>>> plate = open_plate("s3://idr/zarr/v0.4/labkit-hcs/plate-96.zarr")  # doctest: +SKIP
+>>> plate.wells.head()  # doctest: +SKIP
+>>> plate.image("B3", field=1).sel(c="DAPI")  # doctest: +SKIP
+>>> plate.stack().sizes  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from labkit import _zarr, ngff
+from labkit._lazy import attempt_import
+from labkit.errors import FormatError, LabkitError, NotFoundError
+
+__all__ = ["Collection", "Plate", "open_collection", "open_plate"]
+
+#: requests kept in flight when a plate's metadata is read
+CONCURRENCY = 32
+_WELL_NAME = re.compile(r"^\s*([A-Za-z]+)\s*[/_-]?\s*0*(\d+)\s*$")
+
+
+def _join(url: Any, *parts: str) -> str:
+    """``url/part/...`` for a URL or a local path."""
+    base = str(url)
+    if "://" in base:
+        return "/".join([base.rstrip("/"), *parts])
+    return os.path.join(base, *parts)
+
+
+def _read_json_keys(store: Any, keys: Sequence[str], url: Any, storage_options: Any,
+                    endpoint_url: str | None) -> list[dict[str, Any] | None]:
+    """The JSON documents at ``keys`` of ``store`` (``None`` where there is none), all requested at once."""
+    import asyncio
+    import json
+
+    if not _zarr.ZARR3:  # pragma: no cover - zarr 2.18 (the itk profile): mapping access, from threads
+        def get(key: str) -> dict[str, Any] | None:
+            try:
+                return json.loads(store[key])
+            except KeyError:
+                return None
+
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            return list(pool.map(get, keys))
+
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    async def one(key: str, gate: asyncio.Semaphore) -> dict[str, Any] | None:
+        async with gate:
+            buf = await store.get(key, prototype=default_buffer_prototype())
+        if buf is None:
+            return None
+        try:
+            return json.loads(buf.to_bytes())
+        except ValueError as exc:
+            raise FormatError(f"{_join(url, key)} is not valid JSON ({exc}): write the plate again") from None
+
+    async def every() -> list[dict[str, Any] | None]:
+        gate = asyncio.Semaphore(CONCURRENCY)
+        return await asyncio.gather(*(one(k, gate) for k in keys))
+
+    from labkit import storage
+
+    try:
+        return sync(every())
+    except LabkitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the store's own errors in labkit's words
+        raise storage.storage_error(exc, url, storage_options, endpoint_url=endpoint_url) from None
+
+
+def _attributes(doc: Mapping[str, Any] | None, zarr_format: int) -> dict[str, Any] | None:
+    """A group's attributes from its metadata document (``.zattrs``, or ``zarr.json``'s ``attributes``)."""
+    if doc is None:
+        return None
+    return dict(doc.get("attributes", {})) if zarr_format == 3 else dict(doc)
+
+
+def _attrs_key(path: str, zarr_format: int) -> str:
+    return f"{path}/zarr.json" if zarr_format == 3 else f"{path}/.zattrs"
+
+
+def _open_root(url: Any, storage_options: Any, endpoint_url: str | None, engine: str) -> Any:
+    from labkit.load_remote import _open_group
+
+    return _open_group(url, storage_options, endpoint_url, engine)
+
+
+def _open_image(root: Any, url: Any, path: str, level: int, chunks: Any = None) -> Any:
+    """What ``open_image(url/path, level)`` gives, from the plate's own store."""
+    from labkit.load_remote import image_of
+
+    meta = _multiscale(root, url, path)
+    return image_of(meta[0], meta[1], _join(url, *path.split("/")), level, chunks=chunks)
+
+
+def _multiscale(root: Any, url: Any, path: str) -> tuple[Any, ngff.Multiscale]:
+    zarr = attempt_import("zarr")
+    where = _join(url, *path.split("/"))
+    kw: dict[str, Any] = {"zarr_format": _zarr.zarr_format(root)}
+    if _zarr.ZARR3:
+        kw["use_consolidated"] = False  # no probe for .zmetadata: the field's own metadata only
+    try:
+        group = zarr.open_group(root.store, path=f"{root.path}/{path}".strip("/"), mode="r", **kw)
+    except _zarr.GROUP_NOT_FOUND:
+        raise NotFoundError(f"{where}: the metadata lists this image, but there is no zarr group there") from None
+    return group, ngff.read(group, source=where)
+
+
+# --------------------------------------------------------------------------- plates
+@dataclass
+class Plate:
+    """An OME-NGFF HCS plate: rows, columns, wells and their fields, each field an OME-Zarr image.
+
+    Attributes
+    ----------
+    url : str
+        Where the plate was opened from.
+    version : str
+        NGFF version (``"0.4"``, ``"0.5"``).
+    name : str or None
+    rows, columns : list of str
+        Row and column names (``["A", "B", ...]``, ``["1", "2", ...]``).
+    acquisitions : list of dict
+        The plate's acquisitions, as in its metadata.
+    wells : pandas.DataFrame
+        One row per well with images: ``well`` (``"B3"``), ``row`` (``"B"``), ``column`` (its name, an int
+        when the names are numbers), ``row_index``, ``column_index``, ``path`` (``"B/3"``), ``fields`` (count)
+        and ``field_paths``.
+    attrs : dict
+        The plate group's attributes (e.g. ``labkit_truth`` of :func:`labkit.synthetic.hcs_plate`).
+    """
+
+    url: str
+    version: str
+    name: str | None
+    rows: list[str]
+    columns: list[str]
+    acquisitions: list[dict[str, Any]]
+    wells: Any
+    attrs: dict[str, Any] = field(repr=False)
+    _root: Any = field(repr=False, default=None)
+
+    # ------------------------------------------------------------------ wells
+    def _well(self, well: Any) -> Any:
+        """The row of ``wells`` for ``"B3"``, ``"B/3"``, ``("B", 3)`` or ``(1, 2)`` (0-based row and column indices)."""
+        df = self.wells
+        if isinstance(well, tuple) and len(well) == 2:
+            r, c = well
+            if isinstance(r, (int,)) and not isinstance(r, bool) and isinstance(c, int):
+                hit = df[(df.row_index == r) & (df.column_index == c)]
+                label = f"row index {r}, column index {c}"
+            else:
+                hit = df[(df.row.str.upper() == str(r).upper()) & (df.column.astype(str).str.lstrip("0")
+                                                                     == str(c).lstrip("0"))]
+                label = f"{r}{c}"
+        else:
+            text = str(well)
+            m = _WELL_NAME.match(text)
+            if m is None:
+                hit = df[df.path == text]
+            else:
+                hit = df[(df.row.str.upper() == m[1].upper()) & (df.column.astype(str).str.lstrip("0") == m[2])]
+            label = text
+        if hit.empty:
+            shown = ", ".join(df.well.head(6)) + (" ..." if len(df) > 6 else "")
+            raise NotFoundError(
+                f"{self.url}: no well {label} with images in this {len(self.rows)} x {len(self.columns)} plate "
+                f"(wells with images: {shown}; plate.wells lists them all)"
+            )
+        return hit.iloc[0]
+
+    def image(self, well: Any, field: int = 0, level: int = 0, *, chunks: Any = None) -> Any:
+        """One field of a well, as :func:`labkit.open_image` gives it (a lazy ``xarray.DataArray``).
+
+        Parameters
+        ----------
+        well : str or tuple
+            ``"B3"`` (or ``"B03"``, ``"B/3"``), ``("B", 3)``, or ``(1, 2)``: 0-based row and column indices.
+        field : int
+            Field of view, 0 being the well's first.
+        level : int
+            Resolution level.
+        """
+        row = self._well(well)
+        if not 0 <= field < row.fields:
+            raise IndexError(f"well {row.well} has fields 0-{row.fields - 1}; field {field} does not exist")
+        return _open_image(self._root, self.url, f"{row.path}/{row.field_paths[field]}", level, chunks)
+
+    def images(self, level: int = 0) -> Iterator[tuple[str, int, Any]]:
+        """Every image: ``(well, field, DataArray)``, well by well, each opened only when reached."""
+        for row in self.wells.itertuples():
+            for i in range(row.fields):
+                yield row.well, i, self.image(row.well, i, level)
+
+    __iter__ = images
+
+    def __len__(self) -> int:
+        """Number of images (fields) in the plate."""
+        return int(self.wells.fields.sum())
+
+    def stack(self, level: int = 0, *, fields: int | None = None, chunks: Any = None) -> Any:
+        """Every field as one lazy ``xarray.DataArray`` with leading dimensions ``(well, field)``.
+
+        The fields' metadata is read concurrently; no pixel is read. Spatial coordinates are those of the
+        first field. ``fields`` takes the first ``fields`` of each well (needed when wells have different
+        numbers of fields).
+
+        Raises
+        ------
+        labkit.errors.FormatError
+            Fields differ in shape, type or axes, or wells in their number of fields (the message names them).
+        """
+        xr = attempt_import("xarray")
+        da = attempt_import("dask.array")
+        df = self.wells
+        if df.empty:
+            raise FormatError(f"{self.url}: the plate lists no wells with images; there is nothing to stack")
+        if fields is None:
+            counts = df.fields.unique()
+            if len(counts) > 1:
+                odd = df[df.fields != df.fields.iloc[0]].iloc[0]
+                raise FormatError(
+                    f"{self.url}: wells have different numbers of fields (well {df.well.iloc[0]} has "
+                    f"{df.fields.iloc[0]}, well {odd.well} has {odd.fields}): pass fields=k to stack the first k "
+                    f"of each (at most {int(df.fields.min())}), or read them one by one with plate.images()"
+                )
+            fields = int(counts[0])
+        short = df[df.fields < fields]
+        if not short.empty:
+            raise FormatError(f"{self.url}: well {short.well.iloc[0]} has only {short.fields.iloc[0]} fields, "
+                              f"fewer than the {fields} asked for")
+        keys = [(w, f) for w in df.well for f in range(fields)]
+        with ThreadPoolExecutor(min(CONCURRENCY, len(keys))) as pool:
+            images = list(pool.map(lambda k: self.image(k[0], k[1], level, chunks=chunks), keys))
+        first = images[0]
+        for (w, f), img in zip(keys, images, strict=True):
+            if img.shape != first.shape or img.dtype != first.dtype or img.dims != first.dims:
+                raise FormatError(
+                    f"{self.url}: well {w} field {f} is {img.dims} {img.shape} {img.dtype} at level {level}, but "
+                    f"well {keys[0][0]} field {keys[0][1]} is {first.dims} {first.shape} {first.dtype}: fields "
+                    "of different shapes make no stack; read them one by one with plate.images()"
+                )
+        data = da.stack([da.stack([images[i * fields + f].data for f in range(fields)]) for i in range(len(df))])
+        coords = {k: v for k, v in first.coords.items()}
+        coords.update({"well": list(df.well), "field": list(range(fields)),
+                       "row": ("well", list(df.row)), "column": ("well", list(df.column))})
+        out = xr.DataArray(data, dims=("well", "field", *first.dims), coords=coords, name=self.name or "plate")
+        for name in first.dims:
+            if name in first.coords:
+                out[name].attrs.update(first[name].attrs)
+        out.attrs.update({**first.attrs, "source": self.url})
+        return out
+
+    def __repr__(self) -> str:
+        return (f"<Plate {self.name or ''} {self.url}: NGFF {self.version}, {len(self.rows)} x {len(self.columns)} "
+                f"wells, {len(self.wells)} with images, {len(self)} fields>")
+
+
+def _plate_section(attrs: Mapping[str, Any], url: Any) -> tuple[str, Mapping[str, Any]]:
+    version, plate = ngff.ome_section(attrs, "plate")
+    if not isinstance(plate, Mapping):
+        hint = ngff.container_hint(attrs, str(url))
+        if hint and "open_plate" not in hint:
+            raise FormatError(hint.replace(" not an image", " not a plate"))
+        if ngff.ome_attributes(attrs):
+            raise FormatError(f"{url} is an OME-NGFF image, not a plate: open it with labkit.open_image({str(url)!r})")
+        raise FormatError(f"{url} has no OME-NGFF 'plate' metadata (attributes: {sorted(attrs) or 'none'}): "
+                          "not an HCS plate")
+    return version or "0.4", plate
+
+
+def open_plate(
+    url: Any, *, storage_options: Mapping[str, Any] | None = None, endpoint_url: str | None = None,
+    engine: str = "auto",
+) -> Plate:
+    """Open an OME-NGFF HCS plate (0.4 on zarr v2, 0.5 on zarr v3): its metadata and its wells'.
+
+    Reads the plate group, then every well's metadata, one request per well, all in flight at once;
+    no field's image metadata and no pixel.
+
+    Parameters
+    ----------
+    url : str or path
+        The plate's root (``s3://``, ``https://``, ``ipfs://`` or a local path).
+    storage_options, endpoint_url, engine : optional
+        As for :func:`labkit.open_image`.
+
+    Returns
+    -------
+    Plate
+
+    Raises
+    ------
+    labkit.errors.FormatError
+        Not a plate (the message says what it is), or the plate lists a well that is missing or has no fields.
+    labkit.errors.NotFoundError
+        Nothing at ``url``.
+    """
+    pd = attempt_import("pandas")
+    root = _open_root(url, storage_options, endpoint_url, engine)
+    attrs = dict(root.attrs)
+    version, plate = _plate_section(attrs, url)
+    fmt = _zarr.zarr_format(root)
+    rows = [str(r.get("name")) for r in plate.get("rows", [])]
+    columns = [str(c.get("name")) for c in plate.get("columns", [])]
+    wells = [w for w in plate.get("wells", []) if isinstance(w, Mapping)]
+    prefix = f"{root.path}/".lstrip("/") if getattr(root, "path", "") else ""
+    docs = _read_json_keys(root.store, [prefix + _attrs_key(str(w.get("path")), fmt) for w in wells],
+                           url, storage_options, endpoint_url)
+    records = []
+    numeric = all(c.isdigit() for c in columns)
+    for w, doc in zip(wells, docs, strict=True):
+        path = str(w.get("path", "")).strip("/")
+        where = _join(url, *path.split("/"))
+        well_attrs = _attributes(doc, fmt)
+        if well_attrs is None:
+            raise FormatError(f"{url}: the plate lists well {path!r}, but {where} holds no zarr group "
+                              f"({_attrs_key(path, fmt).rsplit('/', 1)[1]} is missing): the plate is incomplete")
+        _, meta = ngff.ome_section(well_attrs, "well")
+        if not isinstance(meta, Mapping):
+            raise FormatError(f"{where}: the plate lists this well, but it has no OME-NGFF 'well' metadata "
+                              f"(attributes: {sorted(well_attrs) or 'none'})")
+        images = [i for i in meta.get("images", []) if isinstance(i, Mapping) and "path" in i]
+        name = path.replace("/", "")
+        if not images:
+            raise FormatError(f"{where}: well {name} lists no fields (its 'images' is empty); a well without "
+                              "images must be left out of the plate's 'wells'")
+        ri, ci = w.get("rowIndex"), w.get("columnIndex")
+        r_name, _, c_name = path.partition("/")
+        ri = rows.index(r_name) if ri is None and r_name in rows else ri
+        ci = columns.index(c_name) if ci is None and c_name in columns else ci
+        records.append({
+            "well": f"{rows[ri]}{columns[ci]}" if ri is not None and ci is not None else name,
+            "row": rows[ri] if ri is not None else r_name, "column": columns[ci] if ci is not None else c_name,
+            "row_index": ri, "column_index": ci, "path": path, "fields": len(images),
+            "field_paths": [str(i["path"]) for i in images],
+            "acquisitions": [i.get("acquisition") for i in images],
+        })
+    df = pd.DataFrame.from_records(records, columns=["well", "row", "column", "row_index", "column_index", "path",
+                                                     "fields", "field_paths", "acquisitions"])
+    if numeric and not df.empty:
+        df["column"] = df.column.astype(int)
+    return Plate(url=str(url), version=version, name=plate.get("name"), rows=rows, columns=columns,
+                 acquisitions=[dict(a) for a in plate.get("acquisitions", [])], wells=df, attrs=attrs, _root=root)
+
+
+# --------------------------------------------------------------------------- collections
+@dataclass
+class Collection:
+    """A bioformats2raw collection: images ``0/``, ``1/`` ... named in ``OME/METADATA.ome.xml``.
+
+    Iterating gives ``(name, DataArray)`` pairs, each image opened when reached.
+    """
+
+    url: str
+    names: list[str]
+    paths: list[str]
+    ome_xml: str | None = field(repr=False, default=None)
+    attrs: dict[str, Any] = field(repr=False, default_factory=dict)
+    _root: Any = field(repr=False, default=None)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _index(self, key: int | str) -> int:
+        if isinstance(key, int) and not isinstance(key, bool):
+            if not -len(self) <= key < len(self):
+                raise IndexError(f"{self.url} holds images 0-{len(self) - 1}; image {key} does not exist")
+            return key % len(self)
+        if key in self.names:
+            if self.names.count(key) > 1:
+                raise FormatError(f"{self.url}: {self.names.count(key)} images are named {key!r}: ask by index "
+                                  f"({[i for i, n in enumerate(self.names) if n == key]})")
+            return self.names.index(key)
+        if str(key) in self.paths:
+            return self.paths.index(str(key))
+        raise NotFoundError(f"{self.url}: no image named {key!r} (names: {self.names[:8]}"
+                            f"{' ...' if len(self) > 8 else ''})")
+
+    def image(self, key: int | str = 0, level: int = 0, *, chunks: Any = None) -> Any:
+        """Image ``key`` (its index or its name), as :func:`labkit.open_image` gives it."""
+        return _open_image(self._root, self.url, self.paths[self._index(key)], level, chunks)
+
+    def images(self, level: int = 0) -> Iterator[tuple[str, Any]]:
+        """Every image: ``(name, DataArray)``, each opened only when reached."""
+        for i, name in enumerate(self.names):
+            yield name, self.image(i, level)
+
+    __iter__ = images
+
+    def __repr__(self) -> str:
+        return f"<Collection {self.url}: {len(self)} images {self.names[:4]}{' ...' if len(self) > 4 else ''}>"
+
+
+def ome_xml_names(text: str) -> list[str]:
+    """The ``Name`` of each ``Image`` of an OME-XML document, in order (``Image:<i>`` where it has none).
+
+    Examples
+    --------
+    >>> ome_xml_names('<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+    ...               '<Image ID="Image:0" Name="a.tif"/><Image ID="Image:1"/></OME>')
+    ['a.tif', 'Image:1']
+    """
+    try:
+        tree = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise FormatError(f"OME/METADATA.ome.xml is not valid XML ({exc})") from None
+    images = [el for el in tree if el.tag.rsplit("}", 1)[-1] == "Image"]
+    return [el.get("Name") or el.get("ID") or f"Image:{i}" for i, el in enumerate(images)]
+
+
+def open_collection(
+    url: Any, *, storage_options: Mapping[str, Any] | None = None, endpoint_url: str | None = None,
+    engine: str = "auto",
+) -> Collection:
+    """Open a bioformats2raw collection (``bioformats2raw.layout``): its images and their OME-XML names.
+
+    The images are the series the ``OME`` group's ``series`` attribute lists, else ``0/``, ``1/`` ... one per
+    ``Image`` of ``OME/METADATA.ome.xml``.
+
+    Raises
+    ------
+    labkit.errors.FormatError
+        Not a bioformats2raw collection (the message says what it is).
+    """
+    root = _open_root(url, storage_options, endpoint_url, engine)
+    attrs = dict(root.attrs)
+    layout = attrs.get("bioformats2raw.layout", (attrs.get("ome") or {}).get("bioformats2raw.layout"))
+    if layout is None:
+        hint = ngff.container_hint(attrs, str(url))
+        if hint:
+            raise FormatError(hint.replace(" not an image", " not a bioformats2raw collection"))
+        if ngff.ome_attributes(attrs):
+            raise FormatError(f"{url} is an OME-NGFF image, not a collection: open it with "
+                              f"labkit.open_image({str(url)!r})")
+        raise FormatError(f"{url} has no 'bioformats2raw.layout' attribute: not a bioformats2raw collection")
+    fmt = _zarr.zarr_format(root)
+    prefix = f"{root.path}/".lstrip("/") if getattr(root, "path", "") else ""
+    keys = [prefix + _attrs_key("OME", fmt)]
+    ome_doc, = _read_json_keys(root.store, keys, url, storage_options, endpoint_url)
+    ome_attrs = _attributes(ome_doc, fmt) or {}
+    series = ome_attrs.get("series", (ome_attrs.get("ome") or {}).get("series"))
+    xml = _read_text(root.store, prefix + "OME/METADATA.ome.xml")
+    names = ome_xml_names(xml) if xml else []
+    if series:
+        paths = [str(s) for s in series]
+    elif names:
+        paths = [str(i) for i in range(len(names))]
+    else:
+        paths = sorted((k for k in root.group_keys() if k.isdigit()), key=int)
+    if not paths:
+        raise FormatError(f"{url}: a bioformats2raw collection with no images (no 'series', no OME-XML images, "
+                          "no 0/ group)")
+    names = names[:len(paths)] + [f"series {p}" for p in paths[len(names):]]
+    return Collection(url=str(url), names=names, paths=paths, ome_xml=xml, attrs=attrs, _root=root)
+
+
+def _read_text(store: Any, key: str) -> str | None:
+    if not _zarr.ZARR3:  # pragma: no cover
+        try:
+            return bytes(store[key]).decode()
+        except KeyError:
+            return None
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    buf = sync(store.get(key, prototype=default_buffer_prototype()))
+    return None if buf is None else buf.to_bytes().decode("utf-8", errors="replace")
