@@ -1,0 +1,402 @@
+"""Analysis over many images: one checkpointed result per image of a plate, a collection or any list.
+
+:func:`map_images` runs a recipe (any function image -> result, e.g. :func:`labkit.segment_nuclei` then
+:func:`labkit.measure`) over every image on the current Dask cluster, one task per image, and stores each
+result through :mod:`labkit.results` (tables as Parquet, labels as NGFF labels). At most ``window`` images are
+in flight and results stay on the workers (only a one-line summary per image comes back), so the client's
+memory does not grow with the number of images. Each result is checkpointed: a run that is stopped (even
+killed) and started again computes only what is missing or stale, and what it kept is identical to what an
+uninterrupted run gives (results are written atomically, their provenance last).
+
+Examples
+--------
+>>> plate = labkit.open_plate("s3://bucket/plate.zarr")  # doctest: +SKIP
+>>> def nuclei(image):  # doctest: +SKIP
+...     labels = labkit.segment_nuclei(image, channel="DAPI")
+...     return labkit.measure(labels, image)
+>>> run = labkit.map_images(nuclei, plate, store="results", target="nuclei/{well}/{field}.parquet")  # doctest: +SKIP
+>>> table = labkit.studies.combine(run)  # doctest: +SKIP
+>>> labkit.plate_summary(plate, table)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import os
+import string
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from labkit._lazy import attempt_import
+from labkit.errors import ConfigurationError, LabkitError
+from labkit.results import provenance as prov
+from labkit.results.checkpoint import Checkpointed
+from labkit.results.result_store import ResultStore, checked_name
+from labkit.results.serializers import NgffLabels, Serializer, for_target
+
+__all__ = ["combine", "image_keys", "map_images"]
+
+#: version of the per-image wrapper: part of every result's code hash
+_RUNNER = 1
+
+
+class ImageFailedError(LabkitError, RuntimeError):
+    """The recipe failed on some images (the others' results are stored: a re-run does only the failed)."""
+
+    def __init__(self, message: str, run: Any) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+# --------------------------------------------------------------------------- images and their keys
+def image_keys(images: Any, level: int = 0) -> tuple[list[str], list[tuple[dict[str, Any], Callable[[], Any]]]]:
+    """The key columns and ``(keys, open)`` of each image of a plate, a collection or an iterable.
+
+    A :class:`labkit.plates.Plate` gives keys ``well`` and ``field``, a :class:`labkit.plates.Collection`
+    ``index`` and ``name`` (both read from the metadata; each image is opened only when it is submitted).
+    An iterable gives ``(key, image)`` pairs (key a mapping of key columns, else one column ``key``) or
+    ``(well, field, image)`` triples as :meth:`Plate.images` yields; it is read through once, up front.
+    """
+    if hasattr(images, "wells") and hasattr(images, "image"):  # a Plate
+        plate = images
+        items = [({"well": str(row.well), "field": int(f)},
+                  (lambda w=str(row.well), f=int(f): plate.image(w, f, level)))
+                 for row in plate.wells.itertuples() for f in range(int(row.fields))]
+        return ["well", "field"], items
+    if hasattr(images, "names") and hasattr(images, "paths") and hasattr(images, "image"):  # a Collection
+        coll = images
+        return ["index", "name"], [({"index": i, "name": str(n)}, (lambda i=i: coll.image(i, level)))
+                                   for i, n in enumerate(coll.names)]
+    items = []
+    columns: list[str] | None = None
+    for n, item in enumerate(images):
+        if not isinstance(item, tuple) or len(item) not in (2, 3):
+            raise ConfigurationError(f"item {n} of the images is a {type(item).__name__}: give (key, image) pairs, "
+                                     "(well, field, image) triples, a plate or a collection")
+        if len(item) == 3:
+            keys, image = {"well": str(item[0]), "field": int(item[1])}, item[2]
+        else:
+            key, image = item
+            keys = dict(key) if isinstance(key, Mapping) else {"key": key}
+        if columns is None:
+            columns = list(keys)
+        elif list(keys) != columns:
+            raise ConfigurationError(f"item {n} has the keys {list(keys)}, the first item {columns}: every image "
+                                     "needs the same key columns")
+        items.append((keys, (lambda image=image: image)))
+    return columns or [], items
+
+
+def _template_fields(template: str) -> list[str]:
+    return [f.split(".")[0].split("[")[0].split("!")[0] for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+def _targets(template: str, columns: list[str], keys: list[dict[str, Any]], store: ResultStore) -> list[str]:
+    """Every image's target; refused when the template uses a missing key or puts two images in one place."""
+    unknown = [f for f in _template_fields(template) if f not in columns]
+    if unknown:
+        raise ConfigurationError(f"the target {template!r} names {unknown}, which the images do not have: their "
+                                 f"keys are {columns} (e.g. {'/'.join('{' + c + '}' for c in columns)}.parquet)")
+    seen: dict[str, dict[str, Any]] = {}
+    names = []
+    for k in keys:
+        name = checked_name(template.format(**k), store.url)
+        if name in seen:
+            unused = [c for c in columns if c not in _template_fields(template)]
+            raise ConfigurationError(
+                f"the target {template!r} puts two images' results in one place, {name!r}: "
+                f"{_describe(seen[name])} and {_describe(k)}. Use every key that tells them apart in the target "
+                f"(here {unused or columns}), e.g. {template!r} with "
+                f"{'/'.join('{' + c + '}' for c in unused or columns)} in it"
+            )
+        seen[name] = k
+        names.append(name)
+    return names
+
+
+def _describe(keys: Mapping[str, Any]) -> str:
+    return " ".join(f"{k} {v!r}" if isinstance(v, str) else f"{k} {v}" for k, v in keys.items())
+
+
+# --------------------------------------------------------------------------- what runs on a worker
+class ImageArgument:
+    """An image passed to a checkpointed recipe: hashed by what it is, not by reading all its pixels.
+
+    A lazy image opened from a URL (it has ``attrs["source"]``) is identified by its source, dims, shape,
+    dtype and coordinates (no pixel read); any other image by its pixels.
+    """
+
+    def __init__(self, image: Any) -> None:
+        self.image = image
+        self._token: str | None = None
+
+    def identity(self) -> str:
+        """A deterministic token of the image (the same in every process)."""
+        if self._token is None:
+            img = self.image
+            h = hashlib.sha256()
+            source = getattr(img, "attrs", {}).get("source") if hasattr(img, "attrs") else None
+            if source and hasattr(getattr(img, "data", None), "dask"):
+                coords = {str(k): v.values for k, v in img.coords.items()}
+                prov._feed(h, {"source": str(source), "dims": [str(d) for d in img.dims],
+                               "shape": list(img.shape), "dtype": str(img.dtype), "coords": coords})
+            else:
+                import numpy as np
+
+                prov._feed(h, np.asarray(img.compute() if hasattr(img, "compute") else img))
+            self._token = h.hexdigest()[:32]
+        return self._token
+
+    def __dask_tokenize__(self) -> tuple[str, str]:
+        return ("labkit-image", self.identity())
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"image": self.image, "_token": self._token}
+
+    def __repr__(self) -> str:
+        source = getattr(self.image, "attrs", {}).get("source", "") if hasattr(self.image, "attrs") else ""
+        return f"<image {source} shape={tuple(getattr(self.image, 'shape', ()))}>"
+
+
+class _Recipe:
+    """The user's ``fn(image)`` as a function of the key columns and the image (what checkpoint needs)."""
+
+    def __init__(self, fn: Callable[[Any], Any], columns: list[str]) -> None:
+        self._fn = fn
+        self._columns = list(columns)
+        params = [inspect.Parameter(c, inspect.Parameter.KEYWORD_ONLY) for c in columns]
+        self.__signature__ = inspect.Signature([*params, inspect.Parameter("image", inspect.Parameter.KEYWORD_ONLY)])
+        self.__module__ = getattr(fn, "__module__", None) or __name__
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
+
+    def __call__(self, **arguments: Any) -> Any:
+        return self._fn(arguments["image"].image)
+
+
+def _checkpointed(fn: Callable[[Any], Any], columns: list[str], store: ResultStore, template: str,
+                  serializer: Serializer | None, overwrite: bool) -> Checkpointed:
+    recipe = _Recipe(fn, columns)
+    ck = Checkpointed(recipe, store, template, serializer or for_target(template), overwrite)
+    # the recipe's own code (not this wrapper's) decides whether a result is stale
+    ck.code_hash = hashlib.sha256(f"{prov.code_hash(fn)} map_images {_RUNNER}".encode()).hexdigest()[:16]
+    ck.git = prov.git_state(prov.caller_folder(fn))
+    return ck
+
+
+def _run_one(ck: Checkpointed, keys: dict[str, Any], image: Any) -> dict[str, Any]:
+    """On a worker: the image's result, computed and stored unless it is fresh; a one-line summary back."""
+    t0 = time.perf_counter()
+    argument = ImageArgument(image)
+    if isinstance(ck.serializer, NgffLabels) and ck.serializer.image is None:
+        source = getattr(image, "attrs", {}).get("source")
+        if source:  # the labels go into a copy of this image (the source is read-only, or not a results store)
+            ck = copy.copy(ck)
+            ck.serializer = NgffLabels(ck.serializer.name, image=str(source),
+                                       image_storage_options=ck.serializer.image_storage_options)
+    before = ck.state(**keys, image=argument)
+    if before == "fresh" and not ck.overwrite:
+        state = "read back"
+    else:
+        from distributed import worker_client
+
+        # the recipe's own Dask work (reading, segmenting, writing blocks) runs on the cluster; this task
+        # leaves the worker's thread pool meanwhile, so it cannot starve it
+        with worker_client(separate_thread=True):
+            ck(**keys, image=argument)
+        state = "computed"
+    return {**keys, "target": ck.target(**keys), "before": before, "state": state,
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+# --------------------------------------------------------------------------- the client's loop
+def map_images(
+    fn: Callable[[Any], Any],
+    images: Any,
+    store: ResultStore | str | os.PathLike[str],
+    target: str,
+    serializer: Serializer | None = None,
+    client: Any = None,
+    *,
+    window: int | None = None,
+    level: int = 0,
+    overwrite: bool = False,
+    combine: bool = False,
+    progress: bool = True,
+    on_submit: Callable[[int], None] | None = None,
+) -> Any:
+    """Run ``fn`` on every image on the Dask cluster, one checkpointed result per image.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(image) -> result`` (a DataFrame, a label image, an array ...). Its source code is part of each
+        result's provenance: changing it makes every result stale.
+    images : Plate, Collection or iterable
+        A plate (:func:`labkit.open_plate`: keys ``well``, ``field``), a collection (:func:`labkit.open_collection`:
+        keys ``index``, ``name``), or ``(key, image)`` pairs (key a mapping of key columns, else column ``key``).
+    store : str, path or ResultStore
+        Where results go (a folder, ``s3://...``).
+    target : str
+        Each image's result, formatted from its keys, e.g. ``"nuclei/{well}/{field}.parquet"``. A template that
+        would put two images' results in one place is refused before anything runs.
+    serializer : Serializer, optional
+        How to store a result; default from the target's suffix (``.parquet``: Parquet). Pass
+        :class:`labkit.results.NgffLabels` for label images: each goes into a copy of its image (or, with
+        ``NgffLabels(image=...)``, that image).
+    client : distributed.Client, optional
+        Default: the current client (a local one, or a dask-gateway cluster's).
+    window : int, optional
+        Images in flight at once (default twice the cluster's threads): the client holds at most this many
+        futures, and the results never leave the workers.
+    level : int
+        Resolution level read from a plate or collection.
+    overwrite : bool
+        Compute every result again.
+    combine : bool
+        Return :func:`combine` of the run (the per-image tables in one table) instead of the run.
+    progress : bool
+        Draw a progress bar (as :func:`labkit.progress`).
+    on_submit : callable, optional
+        Called with the number of futures in flight after each submission (for monitoring).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per image in the images' order: the key columns, ``target``, ``before`` (``"missing"``,
+        ``"stale"`` or ``"fresh"``), ``state`` (``"computed"`` or ``"read back"``) and ``seconds``;
+        ``attrs`` hold the store's URL and the serializer.
+
+    Raises
+    ------
+    labkit.errors.ConfigurationError
+        The target names a key the images do not have, puts two images in one place, or leads outside the
+        store; or there is no Dask client. Nothing has run then.
+    ImageFailedError
+        ``fn`` failed on some images; the others' results are stored (the run is the error's ``run``).
+    """
+    pd = attempt_import("pandas")
+    result_store = ResultStore.of(store)
+    columns, items = image_keys(images, level)
+    if not items:
+        raise ConfigurationError("there are no images to run on")
+    names = _targets(target, columns, [k for k, _ in items], result_store)
+    ck = _checkpointed(fn, columns, result_store, target, serializer, overwrite)
+    client = _client(client)
+    if window is None:
+        window = max(2, 2 * sum(client.nthreads().values()))
+    if window < 1:
+        raise ConfigurationError(f"window must be at least 1, not {window}")
+
+    from distributed import as_completed
+
+    bar = _bar(progress)
+    rows: dict[int, dict[str, Any]] = {}
+    failed: dict[int, str] = {}
+    t0 = time.monotonic()
+    pending = iter(enumerate(items))
+    index_of: dict[Any, int] = {}
+    run_id = uuid.uuid4().hex[:8]
+
+    def submit(done: Any) -> bool:
+        nxt = next(pending, None)
+        if nxt is None:
+            return False
+        i, (keys, open_image) = nxt
+        future = client.submit(_run_one, ck, keys, open_image(), key=f"map_images-{run_id}-{i}",
+                                pure=False, retries=0)
+        index_of[future.key] = i
+        done.add(future)
+        if on_submit is not None:
+            on_submit(done.count())
+        return True
+
+    flight = as_completed()
+    for _ in range(window):
+        if not submit(flight):
+            break
+    for future in flight:
+        i = index_of.pop(future.key)
+        if future.status == "error":
+            exc = future.exception()
+            failed[i] = f"{type(exc).__name__}: {exc}"
+            rows[i] = {**items[i][0], "target": names[i], "before": None, "state": "failed", "seconds": None}
+        else:
+            rows[i] = future.result()
+        future.release()
+        del future
+        if bar is not None:
+            bar.draw(len(rows), len(items), time.monotonic() - t0, len(failed))
+        submit(flight)
+    run = pd.DataFrame([rows[i] for i in range(len(items))])
+    if failed:
+        run["error"] = [failed.get(i) for i in range(len(items))]
+    run.attrs.update({"store": result_store.url, "serializer": repr(ck.serializer), "key_columns": columns})
+    run.attrs["_serializer"] = ck.serializer
+    if failed:
+        first = min(failed)
+        raise ImageFailedError(
+            f"{fn.__name__ if hasattr(fn, '__name__') else fn!r} failed on {len(failed)} of {len(items)} images "
+            f"(first: {_describe(items[first][0])}: {failed[first]}); the other results are stored, and running "
+            "again computes only what is missing", run)
+    return _combine(run) if combine else run
+
+
+def _client(client: Any) -> Any:
+    if client is not None:
+        return client
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except ValueError:
+        raise ConfigurationError(
+            "map_images runs on a Dask cluster and there is none: start one (labkit.start_cluster(), "
+            "distributed.Client() for this machine, or a dask-gateway cluster) or pass client=..."
+        ) from None
+
+
+def _bar(show: bool) -> Any:
+    if not show:
+        return None
+    from labkit.cluster_progress import _Bar
+
+    return _Bar("images")
+
+
+def _combine(run: Any, columns: Iterable[str] | None = None) -> Any:
+    """The per-image tables of a run of :func:`map_images` in one table, with the key columns first.
+
+    Tables are read back one at a time from the store (checked against their provenance digests).
+
+    Parameters
+    ----------
+    run : pandas.DataFrame
+        What :func:`map_images` returned.
+    columns : iterable of str, optional
+        Only these columns of each table (besides the keys).
+    """
+    pd = attempt_import("pandas")
+    store = ResultStore(run.attrs["store"])
+    keys = list(run.attrs.get("key_columns", []))
+    serializer = run.attrs.get("_serializer") or for_target(str(run.target.iloc[0]))
+    if not hasattr(serializer, "loads") or getattr(serializer, "kind", "") != "table":
+        raise ConfigurationError(f"combine concatenates tables; these results are stored by {serializer!r}")
+    parts = []
+    for row in run.itertuples(index=False):
+        record = store.read_json(row.target + ".prov.json") or {}
+        table = serializer.load(store, row.target, sha256=record.get("sha256"))
+        if columns is not None:
+            table = table[list(columns)]
+        table = table.reset_index(drop=True)
+        for k in reversed(keys):
+            table.insert(0, k, getattr(row, k))
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=keys)
+
+
+combine = _combine  # the public name (map_images has a parameter of that name)
