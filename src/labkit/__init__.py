@@ -30,8 +30,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "labels",
-              "load_remote", "measurements", "modes", "ngff", "nuclei_method", "plates", "recipes", "results",
-              "sandbox", "segment", "stac", "storage", "synthetic", "tutorials", "viewer3d", "viewers", "write")
+              "load_remote", "measurements", "modes", "ngff", "nuclei_method", "plate_plots", "plates", "recipes",
+              "results", "sandbox", "segment", "stac", "storage", "studies", "synthetic", "tutorials", "viewer3d",
+              "viewers", "write")
 #: public name -> module that defines it
 _API = {
     "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel", "progress": "cluster_progress",
@@ -46,6 +47,8 @@ _API = {
     "segment_nuclei": "segment", "measure": "measurements",
     "write_labels": "labels", "open_labels": "labels",
     "open_plate": "plates", "open_collection": "plates",
+    "map_images": "studies", "plate_summary": "plate_plots", "plate_heatmap": "plate_plots",
+    "plate_thumbnails": "plate_plots",
 }
 #: deprecated public name -> (module, its new name)
 _DEPRECATED = {"Dataset": ("results", "Manifest")}
