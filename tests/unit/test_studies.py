@@ -174,7 +174,7 @@ def test_labels_stored_as_ngff_labels(plate, client, tmp_path):
     run = labkit.map_images(labels, pairs, store=tmp_path, target="{well}/{field}.ome.zarr",
                             serializer=NgffLabels("nuclei"), progress=False)
     assert set(run.state) == {"computed"}
-    for (keys, image), target in zip(pairs, run.target, strict=True):
+    for (_, image), target in zip(pairs, run.target, strict=True):
         stored = labkit.open_labels(str(tmp_path / target), "nuclei")
         np.testing.assert_array_equal(stored.values, labels(image).values)
         np.testing.assert_array_equal(labkit.open_image(str(tmp_path / target)).values, image.values)
@@ -258,3 +258,20 @@ def test_top_level_exports():
     assert labkit.plate_heatmap is labkit.plate_plots.plate_heatmap
     assert labkit.plate_thumbnails is labkit.plate_plots.plate_thumbnails
     assert {"map_images", "plate_heatmap", "studies", "plate_plots"} <= set(dir(labkit))
+
+
+def test_a_failing_image_leaves_the_others_stored(client, tmp_path):
+    images = [({"i": i}, np.full((4, 4), i, np.uint16)) for i in range(4)]
+
+    def picky(image):
+        if int(image[0, 0]) == 2:
+            raise ValueError("no nuclei in image 2")
+        return pd.DataFrame({"v": [int(image[0, 0])]})
+
+    with pytest.raises(labkit.studies.ImageFailedError, match=r"1 of 4 images \(first: i 2: ValueError: no nuclei"
+                       ) as caught:
+        labkit.map_images(picky, images, store=tmp_path, target="{i}.parquet", progress=False)
+    assert list(caught.value.run.state) == ["computed", "computed", "failed", "computed"]
+    again = labkit.map_images(lambda image: pd.DataFrame({"v": [int(image[0, 0])]}), images[:2], store=tmp_path,
+                              target="{i}.parquet", progress=False)
+    assert set(again.before) == {"stale"}  # another recipe: its results are stale
