@@ -53,7 +53,7 @@ _COMPACT = 1.25     # (a ratio) a component is one nucleus when its equivalent d
                     # its inscribed diameter (an ellipse of axes up to 1:1.56; two touching discs: 1.41)
 _DEPTH = 0.05       # a seed must rise this much (units of the radius) above the line to any higher seed near it
 _MERGE = 1.0        # ... within this fraction of the diameter (the markers' reach)
-_COMPACTNESS = 0.01  # (score per voxel) of the watershed: a seed far away does not flood a long ridge
+_COMPACTNESS = 0.001  # (score per voxel) of the watershed: a seed far away does not flood a long ridge
 _HALO = 1.5         # the halo a block needs (see halo())
 _REACH = 1.25       # an object's voxels lie within this fraction of the diameter of its seed
 
