@@ -51,7 +51,11 @@ _POWER = 0.5        # (an exponent) weight of the intensity term
 _GAMMA = 0.5        # (not a diameter fraction) Otsu's threshold of the intensity to this power: dim nuclei kept
 _COMPACT = 1.25     # (a ratio) a component is one nucleus when its equivalent diameter is at most this times
                     # its inscribed diameter (an ellipse of axes up to 1:1.56; two touching discs: 1.41)
-_DEPTH = 0.05       # h-maxima depth of the markers' score (units of the radius); 0: maxima _SEPARATION apart
+_DEPTH = 0.05       # a seed must rise this much (units of the radius) above the line to any higher seed near it
+_MERGE = 1.0        # ... within this fraction of the diameter (the markers' reach)
+_COMPACTNESS = 0.001  # (score per voxel) of the watershed: a seed far away does not flood a long ridge
+_HALO = 1.5         # the halo a block needs (see halo())
+_REACH = 1.25       # an object's voxels lie within this fraction of the diameter of its seed
 
 
 @dataclass(frozen=True)
@@ -128,20 +132,20 @@ def _corrected(data: np.ndarray, spacing: tuple[float, ...], diameter: float) ->
 def halo(parameters: NucleiParameters) -> tuple[int, ...]:
     """Voxels per axis a block needs around it so that :func:`segment_block` inside it does not depend on the cut.
 
-    The reach of the background opening (its box, twice), of the smoothing filters and of the local maximum,
-    plus one nucleus diameter for the markers and the watershed.
+    ``_HALO`` (1.5) nucleus diameters: every voxel of an object lies within ``_REACH`` (1.25) diameters of its
+    seed, and a seed is decided by the score within ``_MERGE`` (1) diameter of it, which depends on the intensity
+    within about another diameter. The background filter reaches further (about 3 diameters) but a block's cut
+    changes it only slightly; :func:`labkit.segment.segment_nuclei` names objects after their seeds, so what
+    must agree between blocks is the seeds, not the full extent of each object. Measured on the IDR volume
+    6001240 (dense clumps, 2x2x2 blocks): F1 whole vs blocks 0.99 at 1.5 diameters.
 
     Examples
     --------
     >>> halo(NucleiParameters(spacing=(2.0, 0.5, 0.5), diameter=8.0, threshold=10.0))
-    (25, 96, 96)
+    (7, 25, 25)
     """
     d, sp = parameters.diameter, parameters.spacing
-    corrected = _BACKGROUND * d + 4 * 0.25 * d + 4 * _SMOOTH * d  # opening (min then max), its blur, denoising
-    mask = _LOCAL_MAX * d / 2                                      # the local maximum
-    score = max(0.75 * d + 4 * 0.05 * d, 4 * _BLOB * d + _LOCAL_MAX * d / 2)  # capped distance; blob term
-    total = corrected + mask + score + d                           # markers and watershed: about a nucleus
-    return tuple(int(math.ceil(total / s)) + 1 for s in sp)
+    return tuple(int(math.ceil(_HALO * d / s)) + 1 for s in sp)
 
 
 def _nucleus_volume(diameter: float, spacing: tuple[float, ...]) -> float:
@@ -158,22 +162,30 @@ def _foreground(corr: np.ndarray, parameters: NucleiParameters) -> tuple[np.ndar
     d, sp = parameters.diameter, parameters.spacing
     local_max = ndimage.maximum_filter(corr, _box(_LOCAL_MAX * d, sp), mode="nearest")
     mask = (corr > parameters.threshold) & (corr > _EDGE * local_max)
-    mask = morphology.remove_small_holes(mask, max_size=max(1, int(0.3 * _nucleus_volume(d, sp))))
-    return mask, local_max
+    # holes cut by the block's border are not filled: a block must not fill part of a large hollow (the
+    # inside of an embryo) that the whole image leaves empty; the padding joins them all into one big "hole"
+    padded = morphology.remove_small_holes(np.pad(mask, 1), max_size=max(1, int(0.3 * _nucleus_volume(d, sp))))
+    return padded[(slice(1, -1),) * mask.ndim], local_max
 
 
-def _score(corr: np.ndarray, mask: np.ndarray, parameters: NucleiParameters) -> np.ndarray:
-    """High in the middle of a nucleus: far from the background (capped) and bright relative to its surroundings."""
+def _score(data: np.ndarray, mask: np.ndarray, parameters: NucleiParameters) -> np.ndarray:
+    """High in the middle of a nucleus: far from the background (capped) and bright relative to its surroundings.
+
+    The intensity term is taken on the raw intensity, not the background-corrected one: the background filter
+    reaches furthest of all, so a block's cut changes it slightly, and on the flat top of a nucleus (a long one
+    along z) the least change would move the seed by a voxel; the raw intensity is the same in every block.
+    """
     d, sp = parameters.diameter, parameters.spacing
-    distance = np.minimum(ndimage.distance_transform_edt(mask, sampling=sp), 0.75 * d) / (d / 2)
-    blobs = ndimage.gaussian_filter(corr, _voxels(_BLOB * d, sp), mode="nearest")
+    distance = np.minimum(ndimage.distance_transform_edt(mask, sampling=sp).astype(np.float32), 0.75 * d) / (d / 2)
+    blobs = ndimage.gaussian_filter(data, _voxels(_BLOB * d, sp), mode="nearest")
     local = ndimage.maximum_filter(blobs, _box(_LOCAL_MAX * d, sp), mode="nearest")
     relative = np.clip(blobs / np.maximum(local, 1e-6), 0, 1)
     distance = ndimage.gaussian_filter(distance, _voxels(0.05 * d, sp), mode="nearest")
     return (distance * relative**_POWER).astype(np.float32)
 
 
-def segment_block(block: np.ndarray, parameters: NucleiParameters) -> np.ndarray:
+def segment_block(block: np.ndarray, parameters: NucleiParameters, *,
+                  return_seeds: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Segment the nuclei of one 2D or 3D block with global parameters, using local operations only.
 
     Parameters
@@ -183,11 +195,16 @@ def segment_block(block: np.ndarray, parameters: NucleiParameters) -> np.ndarray
         larger image.
     parameters : NucleiParameters
         From :func:`estimate_parameters` on samples of the whole image.
+    return_seeds : bool
+        Also return each object's seed (the marker its watershed grew from, a voxel of the object): object
+        ``i`` has its seed at ``seeds[i - 1]``. Every voxel of an object lies within :data:`_REACH` diameters
+        of its seed, so a block whose halo covers that distance sees the seed of every object in its core.
 
     Returns
     -------
-    numpy.ndarray
-        int32 labels, 0 for background, ids 1..n local to the block.
+    numpy.ndarray, or (numpy.ndarray, numpy.ndarray)
+        int32 labels, 0 for background, ids 1..n local to the block; with ``return_seeds`` also the seeds,
+        an ``(n, ndim)`` int array of voxel indices in the block.
 
     Examples
     --------
@@ -205,34 +222,101 @@ def segment_block(block: np.ndarray, parameters: NucleiParameters) -> np.ndarray
                           f"{data.shape}: estimate the parameters from samples of this image")
     d, sp = parameters.diameter, parameters.spacing
     corr = _corrected(data, sp, d)
-    mask, _ = _foreground(corr, parameters)
+    mask, local_max = _foreground(corr, parameters)
     if not mask.any():
-        return np.zeros(data.shape, np.int32)
-    score = _score(corr, mask, parameters)
-    markers = _markers(score, mask, parameters)
-    labels = segmentation.watershed(-score, markers, mask=mask)
-    sizes = np.bincount(labels.ravel())
-    small = sizes < _MIN_SIZE * _nucleus_volume(d, sp)
-    small[0] = True
-    labels[small[labels]] = 0
-    labels, _, _ = segmentation.relabel_sequential(labels)
-    return labels.astype(np.int32)
+        empty = np.zeros(data.shape, np.int32)
+        return (empty, np.zeros((0, data.ndim), np.int64)) if return_seeds else empty
+    score = _score(data, mask, parameters)
+    del corr, local_max
+    seeds = _markers(score, mask, parameters)
+    markers = np.zeros(data.shape, np.int32)
+    markers[tuple(seeds.T)] = np.arange(1, len(seeds) + 1)
+    labels = segmentation.watershed(-score, markers, mask=mask, compactness=_COMPACTNESS)
+    labels, seeds = _bounded(labels, seeds, parameters)
+    if return_seeds:
+        return labels, seeds
+    return labels
+
+
+def _bounded(labels: np.ndarray, seeds: np.ndarray, parameters: NucleiParameters) -> tuple[np.ndarray, np.ndarray]:
+    """Objects cut to :data:`_REACH` diameters around their seed, the small ones dropped, ids made consecutive.
+
+    The watershed floods a whole clump of the foreground; without a bound an object (a column of nuclei blurred
+    together along z, say) could stretch further than any halo, and blocks would disagree about it.
+    """
+    d, sp = parameters.diameter, parameters.spacing
+    reach = _REACH * d
+    half = [int(reach / math.sqrt(len(sp)) / s) for s in sp]  # the box inscribed in the ball
+    objects = ndimage.find_objects(labels)
+    for i, box in enumerate(objects, start=1):
+        if box is None:
+            continue
+        seed = seeds[i - 1]
+        if all(b.start >= c - h and b.stop <= c + h + 1 for b, c, h in zip(box, seed, half, strict=True)):
+            continue  # within the ball's inscribed box: nothing to cut
+        grids = np.ogrid[tuple(slice(b.start, b.stop) for b in box)]
+        far = sum(((g - c) * s) ** 2 for g, c, s in zip(grids, seed, sp, strict=True)) > reach**2
+        view = labels[box]
+        view[far & (view == i)] = 0
+    sizes = np.bincount(labels.ravel(), minlength=len(seeds) + 1)
+    keep = sizes >= _MIN_SIZE * _nucleus_volume(d, sp)
+    keep[0] = False
+    new = np.zeros(len(keep), np.int32)
+    new[keep] = np.arange(1, int(keep.sum()) + 1)
+    return new[labels], seeds[keep[1:]]
 
 
 def _markers(score: np.ndarray, mask: np.ndarray, parameters: NucleiParameters) -> np.ndarray:
-    """One marker per nucleus: maxima of the score rising ``_DEPTH`` above their saddle, ``_SEPARATION`` apart."""
-    from skimage import feature, morphology
+    """Seeds, one per nucleus: maxima of the score, ``_SEPARATION`` apart, each kept only when the score dips
+    at least ``_DEPTH`` below it on the straight line to every higher maximum within ``_MERGE`` diameters (a
+    bounded, local stand-in for h-maxima, whose saddles can be anywhere in a clump).
 
+    Returns the seeds as an ``(n, ndim)`` int array, the highest first.
+    """
     d, sp = parameters.diameter, parameters.spacing
-    if _DEPTH > 0:
-        mask = mask & (morphology.h_maxima(np.where(mask, score, 0).astype(np.float64), _DEPTH) > 0)
-    footprint = _ellipsoid(_SEPARATION * d, sp)
-    components, _ = ndimage.label(mask, structure=np.ones((3,) * score.ndim))
-    peaks = feature.peak_local_max(score, footprint=footprint, labels=components, exclude_border=False,
-                                   threshold_abs=0.05)
-    markers = np.zeros(score.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    return markers
+    masked = np.where(mask, score, np.float32(0))
+    coords = _peaks(masked, _ellipsoid(_SEPARATION * d, sp), 0.05)
+    values = masked[tuple(coords.T)]
+    order = np.lexsort((*coords.T[::-1], -values))  # highest first, ties in row-major order
+    coords, values = coords[order], values[order]
+    # a candidate is checked against every higher candidate near it, kept or not: its fate depends on the score
+    # within _MERGE diameters only, never on a chain of decisions running across a clump
+    scaled = coords * np.asarray(sp)
+    kept = []
+    for j in range(len(coords)):
+        gap = np.sqrt(((scaled[:j] - scaled[j]) ** 2).sum(1))
+        near = np.flatnonzero(gap <= _MERGE * d)
+        # a plateau (equal maxima side by side): only its first voxel is a seed
+        if not any(_saddle(masked, coords[k], coords[j]) >= values[j] - _DEPTH for k in near):
+            kept.append(j)
+    return coords[kept].astype(np.int64).reshape(-1, score.ndim)
+
+
+def _peaks(image: np.ndarray, footprint: np.ndarray, floor: float) -> np.ndarray:
+    """Voxels above ``floor`` equal to the maximum of the image over the footprint centred on them.
+
+    The same as ``image == maximum_filter(image, footprint=footprint)``, but the footprint's maximum (slow for
+    a ball) is taken only at the voxels that are maxima of the footprint's middle (at most 3x3x3, fast).
+    """
+    half = np.asarray(footprint.shape) // 2
+    small = footprint[tuple(slice(max(0, h - 1), h + 2) for h in half)]  # its middle, at most 3 per axis
+    near = ndimage.maximum_filter(image, small.shape, mode="nearest") if small.all() else \
+        ndimage.maximum_filter(image, footprint=small, mode="nearest")
+    candidates = np.argwhere((image == near) & (image > floor))
+    padded = np.pad(image, [(h, h) for h in half], mode="edge")
+    keep = np.zeros(len(candidates), bool)
+    for k, c in enumerate(candidates):
+        window = padded[tuple(slice(a, a + n) for a, n in zip(c, footprint.shape, strict=True))]
+        keep[k] = image[tuple(c)] >= window[footprint].max()
+    return candidates[keep]
+
+
+def _saddle(score: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """The lowest score on the straight segment from voxel ``a`` to voxel ``b``."""
+    n = int(np.abs(b - a).max()) + 1
+    t = np.linspace(0.0, 1.0, n + 1)[:, None]
+    points = a + np.rint(t * (b - a)).astype(np.intp)  # rounded relative to a: the same in every block
+    return float(score[tuple(points.T)].min())
 
 
 def _ellipsoid(length: float, spacing: tuple[float, ...]) -> np.ndarray:

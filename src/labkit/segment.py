@@ -102,7 +102,7 @@ def segment_nuclei(
         from labkit import nuclei_method
 
         parameters = nuclei_method.estimate_parameters(_samples(data), spacing, diameter)
-        block_fn: Method = partial(nuclei_method.segment_block, parameters=parameters)
+        block_fn: Method = partial(nuclei_method.segment_block, parameters=parameters, return_seeds=True)
         depth = nuclei_method.halo(parameters) if halo is None else _per_axis(halo, len(dims), "halo")
     elif method == "original":
         block_fn, depth = _original_planes, (0,) * len(dims)
@@ -232,15 +232,24 @@ def _segment_block(block: np.ndarray, block_fn: Method, depth: tuple[int, ...], 
     before = [d if i > 0 else 0 for d, i in zip(depth, where, strict=True)]
     after = [d if i < n - 1 else 0 for d, i, n in zip(depth, where, count, strict=True)]
     origin = [int(s[i]) - b for s, i, b in zip(starts, where, before, strict=True)]  # the extended block's first voxel
-    local = np.asarray(block_fn(np.asarray(block)))
+    result = block_fn(np.asarray(block))
+    seeds = None
+    if isinstance(result, tuple):  # (labels, seeds): object i is named after its seed, seeds[i - 1]
+        result, seeds = result
+    local = np.asarray(result)
     if local.shape != block.shape:
         raise FormatError(f"the segmentation method returned shape {local.shape} for a block of {block.shape}: "
                           "it must return one label per voxel")
     if local.dtype.kind not in "iub":
         raise FormatError(f"the segmentation method returned {local.dtype} labels: return integers")
-    ids, first = np.unique(local.ravel(), return_index=True)  # a sub-box's row-major order is the image's
-    ids, first = ids[ids > 0], first[ids > 0]
-    coords = np.unravel_index(first, local.shape)
+    if seeds is not None:
+        seeds = np.asarray(seeds, np.int64).reshape(-1, local.ndim)
+        ids = np.arange(1, len(seeds) + 1)
+        coords = tuple(seeds.T)
+    else:
+        ids, first = np.unique(local.ravel(), return_index=True)  # a sub-box's row-major order is the image's
+        ids, first = ids[ids > 0], first[ids > 0]
+        coords = np.unravel_index(first, local.shape)
     names = np.ravel_multi_index(tuple(c + o for c, o in zip(coords, origin, strict=True)), full).astype(out_dtype) + 1
     core = local[tuple(slice(b, n - a) for b, a, n in zip(before, after, local.shape, strict=True))]
     lookup_index = np.searchsorted(ids, core)
