@@ -54,7 +54,7 @@ _COMPACT = 1.25     # (a ratio) a component is one nucleus when its equivalent d
 _DEPTH = 0.05       # a seed must rise this much (units of the radius) above the line to any higher seed near it
 _MERGE = 1.0        # ... within this fraction of the diameter (the markers' reach)
 _COMPACTNESS = 0.001  # (score per voxel) of the watershed: a seed far away does not flood a long ridge
-_HALO = 1.5         # the halo a block needs (see halo())
+_HALO = 2.0         # the halo a block needs (see halo())
 _REACH = 1.25       # an object's voxels lie within this fraction of the diameter of its seed
 
 
@@ -267,9 +267,11 @@ def _bounded(labels: np.ndarray, seeds: np.ndarray, parameters: NucleiParameters
 
 
 def _markers(score: np.ndarray, mask: np.ndarray, parameters: NucleiParameters) -> np.ndarray:
-    """Seeds, one per nucleus: maxima of the score, ``_SEPARATION`` apart, each kept only when the score dips
-    at least ``_DEPTH`` below it on the straight line to every higher maximum within ``_MERGE`` diameters (a
-    bounded, local stand-in for h-maxima, whose saddles can be anywhere in a clump).
+    """Seeds, one per nucleus: maxima of the score, ``_SEPARATION`` apart, kept when the score dips below them.
+
+    A maximum is kept only when the score dips at least ``_DEPTH`` below it on the straight line to every higher
+    maximum within ``_MERGE`` diameters (a bounded, local stand-in for h-maxima, whose saddles can be anywhere
+    in a clump).
 
     Returns the seeds as an ``(n, ndim)`` int array, the highest first.
     """

@@ -156,10 +156,11 @@ def test_labels_and_table_are_checkpointed_as_ngff_labels_and_parquet(tmp_path, 
 def test_default_method_does_not_depend_on_the_blocks_on_the_real_idr_volume():
     """IDR 6001240 (Dapi): nuclei in dense clumps, blurred together along z; 2x2x2 blocks with the default halo
     give the whole-volume segmentation (objects matched at IoU >= 0.5, F1 >= 0.98)."""
+    from skimage.segmentation import relabel_sequential
+
     import labkit
     from labkit.recipes import match_objects
     from labkit.sandbox.locate import idr_image_path
-    from skimage.segmentation import relabel_sequential
 
     try:
         path = idr_image_path()
