@@ -45,8 +45,10 @@ _SKIMAGE_LOCK = threading.Lock()
 
 
 def _skimage(name: str):
-    """``skimage.<name>``, imported under a lock: scikit-image loads its submodules lazily, and two threads of one
-    Dask worker loading the same one at once see it partially initialised (``has no attribute 'remove_small_holes'``).
+    """``skimage.<name>``, imported under a lock.
+
+    scikit-image loads its submodules lazily, and two threads of one Dask worker loading the same one at once see
+    it partially initialised (``has no attribute 'remove_small_holes'``).
     """
     with _SKIMAGE_LOCK:
         return importlib.import_module(f"skimage.{name}")
