@@ -81,7 +81,7 @@ test: setup
 # tutorial's default backend: the suite then executes each tutorial once more, on its other backend, the same way
 # (twice in all).
 NOTEBOOK_ORDER := 01_idr_segmentation.ipynb 02_ipfs_zarr.ipynb 03_eodc_flood.ipynb 04_cell_pipeline.ipynb \
-                  00_sandbox_tour.ipynb
+                  05_screen.ipynb 00_sandbox_tour.ipynb
 RUN_ALL_DIR := build/run-all
 test-notebooks: setup
 	$(BIN)/python -m tests.notebooks.run_stored $(RUN_ALL_DIR) $(addprefix notebooks/,$(NOTEBOOK_ORDER))

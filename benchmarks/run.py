@@ -12,6 +12,7 @@ import bench_flood  # noqa: E402
 import bench_idr  # noqa: E402
 import bench_ipfs  # noqa: E402
 import bench_nuclei  # noqa: E402
+import bench_plates  # noqa: E402
 import bench_s3  # noqa: E402
 import bench_sandbox  # noqa: E402
 from common import print_table, sandbox  # noqa: E402
@@ -23,6 +24,7 @@ def main() -> None:
         bench_s3.run(sb)
         bench_idr.run(sb)
         bench_ipfs.run(sb)
+        bench_plates.run(sb)
     with sandbox(["s3", "stac", "gateway"], flood_size=4096, flood_dates=4) as sb:
         bench_flood.run(sb)
     bench_cells.run()

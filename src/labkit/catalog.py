@@ -138,3 +138,66 @@ GFM = StacCollection(
 
 #: the original EODC tutorial's area of interest (Sindh, Pakistan, floods of 2022), lon/lat
 PAKISTAN_AOI = (67.398376, 26.197341, 69.027100, 27.591066)
+
+
+# --------------------------------------------------------------------------- an IDR screen (HCS plate)
+@dataclass(frozen=True)
+class PublicPlate:
+    """An HCS plate published by the IDR as OME-NGFF on EBI's S3.
+
+    Attributes
+    ----------
+    name, study : str
+        The plate's name and its IDR study.
+    url : str
+        The plate's root on the ``idr`` bucket (``s3://``; over HTTPS it is ``{endpoint}/{bucket}/...``).
+    endpoint : str
+        The S3 endpoint serving it.
+    ngff_version : str
+    rows, columns, fields : int
+        Plate size and fields of view per well.
+    sizes : dict
+        ``{"c", "z", "y", "x"}`` sizes of a field.
+    channel_names : tuple of str
+        Channel labels, in order, as the fields' ``omero`` metadata gives them.
+    nuclear_channel : str
+        The channel the screen tutorial segments nuclei in.
+    """
+
+    name: str
+    study: str
+    url: str
+    endpoint: str
+    ngff_version: str
+    rows: int
+    columns: int
+    fields: int
+    sizes: dict[str, int]
+    channel_names: tuple[str, ...]
+    nuclear_channel: str
+    licence: str = "CC BY 4.0"
+
+    @property
+    def https_url(self) -> str:
+        """The plate over HTTPS (path-style)."""
+        return f"{self.endpoint}/{self.url.removeprefix('s3://')}"
+
+
+#: IDR plate 2551 of study idr0001A (Graml et al. 2014, fission yeast deletion mutants): 96 wells x 6 fields,
+#: 2 channels x 16 planes of 1040 x 1376 pixels (0.1077 um), in IDR's catalogue of OME-NGFF samples
+#: (https://idr.github.io/ome-ngff-samples/). Its channels are named after the filter sets; the tutorial
+#: segments nuclei in the blue one, "Cascade blue", taken to be the DNA stain (an assumption, not yet checked
+#: against the study's description); tests/live checks the layout and that both channel names are listed.
+IDR_PLATE = PublicPlate(
+    name="JL_120731_S6A",
+    study="idr0001A",
+    url=f"s3://{IDR_BUCKET}/zarr/v0.4/idr0001A/2551.zarr",
+    endpoint=IDR_S3_ENDPOINT,
+    ngff_version="0.4",
+    rows=8,
+    columns=12,
+    fields=6,
+    sizes={"c": 2, "z": 16, "y": 1040, "x": 1376},
+    channel_names=("GFP", "Cascade blue"),
+    nuclear_channel="Cascade blue",
+)

@@ -28,7 +28,9 @@ True
 
 from __future__ import annotations
 
+import importlib
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,6 +40,18 @@ from scipy import ndimage
 from labkit.errors import FormatError
 
 __all__ = ["NucleiParameters", "estimate_parameters", "halo", "segment", "segment_block"]
+
+_SKIMAGE_LOCK = threading.Lock()
+
+
+def _skimage(name: str):
+    """``skimage.<name>``, imported under a lock.
+
+    scikit-image loads its submodules lazily, and two threads of one Dask worker loading the same one at once see
+    it partially initialised (``has no attribute 'remove_small_holes'``).
+    """
+    with _SKIMAGE_LOCK:
+        return importlib.import_module(f"skimage.{name}")
 
 # Fractions of the nucleus diameter (physical units) that set the filters: few, and the same for every image.
 _SMOOTH = 0.08      # Gaussian sigma of the denoising
@@ -157,7 +171,7 @@ def _nucleus_volume(diameter: float, spacing: tuple[float, ...]) -> float:
 
 def _foreground(corr: np.ndarray, parameters: NucleiParameters) -> tuple[np.ndarray, np.ndarray]:
     """Foreground mask and the local maximum of the corrected intensity."""
-    from skimage import morphology
+    morphology = _skimage("morphology")
 
     d, sp = parameters.diameter, parameters.spacing
     local_max = ndimage.maximum_filter(corr, _box(_LOCAL_MAX * d, sp), mode="nearest")
@@ -214,7 +228,7 @@ def segment_block(block: np.ndarray, parameters: NucleiParameters, *,
     >>> int(segment_block(plane.image, p).max()) >= 7
     True
     """
-    from skimage import segmentation
+    segmentation = _skimage("segmentation")
 
     data = _as_image(block, "block")
     if len(parameters.spacing) != data.ndim:
@@ -330,7 +344,7 @@ def _ellipsoid(length: float, spacing: tuple[float, ...]) -> np.ndarray:
 
 
 def _otsu_sqrt(values: np.ndarray) -> float:
-    from skimage import filters
+    filters = _skimage("filters")
 
     root = np.maximum(values, 0) ** _GAMMA
     if root.max() <= root.min():

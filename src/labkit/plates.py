@@ -185,6 +185,25 @@ class Plate:
             )
         return hit.iloc[0]
 
+    def select(self, rows: Any = None, columns: Any = None) -> Plate:
+        """The same plate with only the wells of these rows and columns (``None``: all), e.g. to analyse a part.
+
+        Rows by name (``["A", "B"]``), columns by name or number (``[1, 2]``). Nothing is read; the plate's
+        size stays, so :func:`labkit.plate_heatmap` still draws the whole plate (the other wells left blank).
+        """
+        df = self.wells
+        keep = df.well == df.well
+        if rows is not None:
+            keep &= df.row.str.upper().isin([str(r).upper() for r in rows])
+        if columns is not None:
+            keep &= df.column.astype(str).str.lstrip("0").isin([str(c).lstrip("0") for c in columns])
+        if not keep.any():
+            raise NotFoundError(f"{self.url}: no well with images in rows {rows} and columns {columns} "
+                                f"(rows {self.rows}, columns {self.columns})")
+        from dataclasses import replace
+
+        return replace(self, wells=df[keep].reset_index(drop=True))
+
     def image(self, well: Any, field: int = 0, level: int = 0, *, chunks: Any = None) -> Any:
         """One field of a well, as :func:`labkit.open_image` gives it (a lazy ``xarray.DataArray``).
 

@@ -59,3 +59,16 @@ def test_labkit_nuclei_against_the_study_s_expert_labels(live, capsys):
         print(f"\nlabkit's nuclei in 6001240 against idr0062A's labels/{names[0]}: F1 {score['f1']:.2f} "
               f"({score['found']} found, {score['true']} in the study's labels, {score['matched']} matched)")
     assert score["f1"] >= 0.5
+
+
+def test_ebi_s3_serves_the_screen_tutorial_s_plate(live):
+    """Tutorial 05's live plate (catalog.IDR_PLATE) opens as an HCS plate, with the layout the catalogue gives."""
+    plate_meta = catalog.IDR_PLATE
+    assert live.idr_s3 == plate_meta.endpoint
+    plate = labkit.open_plate(plate_meta.url, endpoint_url=live.idr_s3)
+    assert (len(plate.rows), len(plate.columns)) == (plate_meta.rows, plate_meta.columns)
+    assert plate.wells.fields.max() == plate_meta.fields
+    image = plate.image(plate.wells.well.iloc[0], 0)
+    assert {d: image.sizes[d] for d in plate_meta.sizes} == plate_meta.sizes
+    assert list(image.c.values) == list(plate_meta.channel_names)
+    assert plate_meta.nuclear_channel in image.c.values

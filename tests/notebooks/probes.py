@@ -124,6 +124,13 @@ PROBES = {
         {"n_fields": "n_fields", "cells": "len(cells)", "first_computed": "first_computed",
          "second_computed": "second_computed", "remote_computed": "remote_computed", "byte_identical": "bool(same)",
          "cluster": "panel.cluster"}),
+    "05_screen.ipynb": Probe(
+        {"fields": "len(run)", "wells": "len(summary)", "first_states": "run.state.value_counts().to_dict()",
+         "rerun_states": "rerun.state.value_counts().to_dict()",
+         "counts": "{w: int(n) for w, n in summary.nuclei.items()}",
+         "truth": "{w: int(sum(n)) for w, n in truth['nuclei'].items()} if truth else None",
+         "agreement": "agreement", "first_seconds": "first_seconds", "rerun_seconds": "rerun_seconds",
+         "cluster": "panel.cluster", "clusters_left": "gateway_clusters()"}, (gateway_clusters,)),
 }
 
 

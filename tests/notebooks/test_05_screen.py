@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import pytest
+
+from labkit.synthetic.plate import EMPTY_WELLS
+
+from .conftest import default_parameters
+
+COLUMNS = default_parameters("05_screen.ipynb")["columns"]  # as stored: the controls and every other dose
+#: wells of those columns with images (the sandbox plate has 8 rows, and empty wells), 2 fields each
+WELLS = [f"{r}{c}" for r in "ABCDEFGH" for c in COLUMNS if f"{r}{c}" not in EMPTY_WELLS]
+
+
+def test_screen_notebook_on_both_backends(run_notebook, backend, tmp_path):
+    values = run_notebook("05_screen.ipynb", backend=backend, results_url=str(tmp_path / "results")).values
+    assert sorted(values["counts"]) == sorted(WELLS)  # every well of the columns chosen
+    assert values["wells"] == len(WELLS) and values["fields"] == 2 * len(WELLS)  # every field of those wells
+    assert values["first_states"] == {"computed": values["fields"]}
+    assert values["rerun_states"] == {"read back": values["fields"]}  # nothing recomputed
+    counts, truth = values["counts"], values["truth"]
+    assert set(counts) <= set(truth) and not set(counts) & set(EMPTY_WELLS)
+    # nuclei per well (2 fields, 4-34 nuclei) against the synthetic plate's truth
+    misses = {w: (counts[w], truth[w]) for w in counts if abs(counts[w] - truth[w]) > max(2, 0.15 * truth[w])}
+    assert len(misses) <= 0.05 * len(counts), misses
+    agreement = values["agreement"]
+    assert agreement["wells"] == len(counts) and agreement["correlation"] >= 0.95
+    assert agreement["mean_abs_difference"] == pytest.approx(
+        sum(abs(counts[w] - truth[w]) for w in counts) / len(counts))
+    assert agreement["mean_abs_difference"] <= 1.5
+    assert values["cluster"] is None  # the notebook shut its cluster down
+    assert values["clusters_left"] == []  # none left on the sandbox's gateway
