@@ -1,7 +1,8 @@
 """Nuclei of images of any size, segmented block by block with a halo and stitched by construction.
 
 Each block is segmented together with a margin (the halo) around it and keeps only its own voxels (its core).
-An object's id is its first voxel in the image (row-major order, plus one), worked out from the extended block:
+An object's id is its seed's index in the image plus one (the default method's seeds; for other methods, the
+object's first voxel in row-major order), worked out from the extended block:
 an object that lies within the halo of two blocks is seen whole by both, so both give it the same id and the
 object crosses block faces and corners without any merging step. The result does not depend on the blocks as
 long as the halo is wider than an object plus the method's reach (:func:`labkit.nuclei_method.halo`).
@@ -73,7 +74,8 @@ def segment_nuclei(
     -------
     xarray.DataArray
         Lazy ``uint32`` labels (``uint64`` beyond 2**32 voxels) with the image's spatial dims and coordinates;
-        0 is background, an object's id is its first voxel's index plus one (unique, not consecutive).
+        0 is background, an object's id is the index of its seed (the default method) or of its first voxel (other
+        methods) in the image, plus one: unique, not consecutive.
 
     Examples
     --------
@@ -226,7 +228,11 @@ def _samples(data: Any) -> list[np.ndarray]:
 
 def _segment_block(block: np.ndarray, block_fn: Method, depth: tuple[int, ...], full: tuple[int, ...],
                    starts: list[np.ndarray], out_dtype: Any = np.uint32, block_info: Any = None) -> np.ndarray:
-    """Segment an extended block and keep its core, each object named after its first voxel in the image."""
+    """Segment an extended block and keep its core, each object named after its seed or first voxel in the image.
+
+    A method may return ``(labels, seeds)``: object ``i`` is then named after ``seeds[i - 1]`` (a point that does
+    not move with the block's edges, where the first voxel of a big object might).
+    """
     where = block_info[0]["chunk-location"]
     count = block_info[0]["num-chunks"]
     before = [d if i > 0 else 0 for d, i in zip(depth, where, strict=True)]
