@@ -66,9 +66,9 @@ def segment_nuclei(
         Typical nucleus diameter in the image's units (µm with physical coordinates, pixels without);
         estimated from the sample when not given.
     halo : int or sequence, optional
-        Margin around each block, voxels per spatial axis; default from the method (about one nucleus
-        diameter plus the filters' reach). It must exceed the largest nucleus, or one crossing a block face
-        is cut in two.
+        Margin around each block, voxels per spatial axis; default from the method (two nucleus diameters for
+        the default method and for a callable given ``diameter``, else 32 voxels). It must exceed the largest
+        nucleus, or one crossing a block face is cut in two.
 
     Returns
     -------
@@ -115,7 +115,7 @@ def segment_nuclei(
         if halo is not None:
             depth = _per_axis(halo, len(dims), "halo")
         elif diameter is not None:
-            depth = tuple(math.ceil(1.25 * diameter / s) for s in spacing)
+            depth = tuple(math.ceil(2 * diameter / s) for s in spacing)
         else:
             depth = (CALLABLE_HALO,) * len(dims)
     else:
