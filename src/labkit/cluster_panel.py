@@ -331,6 +331,7 @@ def start_cluster(
     *,
     workers: int = 2,
     adapt: tuple[int, int] | None = None,
+    memory: float | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> ClusterPanel:
     """Start a Dask cluster, local or on a dask-gateway, and wait for its first worker: one call for both.
@@ -349,6 +350,9 @@ def start_cluster(
         Number of workers (ignored when ``adapt`` is given).
     adapt : (int, int), optional
         Adaptive scaling between these numbers of workers instead of a fixed number.
+    memory : float, optional
+        Memory of each worker, GiB, on either backend (the gateway's ``worker_memory``, a local cluster's
+        ``memory_limit``); default: the gateway's default, or the machine's memory shared by the workers.
     options : mapping, optional
         Gateway cluster options (``worker_cores``, ``worker_memory`` ...); for a local cluster
         ``threads_per_worker`` and ``memory_limit``.
@@ -369,6 +373,9 @@ def start_cluster(
 
         endpoints = find_endpoints("sandbox", services=["gateway"])  # the sandbox starts its gateway
     address = getattr(endpoints, "gateway", None) if backend == "gateway" else None
+    if memory is not None:
+        options = {**(options or {}), **({"worker_memory": memory} if backend == "gateway" else
+                                         {"memory_limit": f"{memory}GiB"})}
     panel = ClusterPanel(backend=backend, address=address, options=options).start()
     try:
         if adapt is not None:

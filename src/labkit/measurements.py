@@ -14,6 +14,8 @@ import numpy as np
 from labkit.errors import FormatError
 
 SPATIAL = ("z", "y", "x")
+#: voxels measured by one task at most
+MEASURE_VOXELS = 2**21
 
 
 def measure(labels: Any, image: Any = None) -> Any:
@@ -53,7 +55,8 @@ def measure(labels: Any, image: Any = None) -> Any:
         raise FormatError(f"labels must be integers, not {lab.dtype}: pass a label image (e.g. from "
                           "labkit.segment_nuclei), or convert with labels.astype('uint32') if the values are ids")
     channels, intensity = _channels(image, lab)
-    lab_blocks = da.asarray(lab.data)
+    # blocks of at most MEASURE_VOXELS: a task's float64 temporaries stay small whatever the labels' chunks
+    lab_blocks = da.asarray(lab.data).rechunk("auto", block_size_limit=MEASURE_VOXELS * np.dtype(lab.dtype).itemsize)
     starts = [np.cumsum((0, *c[:-1])) for c in lab_blocks.chunks]
     label_parts = lab_blocks.to_delayed()
     image_parts = None

@@ -112,7 +112,12 @@ def _run_all(page, url, token, name, timeout_s=420, watch: str | None = None) ->
         pytest.fail(f"{name} did not finish in {timeout_s} s; cell prompts {prompts}; kernels "
                     f"{_kernels(url, token)}")
     page.keyboard.press("Control+s")
-    time.sleep(2)
+    deadline = time.monotonic() + 60  # a busy machine takes its time to save a notebook with pictures
+    while time.monotonic() < deadline:
+        saved = requests.get(f"{url}/api/contents/{name}", params={"token": token, "content": 1}, timeout=30).json()
+        if all(c.get("execution_count") for c in saved["content"]["cells"] if c["cell_type"] == "code"):
+            break
+        time.sleep(1)
     return seen_running
 
 
