@@ -234,7 +234,8 @@ def open_store(
         raise ConfigurationError(f"engine must be one of {ENGINES}, not {engine!r}")
     read_only = mode == "r"
     if protocol(url) == "file":
-        return _zarr.local_store(Path(str(url).removeprefix("file://")).expanduser(), read_only)
+        # absolute: a Dask worker that reads or writes it may run in another folder (a gateway's workers do)
+        return _zarr.local_store(Path(str(url).removeprefix("file://")).expanduser().absolute(), read_only)
     proto = protocol(url)
     opts = storage_options_for(str(url), storage_options, endpoint_url=endpoint_url, write=not read_only)
     if proto == "s3" and engine != "fsspec" and _zarr.ZARR3:

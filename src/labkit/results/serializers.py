@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -367,10 +366,7 @@ class NgffLabels(Serializer):
         from labkit.labels import write_labels
 
         self.check(obj)
-        url = store.url_of(name)
-        if "://" not in url:  # the workers that write the blocks may run in another folder
-            url = os.path.abspath(url)
-        write_labels(url, obj, self.name, image=self.image, overwrite=True,
+        write_labels(store.url_of(name), obj, self.name, image=self.image, overwrite=True,
                      storage_options=store.storage_options, image_storage_options=self.image_storage_options)
 
     def load(self, store: ResultStore, name: str, sha256: str | None = None) -> Any:
