@@ -26,6 +26,7 @@ def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
 def record(name: str, ratio: float, target: str, detail: str) -> None:
     """Keep one ratio for the table."""
     RESULTS.append({"benchmark": name, "ratio": round(ratio, 3), "target": target, "detail": detail})
+    print(f"{name}: {ratio:.2f} ({target}) {detail}", flush=True)
 
 
 @contextmanager
