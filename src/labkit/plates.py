@@ -246,7 +246,6 @@ class Plate:
             Fields differ in shape, type or axes, or wells in their number of fields (the message names them).
         """
         xr = attempt_import("xarray")
-        da = attempt_import("dask.array")
         df = self.wells
         if df.empty:
             raise FormatError(f"{self.url}: the plate lists no wells with images; there is nothing to stack")
@@ -264,18 +263,14 @@ class Plate:
         if not short.empty:
             raise FormatError(f"{self.url}: well {short.well.iloc[0]} has only {short.fields.iloc[0]} fields, "
                               f"fewer than the {fields} asked for")
-        keys = [(w, f) for w in df.well for f in range(fields)]
-        with ThreadPoolExecutor(min(CONCURRENCY, len(keys))) as pool:
-            images = list(pool.map(lambda k: self.image(k[0], k[1], level, chunks=chunks), keys))
-        first = images[0]
-        for (w, f), img in zip(keys, images, strict=True):
-            if img.shape != first.shape or img.dtype != first.dtype or img.dims != first.dims:
-                raise FormatError(
-                    f"{self.url}: well {w} field {f} is {img.dims} {img.shape} {img.dtype} at level {level}, but "
-                    f"well {keys[0][0]} field {keys[0][1]} is {first.dims} {first.shape} {first.dtype}: fields "
-                    "of different shapes make no stack; read them one by one with plate.images()"
-                )
-        data = da.stack([da.stack([images[i * fields + f].data for f in range(fields)]) for i in range(len(df))])
+        paths = [f"{row.path}/{row.field_paths[f]}" for row in df.itertuples() for f in range(fields)]
+        first = _open_image(self._root, self.url, paths[0], level, chunks)
+        arrays = _same_arrays(self._root, self.url, paths, level, first,
+                              [(w, f) for w in df.well for f in range(fields)])
+        from dask.base import tokenize
+
+        data = _stacked(arrays, first.data.chunks, (len(df), fields),
+                        f"plate-{tokenize(self.url, level, paths, first.data.chunks)}")
         coords = {k: v for k, v in first.coords.items()}
         coords.update({"well": list(df.well), "field": list(range(fields)),
                        "row": ("well", list(df.row)), "column": ("well", list(df.column))})
@@ -289,6 +284,74 @@ class Plate:
     def __repr__(self) -> str:
         return (f"<Plate {self.name or ''} {self.url}: NGFF {self.version}, {len(self.rows)} x {len(self.columns)} "
                 f"wells, {len(self.wells)} with images, {len(self)} fields>")
+
+
+def _same_arrays(root: Any, url: str, paths: list[str], level: int, first: Any,
+                 keys: list[tuple[str, int]]) -> list[Any]:
+    """The zarr array of ``level`` of every field at ``paths``, from metadata read concurrently (two requests a
+    field); each checked to match the first field (``first``, as :func:`labkit.open_image` gives it)."""
+    from zarr import Array
+    from zarr.core.array import AsyncArray
+    from zarr.storage import StorePath
+
+    fmt = _zarr.zarr_format(root)
+    prefix = f"{root.path}/".lstrip("/") if getattr(root, "path", "") else ""
+    docs = _read_json_keys(root.store, [prefix + _attrs_key(p, fmt) for p in paths], url, None, None)
+    array_paths = []
+    for path, (w, f), doc in zip(paths, keys, docs, strict=True):
+        attrs = _attributes(doc, fmt)
+        if attrs is None:
+            raise NotFoundError(f"{_join(url, *path.split('/'))}: well {w} lists field {f} here, but there is no "
+                                "zarr group there")
+        try:
+            _, ome = ngff.ome_attributes(attrs) or (None, {})
+            dataset = ome["multiscales"][0]["datasets"][level]["path"]
+        except (KeyError, IndexError, TypeError):
+            raise FormatError(f"{_join(url, *path.split('/'))}: well {w} field {f} has no OME-NGFF multiscales "
+                              f"metadata with a level {level}") from None
+        array_paths.append(f"{path}/{dataset}")
+    meta_key = "zarr.json" if fmt == 3 else ".zarray"
+    array_docs = _read_json_keys(root.store, [f"{prefix}{p}/{meta_key}" for p in array_paths], url, None, None)
+    arrays = []
+    for path, (w, f), doc in zip(array_paths, keys, array_docs, strict=True):
+        if doc is None:
+            raise FormatError(f"{_join(url, *path.split('/'))}: well {w} field {f} names this array at level "
+                              f"{level}, but it is missing")
+        array = Array(AsyncArray.from_dict(StorePath(root.store, prefix + path), doc))  # no request
+        if array.shape != first.shape or array.dtype != first.dtype:
+            raise FormatError(
+                f"{url}: well {w} field {f} is {array.shape} {array.dtype} at level {level}, but well "
+                f"{keys[0][0]} field {keys[0][1]} is {first.dims} {first.shape} {first.dtype}: fields of different "
+                "shapes make no stack; read them one by one with plate.images()"
+            )
+        arrays.append(array)
+    return arrays
+
+
+def _read_region(array: Any, region: tuple[slice, ...]) -> Any:
+    """One dask block of a stacked field: ``array[region]`` with two leading axes of length one."""
+    return array[region][None, None]
+
+
+def _stacked(arrays: list[Any], chunks: tuple[tuple[int, ...], ...], lead: tuple[int, int], name: str) -> Any:
+    """One dask array ``(well, field, ...)`` over the zarr ``arrays`` (``lead[0] * lead[1]`` of them, each read
+    in ``chunks``): one task per block, built directly (no per-field dask array)."""
+    import itertools
+
+    import numpy as np
+
+    da = attempt_import("dask.array")
+    offsets = [np.concatenate([[0], np.cumsum(c)]).tolist() for c in chunks]
+    blocks = list(itertools.product(*(range(len(c)) for c in chunks)))
+    regions = [tuple(slice(offsets[d][k], offsets[d][k + 1]) for d, k in enumerate(b)) for b in blocks]
+    graph = {}
+    for i, array in enumerate(arrays):
+        w, f = divmod(i, lead[1])
+        for block, region in zip(blocks, regions, strict=True):
+            graph[(name, w, f, *block)] = (_read_region, array, region)
+    dtype = arrays[0].dtype
+    return da.Array(graph, name, chunks=((1,) * lead[0], (1,) * lead[1], *chunks), dtype=dtype,
+                    meta=np.empty((0,) * (len(chunks) + 2), dtype))
 
 
 def _plate_section(attrs: Mapping[str, Any], url: Any) -> tuple[str, Mapping[str, Any]]:
