@@ -26,7 +26,7 @@ from labkit import _zarr, ngff
 from labkit._lazy import attempt_import
 from labkit.errors import FormatError, LabkitError, NotFoundError
 
-__all__ = ["Collection", "Plate", "open_collection", "open_plate"]
+__all__ = ["Collection", "ImageRef", "Plate", "open_collection", "open_plate"]
 
 #: requests kept in flight when a plate's metadata is read
 CONCURRENCY = 32
@@ -229,6 +229,14 @@ class Plate:
 
     __iter__ = images
 
+    def refs(self, level: int = 0) -> list[tuple[dict[str, Any], ImageRef]]:
+        """``({"well": ..., "field": ...}, ImageRef)`` for every field: their metadata read concurrently, no image
+        opened (what :func:`labkit.map_images` sends to the workers)."""
+        keys = [{"well": str(row.well), "field": f} for row in self.wells.itertuples() for f in range(row.fields)]
+        paths = [f"{row.path}/{row.field_paths[f]}" for row in self.wells.itertuples() for f in range(row.fields)]
+        labels = [f"well {k['well']} field {k['field']}" for k in keys]
+        return list(zip(keys, _refs(self._root, self.url, paths, level, labels), strict=True))
+
     def __len__(self) -> int:
         """Number of images (fields) in the plate."""
         return int(self.wells.fields.sum())
@@ -266,7 +274,7 @@ class Plate:
         paths = [f"{row.path}/{row.field_paths[f]}" for row in df.itertuples() for f in range(fields)]
         first = _open_image(self._root, self.url, paths[0], level, chunks)
         arrays = _same_arrays(self._root, self.url, paths, level, first,
-                              [(w, f) for w in df.well for f in range(fields)])
+                              [f"well {w} field {f}" for w in df.well for f in range(fields)])
         from dask.base import tokenize
 
         data = _stacked(arrays, first.data.chunks, (len(df), fields),
@@ -286,46 +294,84 @@ class Plate:
                 f"wells, {len(self.wells)} with images, {len(self)} fields>")
 
 
-def _same_arrays(root: Any, url: str, paths: list[str], level: int, first: Any,
-                 keys: list[tuple[str, int]]) -> list[Any]:
-    """The zarr array of ``level`` of every field at ``paths``, from metadata read concurrently (two requests a
-    field); each checked to match the first field (``first``, as :func:`labkit.open_image` gives it)."""
-    from zarr import Array
-    from zarr.core.array import AsyncArray
-    from zarr.storage import StorePath
-
+def _field_metadata(root: Any, url: str, paths: list[str], level: int,
+                    labels: list[str]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """``(array path, group attributes, array metadata)`` of ``level`` of every image at ``paths``: two documents
+    an image, all requested at once. ``labels`` name the images in errors (``"well B3 field 1"``)."""
     fmt = _zarr.zarr_format(root)
     prefix = f"{root.path}/".lstrip("/") if getattr(root, "path", "") else ""
     docs = _read_json_keys(root.store, [prefix + _attrs_key(p, fmt) for p in paths], url, None, None)
     array_paths = []
-    for path, (w, f), doc in zip(paths, keys, docs, strict=True):
+    for path, label, doc in zip(paths, labels, docs, strict=True):
         attrs = _attributes(doc, fmt)
         if attrs is None:
-            raise NotFoundError(f"{_join(url, *path.split('/'))}: well {w} lists field {f} here, but there is no "
-                                "zarr group there")
+            raise NotFoundError(f"{_join(url, *path.split('/'))}: the metadata lists {label} here, but there is "
+                                "no zarr group there")
         try:
             _, ome = ngff.ome_attributes(attrs) or (None, {})
             dataset = ome["multiscales"][0]["datasets"][level]["path"]
         except (KeyError, IndexError, TypeError):
-            raise FormatError(f"{_join(url, *path.split('/'))}: well {w} field {f} has no OME-NGFF multiscales "
-                              f"metadata with a level {level}") from None
+            raise FormatError(f"{_join(url, *path.split('/'))}: {label} has no OME-NGFF multiscales metadata "
+                              f"with a level {level}") from None
         array_paths.append(f"{path}/{dataset}")
     meta_key = "zarr.json" if fmt == 3 else ".zarray"
     array_docs = _read_json_keys(root.store, [f"{prefix}{p}/{meta_key}" for p in array_paths], url, None, None)
-    arrays = []
-    for path, (w, f), doc in zip(array_paths, keys, array_docs, strict=True):
+    out = []
+    for path, label, attrs_doc, doc in zip(array_paths, labels, docs, array_docs, strict=True):
         if doc is None:
-            raise FormatError(f"{_join(url, *path.split('/'))}: well {w} field {f} names this array at level "
-                              f"{level}, but it is missing")
-        array = Array(AsyncArray.from_dict(StorePath(root.store, prefix + path), doc))  # no request
+            raise FormatError(f"{_join(url, *path.split('/'))}: {label} names this array at level {level}, but "
+                              "it is missing")
+        out.append((prefix + path, attrs_doc, doc))
+    return out
+
+
+def _same_arrays(root: Any, url: str, paths: list[str], level: int, first: Any, labels: list[str]) -> list[Any]:
+    """The zarr array of ``level`` of every image at ``paths``, made from their metadata (read concurrently, two
+    requests an image), each checked to match the first (``first``, as :func:`labkit.open_image` gives it)."""
+    from zarr import Array
+    from zarr.core.array import AsyncArray
+    from zarr.storage import StorePath
+
+    arrays = []
+    for label, (path, _, doc) in zip(labels, _field_metadata(root, url, paths, level, labels), strict=True):
+        array = Array(AsyncArray.from_dict(StorePath(root.store, path), doc))  # no request
         if array.shape != first.shape or array.dtype != first.dtype:
             raise FormatError(
-                f"{url}: well {w} field {f} is {array.shape} {array.dtype} at level {level}, but well "
-                f"{keys[0][0]} field {keys[0][1]} is {first.dims} {first.shape} {first.dtype}: fields of different "
-                "shapes make no stack; read them one by one with plate.images()"
+                f"{url}: {label} is {array.shape} {array.dtype} at level {level}, but {labels[0]} is {first.dims} "
+                f"{first.shape} {first.dtype}: fields of different shapes make no stack; read them one by one "
+                "with plate.images()"
             )
         arrays.append(array)
     return arrays
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """One image of a plate or collection, opened when called (on a Dask worker, say): picklable, and no request
+    is made until then. ``identity`` digests the image's metadata (its group's attributes and the level's array
+    metadata), what :func:`labkit.map_images` checks to tell whether a stored result is still fresh."""
+
+    root: Any = field(repr=False)
+    url: str
+    path: str
+    level: int
+    identity: str
+
+    def __call__(self) -> Any:
+        return _open_image(self.root, self.url, self.path, self.level)
+
+
+def _refs(root: Any, url: str, paths: list[str], level: int, labels: list[str]) -> list[ImageRef]:
+    """An :class:`ImageRef` for each image at ``paths``, from their metadata read concurrently."""
+    import hashlib
+    import json
+
+    refs = []
+    for path, (_, attrs_doc, doc) in zip(paths, _field_metadata(root, url, paths, level, labels), strict=True):
+        digest = hashlib.sha256(json.dumps([_join(url, *path.split("/")), level, attrs_doc, doc], sort_keys=True,
+                                           default=str).encode()).hexdigest()[:32]
+        refs.append(ImageRef(root, str(url), path, level, digest))
+    return refs
 
 
 def _read_region(array: Any, region: tuple[slice, ...]) -> Any:
@@ -485,6 +531,12 @@ class Collection:
             yield name, self.image(i, level)
 
     __iter__ = images
+
+    def refs(self, level: int = 0) -> list[tuple[dict[str, Any], ImageRef]]:
+        """``({"index": ..., "name": ...}, ImageRef)`` for every image, their metadata read concurrently."""
+        keys = [{"index": i, "name": str(n)} for i, n in enumerate(self.names)]
+        labels = [f"image {i} ({n})" for i, n in enumerate(self.names)]
+        return list(zip(keys, _refs(self._root, self.url, list(self.paths), level, labels), strict=True))
 
     def __repr__(self) -> str:
         return f"<Collection {self.url}: {len(self)} images {self.names[:4]}{' ...' if len(self) > 4 else ''}>"

@@ -35,7 +35,7 @@ from labkit._lazy import attempt_import
 from labkit.errors import ConfigurationError, LabkitError
 from labkit.results import provenance as prov
 from labkit.results.checkpoint import Checkpointed
-from labkit.results.result_store import ResultStore, checked_name
+from labkit.results.result_store import PROVENANCE_SUFFIX, ResultStore, checked_name
 from labkit.results.serializers import NgffLabels, Serializer, for_target
 
 __all__ = ["combine", "image_keys", "map_images"]
@@ -57,20 +57,17 @@ def image_keys(images: Any, level: int = 0) -> tuple[list[str], list[tuple[dict[
     """The key columns and ``(keys, open)`` of each image of a plate, a collection or an iterable.
 
     A :class:`labkit.plates.Plate` gives keys ``well`` and ``field``, a :class:`labkit.plates.Collection`
-    ``index`` and ``name`` (both read from the metadata; each image is opened only when it is submitted).
+    ``index`` and ``name``: both read every image's metadata concurrently, and each image is an
+    :class:`labkit.plates.ImageRef`, opened where it is analysed.
     An iterable gives ``(key, image)`` pairs (key a mapping of key columns, else one column ``key``) or
     ``(well, field, image)`` triples as :meth:`Plate.images` yields; it is read through once, up front.
     """
-    if hasattr(images, "wells") and hasattr(images, "image"):  # a Plate
-        plate = images
-        items = [({"well": str(row.well), "field": int(f)},
-                  (lambda w=str(row.well), f=int(f): plate.image(w, f, level)))
-                 for row in plate.wells.itertuples() for f in range(int(row.fields))]
-        return ["well", "field"], items
-    if hasattr(images, "names") and hasattr(images, "paths") and hasattr(images, "image"):  # a Collection
-        coll = images
-        return ["index", "name"], [({"index": i, "name": str(n)}, (lambda i=i: coll.image(i, level)))
-                                   for i, n in enumerate(coll.names)]
+    from labkit.plates import Collection, Plate
+
+    if isinstance(images, Plate):
+        return ["well", "field"], images.refs(level)
+    if isinstance(images, Collection):
+        return ["index", "name"], images.refs(level)
     items = []
     columns: list[str] | None = None
     for n, item in enumerate(images):
@@ -127,12 +124,13 @@ class ImageArgument:
     """An image passed to a checkpointed recipe: hashed by what it is, not by reading all its pixels.
 
     A lazy image opened from a URL (it has ``attrs["source"]``) is identified by its source, dims, shape,
-    dtype and coordinates (no pixel read); any other image by its pixels.
+    dtype and coordinates (no pixel read); any other image by its pixels; an image of a plate or collection by
+    its metadata (``token``: :attr:`labkit.plates.ImageRef.identity`).
     """
 
-    def __init__(self, image: Any) -> None:
+    def __init__(self, image: Any, token: str | None = None) -> None:
         self.image = image
-        self._token: str | None = None
+        self._token = token
 
     def identity(self) -> str:
         """A deterministic token of the image (the same in every process)."""
@@ -188,10 +186,17 @@ def _checkpointed(fn: Callable[[Any], Any], columns: list[str], store: ResultSto
     return ck
 
 
-def _run_one(ck: Checkpointed, keys: dict[str, Any], image: Any) -> dict[str, Any]:
-    """On a worker: the image's result, computed and stored unless it is fresh; a one-line summary back."""
+def _run_one(ck: Checkpointed, keys: dict[str, Any], image: Any, whole: bool = False) -> dict[str, Any]:
+    """On a worker: the image's result, computed and stored unless it is fresh; a one-line summary back.
+
+    ``image`` is an image or an :class:`labkit.plates.ImageRef` (opened here). ``whole``: the recipe's own Dask
+    work runs inside this task (the images are the parallelism); else it is spread over the cluster.
+    """
+    from labkit.plates import ImageRef
+
     t0 = time.perf_counter()
-    argument = ImageArgument(image)
+    argument = ImageArgument(image(), image.identity) if isinstance(image, ImageRef) else ImageArgument(image)
+    image = argument.image
     if isinstance(ck.serializer, NgffLabels) and ck.serializer.image is None:
         source = getattr(image, "attrs", {}).get("source")
         if source:  # the labels go into a copy of this image (the source is read-only, or not a results store)
@@ -202,15 +207,54 @@ def _run_one(ck: Checkpointed, keys: dict[str, Any], image: Any) -> dict[str, An
     if before == "fresh" and not ck.overwrite:
         state = "read back"
     else:
-        from distributed import worker_client
+        if whole:
+            import dask
 
-        # the recipe's own Dask work (reading, segmenting, writing blocks) runs on the cluster; this task
-        # leaves the worker's thread pool meanwhile, so it cannot starve it
-        with worker_client(separate_thread=True):
-            ck(**keys, image=argument)
+            with dask.config.set(scheduler="sync"):
+                ck(**keys, image=argument)
+        else:
+            from distributed import worker_client
+
+            # the recipe's own Dask work (reading, segmenting, writing blocks) runs on the cluster; this task
+            # leaves the worker's thread pool meanwhile, so it cannot starve it
+            with worker_client(separate_thread=True):
+                ck(**keys, image=argument)
         state = "computed"
     return {**keys, "target": ck.target(**keys), "before": before, "state": state,
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _fresh_by_record(ck: Checkpointed, items: list[tuple[dict[str, Any], Any]], names: list[str]) -> set[int]:
+    """Images whose result is in the store, made by the same code from the same image: told by one listing and
+    the provenance records (read concurrently), without opening an image or reading a result.
+
+    Only images that carry their identity (:class:`labkit.plates.ImageRef`) and single-file results qualify;
+    the others are judged on the workers. A result's content is checked against its SHA-256 when it is read.
+    """
+    import json
+
+    from labkit.plates import ImageRef
+
+    if ck.overwrite or type(ck.serializer).exists is not Serializer.exists:
+        return set()
+    known = [i for i, (_, image) in enumerate(items) if isinstance(image, ImageRef)]
+    if not known:
+        return set()
+    prefix = os.path.commonpath([os.path.dirname(names[i]) or "." for i in known])
+    files = ck.store.files("" if prefix in ("", ".") else prefix)
+    known = [i for i in known if names[i] in files and names[i] + PROVENANCE_SUFFIX in files]
+    records = ck.store.read_many([names[i] + PROVENANCE_SUFFIX for i in known])
+    fresh = set()
+    for i in known:
+        try:
+            record = json.loads(records[names[i] + PROVENANCE_SUFFIX])
+        except (KeyError, ValueError):
+            continue
+        keys, image = items[i]
+        args_hash = prov.arguments_hash({**keys, "image": ImageArgument(None, image.identity)})
+        if isinstance(record, dict) and record.get("sha256") and ck._judge(record, args_hash) == "fresh":
+            fresh.add(i)
+    return fresh
 
 
 # --------------------------------------------------------------------------- the client's loop
@@ -227,6 +271,7 @@ def map_images(
     overwrite: bool = False,
     combine: bool = False,
     progress: bool = True,
+    parallel: str = "auto",
     on_submit: Callable[[int], None] | None = None,
 ) -> Any:
     """Run ``fn`` on every image on the Dask cluster, one checkpointed result per image.
@@ -261,6 +306,11 @@ def map_images(
         Return :func:`combine` of the run (the per-image tables in one table) instead of the run.
     progress : bool
         Draw a progress bar (as :func:`labkit.progress`).
+    parallel : {"auto", "images", "blocks"}
+        ``"images"``: each image's own Dask work (reading, segmenting by blocks, measuring) runs inside its task,
+        and images run side by side: right for many images, each small next to a worker's memory. ``"blocks"``:
+        each image's work is spread over the whole cluster: right for a few big images. ``"auto"``: ``"images"``
+        when there are at least as many images to compute as the cluster has threads.
     on_submit : callable, optional
         Called with the number of futures in flight after each submission (for monitoring).
 
@@ -269,7 +319,9 @@ def map_images(
     pandas.DataFrame
         One row per image in the images' order: the key columns, ``target``, ``before`` (``"missing"``,
         ``"stale"`` or ``"fresh"``), ``state`` (``"computed"`` or ``"read back"``) and ``seconds``;
-        ``attrs`` hold the store's URL and the serializer.
+        ``attrs`` hold the store's URL and the serializer. Images of a plate or collection whose results are
+    fresh are told from one listing and their provenance records, without a task; their results' contents are
+    checked against their SHA-256 when they are read (:func:`combine`).
 
     Raises
     ------
@@ -291,14 +343,22 @@ def map_images(
         window = max(2, 2 * sum(client.nthreads().values()))
     if window < 1:
         raise ConfigurationError(f"window must be at least 1, not {window}")
+    if parallel not in ("auto", "images", "blocks"):
+        raise ConfigurationError(f"parallel is 'auto', 'images' or 'blocks', not {parallel!r}")
 
     from distributed import as_completed
 
+    from labkit.plates import ImageRef
+
     bar = _bar(progress)
-    rows: dict[int, dict[str, Any]] = {}
+    fresh = _fresh_by_record(ck, items, names)
+    rows: dict[int, dict[str, Any]] = {i: {**items[i][0], "target": names[i], "before": "fresh",
+                                           "state": "read back", "seconds": 0.0} for i in fresh}
+    if parallel == "auto":
+        parallel = "images" if len(items) - len(fresh) >= sum(client.nthreads().values()) else "blocks"
     failed: dict[int, str] = {}
     t0 = time.monotonic()
-    pending = iter(enumerate(items))
+    pending = ((i, item) for i, item in enumerate(items) if i not in fresh)
     index_of: dict[Any, int] = {}
     run_id = uuid.uuid4().hex[:8]
 
@@ -306,15 +366,17 @@ def map_images(
         nxt = next(pending, None)
         if nxt is None:
             return False
-        i, (keys, open_image) = nxt
-        future = client.submit(_run_one, ck, keys, open_image(), key=f"map_images-{run_id}-{i}",
-                                pure=False, retries=0)
+        i, (keys, image) = nxt
+        future = client.submit(_run_one, ck, keys, image if isinstance(image, ImageRef) else image(),
+                               parallel == "images", key=f"map_images-{run_id}-{i}", pure=False, retries=0)
         index_of[future.key] = i
         done.add(future)
         if on_submit is not None:
             on_submit(done.count())
         return True
 
+    if bar is not None and fresh:
+        bar.draw(len(rows), len(items), 0.0, 0)
     flight = as_completed()
     for _ in range(window):
         if not submit(flight):

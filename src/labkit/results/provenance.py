@@ -125,7 +125,12 @@ def git_state(folder: str) -> dict[str, Any]:
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of labkit, Python and the key packages installed."""
+    """Versions of labkit, Python and the key packages installed (read once per process)."""
+    return dict(_package_versions())
+
+
+@lru_cache(maxsize=1)
+def _package_versions() -> dict[str, str]:
     out = {"labkit": labkit_version(), "python": platform.python_version()}
     for name in KEY_PACKAGES:
         try:

@@ -155,5 +155,26 @@ class ResultStore:
         names = [p[len(self.root) + 1 :] for p in found]
         return sorted(n for n in names if not n.endswith(PROVENANCE_SUFFIX) and ".tmp-" not in n.rsplit("/", 1)[-1])
 
+    def files(self, prefix: str = "") -> set[str]:
+        """Every file name under ``prefix``, provenance records included, from one listing."""
+        base = self.path(prefix).rstrip("/") if prefix else self.root
+        try:
+            return {p[len(self.root) + 1:] for p in self.fs.find(base)}
+        except FileNotFoundError:
+            return set()
+        except Exception as exc:  # noqa: BLE001 - s3fs, botocore and aiohttp raise their own kinds
+            raise storage_error(exc, self.url_of(prefix) if prefix else self.url, self.storage_options) from None
+
+    def read_many(self, names: list[str]) -> dict[str, bytes]:
+        """The bytes of each of ``names`` that exists (requested concurrently from object stores)."""
+        paths = {self.path(n): n for n in names}
+        if not paths:
+            return {}
+        try:
+            found = self.fs.cat(list(paths), on_error="omit")
+        except Exception as exc:  # noqa: BLE001
+            raise storage_error(exc, self.url, self.storage_options) from None
+        return {paths[p]: data for p, data in found.items() if isinstance(data, bytes)}
+
     def __repr__(self) -> str:
         return f"ResultStore({self.url!r})"
