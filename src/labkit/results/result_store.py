@@ -73,7 +73,7 @@ class ResultStore:
     #: zarr formats the store can hold (its folder results are written in one of them)
     zarr_formats: tuple[int, ...] = (2, 3)
 
-    def __new__(cls, url: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None, *,
+    def __new__(cls, url: str | os.PathLike[str] | None = None, storage_options: Mapping[str, Any] | None = None, *,
                 versioned: bool = False, version: str | None = None, branch: str | None = None) -> ResultStore:
         """A plain store, or with ``versioned=True`` or ``version=...`` a :class:`VersionedResultStore`."""
         if cls is ResultStore and (versioned or version is not None or branch is not None):
