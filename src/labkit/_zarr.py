@@ -55,7 +55,8 @@ def in_session(arr: Any) -> bool:
 
 def store_dask(src: Any, arr: Any) -> None:
     """Write the dask array ``src`` into ``arr`` (chunk-aligned): with a writable icechunk session, each task
-    writes into a fork of it (a session cannot travel to workers) and the forks are merged back into it."""
+    writes into a fork of it (a session cannot travel to workers) and the forks are merged back into it.
+    """
     if not in_session(arr):
         src.store(arr, lock=False)
         return

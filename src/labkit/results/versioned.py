@@ -215,7 +215,7 @@ class VersionedResultStore(ResultStore):
         return self.repository.readonly_session(**self._resolve(version))
 
     def _resolve(self, version: str) -> dict[str, str]:
-        """icechunk's keyword for a version: ``tag``, ``branch`` or ``snapshot_id``."""
+        """Icechunk's keyword for a version: ``tag``, ``branch`` or ``snapshot_id``."""
         ic = _icechunk()
         repo = self.repository
         tags, branches = repo.list_tags(), repo.list_branches()
