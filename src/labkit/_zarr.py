@@ -54,8 +54,10 @@ def in_session(arr: Any) -> bool:
 
 
 def store_dask(src: Any, arr: Any) -> None:
-    """Write the dask array ``src`` into ``arr`` (chunk-aligned): with a writable icechunk session, each task
-    writes into a fork of it (a session cannot travel to workers) and the forks are merged back into it.
+    """Write the dask array ``src`` into ``arr`` (chunk-aligned).
+
+    With a writable icechunk session (a versioned result store's), each task writes into a fork of it (a
+    session cannot travel to workers) and the forks are merged back into it.
     """
     if not in_session(arr):
         src.store(arr, lock=False)
