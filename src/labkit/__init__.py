@@ -41,7 +41,7 @@ _API = {
     "download": "downloads",
     "load_stac": "stac",
     "view": "viewers", "plot_map": "viewers",
-    "checkpoint": "results", "Manifest": "results", "ResultStore": "results",
+    "checkpoint": "results", "Manifest": "results", "ResultStore": "results", "VersionedResultStore": "results",
     "write_zarr": "write",
     "write_image": "ngff",
     "segment_nuclei": "segment", "measure": "measurements",

@@ -47,6 +47,55 @@ def fsspec_store(url: str, storage_options: Mapping[str, Any], read_only: bool) 
     return zarr.storage.FSStore(url, mode="r" if read_only else "w", **storage_options)  # pragma: no cover
 
 
+def in_session(arr: Any) -> bool:
+    """Whether ``arr`` is written through a writable icechunk session (a versioned result store's)."""
+    session = getattr(getattr(arr, "store", None), "session", None)
+    return session is not None and not session.read_only
+
+
+def store_dask(src: Any, arr: Any) -> None:
+    """Write the dask array ``src`` into ``arr`` (chunk-aligned).
+
+    With a writable icechunk session (a versioned result store's), each task writes into a fork of it (a
+    session cannot travel to workers) and the forks are merged back into it.
+    """
+    if not in_session(arr):
+        src.store(arr, lock=False)
+        return
+    session = arr.store.session
+    if type(session).__name__ == "ForkSession":
+        src.store(arr, lock=False, scheduler="threads")  # a fork, on a worker: its writes stay in this process
+        return
+    from icechunk.dask import store_dask as icechunk_store_dask
+
+    fork = session.fork()
+    target = zarr.open_array(fork.store, path=arr.path, mode="r+")
+    session.merge(icechunk_store_dask(sources=[src], targets=[target]))
+
+
+def readable(arr: Any) -> Any:
+    """``arr`` opened so Dask tasks can read it: through a fork of a writable icechunk session (others as they are)."""
+    if not in_session(arr) or type(arr.store.session).__name__ == "ForkSession":
+        return arr
+    return zarr.open_array(arr.store.session.fork().store, path=arr.path, mode="r")
+
+
+def holds_anything(url: Any, storage_options: Mapping[str, Any] | None) -> bool:
+    """Whether anything is stored at ``url`` (a URL, or a zarr store location)."""
+    if not isinstance(url, (str, os.PathLike)):
+        from zarr.core.sync import sync
+
+        store, path = (url.store, url.path) if hasattr(url, "path") else (url, "")
+        try:
+            return bool(sync(store.exists(f"{path}/zarr.json" if path else "zarr.json")))
+        except ValueError:  # icechunk: no node there
+            return False
+    from labkit.storage import filesystem
+
+    fs, path = filesystem(str(url), storage_options)
+    return bool(fs.exists(path))
+
+
 def open_group(store: Any, mode: str, zarr_format: int | None = None) -> Any:
     """``zarr.open_group``; zarr format 3 needs zarr-python 3."""
     if ZARR3:

@@ -47,12 +47,28 @@ class AlreadyExistsError(LabkitError, FileExistsError):
     """Something of that name already exists where labkit would write (pass ``overwrite=True`` or another name)."""
 
 
+class VersionExistsError(AlreadyExistsError):
+    """A version name (a tag of a versioned result store) is taken: tags never move; choose another name."""
+
+
 class AuthenticationError(LabkitError, PermissionError):
     """Credentials were refused."""
 
 
 class AccessDeniedError(LabkitError, PermissionError):
     """The credentials are valid but lack the permission for this operation."""
+
+
+class ReadOnlyVersionError(AccessDeniedError):
+    """A versioned result store opened as of a past version (a tag, a commit) is read-only."""
+
+
+class VersionNotFoundError(NotFoundError):
+    """No tag, branch or commit of that name in a versioned result store (the message lists what there is)."""
+
+
+class VersionConflictError(LabkitError, RuntimeError):
+    """Another writer committed to the branch first: the writes are kept, to be rebased and committed, or retried."""
 
 
 class FormatError(LabkitError, ValueError):
@@ -94,8 +110,12 @@ __all__ = [
     "LabkitError",
     "MissingDependencyError",
     "NotFoundError",
+    "ReadOnlyVersionError",
     "SandboxError",
     "ServerError",
     "ServiceUnavailableError",
     "StaleResultWarning",
+    "VersionConflictError",
+    "VersionExistsError",
+    "VersionNotFoundError",
 ]

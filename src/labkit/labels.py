@@ -32,6 +32,7 @@ Examples
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -48,7 +49,9 @@ WRITABLE = ("0.4", "0.5")
 
 
 # --------------------------------------------------------------------------- helpers
-def _join(url: Any, *parts: str) -> str:
+def _join(url: Any, *parts: str) -> Any:
+    if not isinstance(url, (str, os.PathLike)):  # a zarr StorePath (a versioned result store's): one below
+        return url / "/".join(parts)
     return "/".join([str(url).rstrip("/"), *parts])
 
 
@@ -410,7 +413,7 @@ def write_labels(
             out = _zarr.create_array(group, lv.path, shape, arr.dtype, chunks, dimension_names=names, shards=shards)
             if k == 0:  # written once, listing its values on the way: a lazy segmentation is computed once
                 found = _store_listing_values(arr, out, shards or chunks)
-                level0 = attempt_import("dask.array").from_zarr(out) if hasattr(arr, "dask") else arr
+                level0 = attempt_import("dask.array").from_zarr(_zarr.readable(out)) if hasattr(arr, "dask") else arr
             else:  # smaller levels from the stored level 0
                 ngff._store_array(_level_of(level0, shape), out, shards or chunks)
         image_label = image_label_json(sorted(props) if props is not None else found)
@@ -445,6 +448,10 @@ def _store_listing_values(src: Any, arr: Any, block: Sequence[int]) -> list[int]
     if not hasattr(src, "dask"):
         arr[...] = np.asarray(src)
         values = np.unique(src)
+    elif _zarr.in_session(arr):  # a versioned store: written through forks of its session, then read back
+        da = attempt_import("dask.array")
+        _zarr.store_dask(src.rechunk(tuple(block)), arr)
+        values = da.unique(da.from_zarr(_zarr.readable(arr))).compute()
     else:
         da = attempt_import("dask.array")
         stored = src.rechunk(tuple(block)).store(arr, lock=False, return_stored=True, compute=False)
@@ -460,10 +467,7 @@ def _existing_copy(url: Any, image: Any, storage_options: Mapping[str, Any] | No
     try:
         group = _zarr.open_group(store, mode="r")
     except _zarr.GROUP_NOT_FOUND:
-        from labkit.storage import filesystem
-
-        fs, path = filesystem(str(url), storage_options)
-        if not fs.exists(path):
+        if not _zarr.holds_anything(url, storage_options):
             return None
         group = None
     recorded = {} if group is None else dict(group.attrs).get("labkit", {})
@@ -610,7 +614,7 @@ def open_labels(url: Any, name: str = "nuclei", level: int = 0,
         raise FormatError(f"{where} level {level} is {lv.shape} ({''.join(meta.axis_names)}), not aligned with "
                           f"the image's {expected} ({''.join(dims)})")
     data = da.from_zarr(group[lv.path], chunks=lv.shards or lv.chunks,
-                        name=f"labels-{abs(hash((where, level)))}")
+                        name=f"labels-{abs(hash((str(where), level)))}")
     coords = {d: img.coords[d] for d in dims if d in img.coords}
     out = xr.DataArray(data, dims=dims, coords=coords, name=name)
     raw = ngff.ome_attributes(dict(group.attrs))

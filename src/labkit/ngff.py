@@ -620,7 +620,7 @@ def _labkit_version() -> str:
 def _store_array(src: Any, arr: Any, block: Sequence[int]) -> None:
     """Write ``src`` (numpy or dask) into ``arr`` in whole blocks (shards must never be written twice at once)."""
     if hasattr(src, "dask"):
-        src.rechunk(tuple(block)).store(arr, lock=False)
+        _zarr.store_dask(src.rechunk(tuple(block)), arr)
     else:
         arr[...] = np.asarray(src)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import functools
 import inspect
 import os
@@ -125,7 +127,7 @@ class Checkpointed:
             # cannot be swapped in at once) it says so, and a store that refuses writes refuses this first
             self.store.write_json(name + PROVENANCE_SUFFIX, {"target": name, "writing_since": prov.now()})
         digest = self.serializer.save(self.store, name, result)
-        self.store.write_json(name + PROVENANCE_SUFFIX, {
+        self.store.write_provenance(name, {
             "target": name,
             "function": f"{self.func.__module__}.{self.func.__qualname__}",
             "code_hash": self.code_hash,
@@ -137,7 +139,40 @@ class Checkpointed:
             "versions": prov.package_versions(),
             **self.git,
         })
+        self.store.settle(f"{self.func.__name__} -> {name}")  # a versioned store commits the call, outside a run
         return result
+
+    def map(self, *iterables: Any, message: str | None = None) -> list[Any]:
+        """Call the function on each set of arguments, as Dask tasks; on a versioned store, as one commit.
+
+        The tasks run on the current Dask scheduler (a cluster's client, if one is active). With a versioned
+        store each task writes into a fork of the store's session and the forks are merged into one commit
+        (or into the run open on the store). A call whose result is fresh is read back, as for a single call.
+
+        Parameters
+        ----------
+        *iterables
+            One iterable per positional argument, as for the builtin ``map``.
+        message : str, optional
+            The commit message (default: ``"<function> over <n> inputs"``); not used inside an open run.
+
+        Examples
+        --------
+        >>> squares = square.map([1, 2, 3], [np.arange(3)] * 3)  # doctest: +SKIP
+        """
+        import dask
+
+        calls = list(zip(*iterables, strict=True))
+        if not getattr(self.store, "versioned", False):
+            return list(dask.compute(*[dask.delayed(self, pure=False)(*args) for args in calls]))
+        store = self.store
+        in_run = store._run is not None or store._fork
+        context = contextlib.nullcontext() if in_run else \
+            store.run(message or f"{self.func.__qualname__} over {len(calls)} inputs")
+        with context:
+            done = dask.compute(*[dask.delayed(_call_in_fork, pure=False)(self, store.fork(), args) for args in calls])
+            store.merge(*[fork for _, fork in done])
+        return [result for result, _ in done]
 
     def __dask_tokenize__(self) -> tuple[Any, ...]:
         return ("labkit-checkpoint", self.func.__qualname__, self.code_hash, self.store.url, self.template,
@@ -147,6 +182,13 @@ class Checkpointed:
         return f"<checkpointed {self.func.__name__} -> {self.store.url}/{self.template} ({self.serializer!r})>"
 
 
+def _call_in_fork(func: Checkpointed, fork: Any, args: tuple[Any, ...]) -> tuple[Any, Any]:
+    """A Dask task of :meth:`Checkpointed.map`: the call, writing into ``fork``; the result and the fork back."""
+    twin = copy.copy(func)
+    twin.store = fork
+    return twin(*args), fork
+
+
 def checkpoint(
     store: ResultStore | str | os.PathLike[str],
     target: str | None = None,
@@ -154,6 +196,7 @@ def checkpoint(
     *,
     location: str | None = None,
     overwrite: bool = False,
+    versioned: bool = False,
 ) -> Callable[[Callable[..., Any]], Checkpointed]:
     """Decorate a function so its results are stored, with provenance, and read back instead of recomputed.
 
@@ -173,6 +216,10 @@ def checkpoint(
         As ``target``, but always recompute (the planning doc's ``location``).
     overwrite : bool
         Always recompute and replace.
+    versioned : bool
+        Keep results in an icechunk repository at ``store`` (``ResultStore(store, versioned=True)``): every
+        call is one commit, with its provenance as the commit's metadata; within ``with store.run(message):``
+        (or :meth:`Checkpointed.map`) every call of the run goes into the run's one commit.
 
     Examples
     --------
@@ -188,7 +235,11 @@ def checkpoint(
     if (target is None) == (location is None):
         raise ConfigurationError("give exactly one of target=... (checkpointed) or location=... (always recomputed)")
     template = target if target is not None else location
-    result_store = ResultStore.of(store)
+    result_store = ResultStore(store, versioned=True) if versioned and not isinstance(store, ResultStore) \
+        else ResultStore.of(store)
+    if versioned and not getattr(result_store, "versioned", False):
+        raise ConfigurationError(f"{result_store!r} is a plain store: pass its URL with versioned=True, or "
+                                 "ResultStore(url, versioned=True)")
 
     def decorate(func: Callable[..., Any]) -> Checkpointed:
         return Checkpointed(func, result_store, template, serializer, overwrite or location is not None)

@@ -56,6 +56,10 @@ def checked_name(name: str, store: str = "the store") -> str:
 class ResultStore:
     """A folder of results at ``url``; the same code works for every protocol.
 
+    With ``versioned=True``, an icechunk repository where every run is one commit; with
+    ``version="v1"`` (a tag, branch or commit id), that repository as of that version, read-only
+    (:class:`~labkit.results.versioned.VersionedResultStore`; ``pip install "labkit[versioned]"``).
+
     Examples
     --------
     >>> store = ResultStore("memory://doc-results")
@@ -64,7 +68,22 @@ class ResultStore:
     b'hello'
     """
 
-    def __init__(self, url: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> None:
+    #: whether it is an icechunk repository (:class:`~labkit.results.versioned.VersionedResultStore`)
+    versioned: bool = False
+    #: zarr formats the store can hold (its folder results are written in one of them)
+    zarr_formats: tuple[int, ...] = (2, 3)
+
+    def __new__(cls, url: str | os.PathLike[str] | None = None, storage_options: Mapping[str, Any] | None = None, *,
+                versioned: bool = False, version: str | None = None, branch: str | None = None) -> ResultStore:
+        """A plain store, or with ``versioned=True`` or ``version=...`` a :class:`VersionedResultStore`."""
+        if cls is ResultStore and (versioned or version is not None or branch is not None):
+            from labkit.results.versioned import VersionedResultStore
+
+            return super().__new__(VersionedResultStore)
+        return super().__new__(cls)
+
+    def __init__(self, url: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None, *,
+                 versioned: bool = False, version: str | None = None, branch: str | None = None) -> None:
         self.url = str(url).rstrip("/")
         # resolved once (credentials from the environment included), for this store's filesystem and for
         # the zarr stores of its folder results: what was written with them is read back with them
@@ -126,6 +145,18 @@ class ResultStore:
             raise storage_error(exc, self.url_of(name), self.storage_options, action="write") from None
         except Exception as exc:  # noqa: BLE001 - botocore's and aiohttp's own kinds
             raise storage_error(exc, self.url_of(name), self.storage_options, action="write") from None
+
+    def zarr_location(self, name: str, mode: str = "r") -> Any:
+        """Where a folder result's zarr group is, for zarr and :mod:`labkit.ngff`: its URL here."""
+        return self.url_of(name)
+
+    def write_provenance(self, name: str, record: Mapping[str, Any]) -> None:
+        """Write the provenance record of ``name`` (``<name>.prov.json``)."""
+        self.write_json(name + PROVENANCE_SUFFIX, record)
+
+    def settle(self, message: str) -> str | None:
+        """Make the writes of a checkpointed call durable: here each write already is (a versioned store commits)."""
+        return None
 
     def read_json(self, name: str) -> dict[str, Any] | None:
         """JSON at ``name``, or ``None`` if it does not exist (:class:`FormatError` if it is not JSON)."""

@@ -271,7 +271,8 @@ class OmeZarr(Serializer):
         Axes, e.g. ``"czyx"``.
     channel_names, physical_sizes : optional
         As for :class:`OmeTiff`.
-    version : {"0.4", "0.5"}
+    version : {"0.4", "0.5"}, optional
+        Default: ``"0.4"`` (zarr v2) in a plain store, ``"0.5"`` in a versioned one, which holds zarr v3 only.
 
     Examples
     --------
@@ -285,7 +286,7 @@ class OmeZarr(Serializer):
     suffix = ".ome.zarr"
 
     def __init__(self, dims: str = "czyx", channel_names: Sequence[str] | None = None,
-                 physical_sizes: Mapping[str, float] | None = None, version: str = "0.4") -> None:
+                 physical_sizes: Mapping[str, float] | None = None, version: str | None = None) -> None:
         self.dims = dims.lower()
         self.channel_names = channel_names
         self.physical_sizes = physical_sizes
@@ -295,14 +296,24 @@ class OmeZarr(Serializer):
         """Arrays with as many dimensions as ``dims``."""
         return super().accepts(obj) and len(obj.shape) == len(self.dims)
 
+    def version_in(self, store: ResultStore) -> str:
+        """The NGFF version written to ``store``: the one given, else the newest the store holds by default."""
+        if self.version is None:
+            return "0.4" if 2 in store.zarr_formats else "0.5"
+        if self.version == "0.4" and 2 not in store.zarr_formats:
+            raise FormatError(f"{store!r} holds zarr v3 only, and OME-NGFF 0.4 is zarr v2: use OmeZarr(version='0.5')"
+                              " (or leave version out)")
+        return self.version
+
     def save(self, store: ResultStore, name: str, obj: Any) -> None:
         """Write ``obj`` as an OME-Zarr group ``name`` of the store (no single digest: returns ``None``)."""
         from labkit import ngff
 
         self.check(obj)
-        ngff.write_image(store.url_of(name), _as_numpy(obj), axes=self.dims, channel_names=self.channel_names,
-                         pixel_sizes=self.physical_sizes, version=self.version, overwrite=True,
-                         storage_options=store.storage_options)
+        version = self.version_in(store)
+        ngff.write_image(store.zarr_location(name, mode="w"), _as_numpy(obj), axes=self.dims,
+                         channel_names=self.channel_names, pixel_sizes=self.physical_sizes, version=version,
+                         overwrite=True, storage_options=store.storage_options, name=ngff._default_name(name))
 
     def load(self, store: ResultStore, name: str, sha256: str | None = None) -> np.ndarray:
         """Read level 0 back as a numpy array (zarr directly, with the store's credentials).
@@ -312,11 +323,11 @@ class OmeZarr(Serializer):
         """
         from labkit import ngff
 
-        return ngff.read_array(store.url_of(name), storage_options=store.storage_options)
+        return ngff.read_array(store.zarr_location(name), storage_options=store.storage_options)
 
     def exists(self, store: ResultStore, name: str) -> bool:
         """Whether the group's metadata, written last, is there."""
-        return store.exists(f"{name}/{'zarr.json' if self.version == '0.5' else '.zattrs'}")
+        return store.exists(f"{name}/{'zarr.json' if self.version_in(store) == '0.5' else '.zattrs'}")
 
     def __repr__(self) -> str:
         return f"OmeZarr(dims={self.dims!r}, channel_names={self.channel_names!r}, version={self.version!r})"
@@ -366,21 +377,22 @@ class NgffLabels(Serializer):
         from labkit.labels import write_labels
 
         self.check(obj)
-        write_labels(store.url_of(name), obj, self.name, image=self.image, overwrite=True,
+        write_labels(store.zarr_location(name, mode="w"), obj, self.name, image=self.image, overwrite=True,
+                     version=None if 2 in store.zarr_formats or self.image is None else "0.5",
                      storage_options=store.storage_options, image_storage_options=self.image_storage_options)
 
     def load(self, store: ResultStore, name: str, sha256: str | None = None) -> Any:
         """The labels, lazily, aligned with the image (:func:`labkit.open_labels`)."""
         from labkit.labels import open_labels
 
-        return open_labels(store.url_of(name), self.name, storage_options=store.storage_options)
+        return open_labels(store.zarr_location(name), self.name, storage_options=store.storage_options)
 
     def exists(self, store: ResultStore, name: str) -> bool:
         """Whether the image lists the labels (done last, once they are written)."""
         from labkit.labels import label_names
 
         try:
-            return self.name in label_names(store.url_of(name), store.storage_options)
+            return self.name in label_names(store.zarr_location(name), store.storage_options)
         except (FileNotFoundError, FormatError):
             return False
 
