@@ -22,6 +22,7 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "itkwidgets": ("itk", "the itkwidgets viewer"),
     "neuroglancer": ("viewer3d", "the 3D viewer (neuroglancer)"),
     "ome_zarr_models": ("ngff", "validating OME-NGFF metadata"),
+    "rocrate.rocrate": ("publish", "writing RO-Crate packages (labkit.publish)"),
 }
 
 

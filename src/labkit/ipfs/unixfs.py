@@ -1,4 +1,4 @@
-"""The CID IPFS gives a folder, computed here without a node: to check a copy against the CID it was published as.
+r"""The CID IPFS gives a folder, computed here without a node: to check a copy against the CID it was published as.
 
 The DAG is the one ``ipfs add -r --cid-version 1 --raw-leaves -s size-1000000`` builds (kubo's and labkit's
 :func:`labkit.ipfs.add` defaults, without wrapping): files cut in 1 MB raw leaves under a balanced tree of
@@ -7,7 +7,7 @@ Folders large enough for kubo to shard (HAMT) are refused rather than guessed.
 
 Examples
 --------
->>> tree_cid({"hello.txt": b"hello world\\n"})
+>>> tree_cid({"hello.txt": b"hello world\n"})
 'bafybeidhkumeonuwkebh2i4fc7o7lguehauradvlk57gzake6ggjsy372a'
 """
 

@@ -88,7 +88,7 @@ def collect(source: Any) -> Contents:
     if whole_store:
         taken = {f for r in results for f in r.files} | set(extra)
         for name in store.list():
-            if name not in taken and not _inside_result(name, names):
+            if name not in taken and name not in names and not _inside_result(name, names):
                 problems[name] = ("no provenance record: unfinished (its first write stopped before its record) "
                                   "or not written by labkit.checkpoint")
     if problems:
