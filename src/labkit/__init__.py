@@ -30,9 +30,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "labels",
-              "load_remote", "measurements", "modes", "ngff", "nuclei_method", "plate_plots", "plates", "recipes",
-              "results", "sandbox", "segment", "stac", "storage", "studies", "synthetic", "tutorials", "viewer3d",
-              "viewers", "write")
+              "load_remote", "measurements", "modes", "ngff", "nuclei_method", "packages", "plate_plots", "plates",
+              "recipes", "results", "sandbox", "segment", "stac", "storage", "studies", "synthetic", "tutorials",
+              "viewer3d", "viewers", "write")
 #: public name -> module that defines it
 _API = {
     "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel", "progress": "cluster_progress",
@@ -49,6 +49,7 @@ _API = {
     "open_plate": "plates", "open_collection": "plates",
     "map_images": "studies", "plate_summary": "plate_plots", "plate_heatmap": "plate_plots",
     "plate_thumbnails": "plate_plots",
+    "publish": "packages", "verify": "packages", "open_package": "packages",
 }
 #: deprecated public name -> (module, its new name)
 _DEPRECATED = {"Dataset": ("results", "Manifest")}

@@ -23,6 +23,7 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "neuroglancer": ("viewer3d", "the 3D viewer (neuroglancer)"),
     "ome_zarr_models": ("ngff", "validating OME-NGFF metadata"),
     "icechunk": ("versioned", "versioned result stores (ResultStore(url, versioned=True))"),
+    "rocrate.rocrate": ("publish", "writing RO-Crate packages (labkit.publish)"),
 }
 
 

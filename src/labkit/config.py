@@ -46,6 +46,9 @@ SETTINGS: dict[str, Setting] = {
     "ipfs_api": Setting("IPFS_API", None, "http://127.0.0.1:5001"),
     "ipfs_gateway": Setting("IPFS_GATEWAY"),
     "s3_metrics": Setting("LABKIT_S3_METRICS"),
+    # who publishes (labkit.publish): set once per person, never typed into a notebook
+    "authors": Setting("LABKIT_AUTHORS", "labkit.authors"),
+    "license": Setting("LABKIT_LICENSE", "labkit.license"),
 }
 
 
@@ -58,7 +61,8 @@ def resolve(
     ----------
     service : str
         One of :data:`SETTINGS` (``"omero"``, ``"idr_s3"``, ``"stac"``, ``"gateway"``, ``"results_s3"``,
-        ``"ipfs_api"``, ``"ipfs_gateway"``, ``"s3_metrics"``).
+        ``"ipfs_api"``, ``"ipfs_gateway"``, ``"s3_metrics"``), or a publishing setting (``"authors"``,
+        ``"license"``).
     value : str, optional
         An address given explicitly (wins).
     env : mapping, optional
@@ -83,6 +87,40 @@ def resolve(
 
         found = dask.config.get(setting.dask_key, None)
     return found or (setting.default if public_default else None)
+
+
+def authors(env: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """The people credited on what labkit publishes, from configuration only (never from code).
+
+    ``$LABKIT_AUTHORS`` holds ``Name <identifier>`` entries separated by ``;`` (the identifier, an ORCID URL,
+    is optional); the dask config key ``labkit.authors`` (e.g. in ``~/.config/dask/labkit.yaml``) holds a list
+    of such strings or of mappings with ``name`` and optionally ``orcid``, ``affiliation``, ``email``.
+
+    Examples
+    --------
+    >>> authors(env={"LABKIT_AUTHORS": "Ada Lovelace <https://orcid.org/0000-0002-1825-0097>; Alan Turing"})
+    [{'name': 'Ada Lovelace', 'orcid': 'https://orcid.org/0000-0002-1825-0097'}, {'name': 'Alan Turing'}]
+    """
+    found: Any = resolve("authors", env=env, public_default=False)
+    if not found:
+        return []
+    entries = [e for e in found.split(";") if e.strip()] if isinstance(found, str) else list(found)
+    people = []
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            if not entry.get("name"):
+                raise ConfigurationError(f"an author in the dask config labkit.authors has no name: {dict(entry)}")
+            people.append({k: str(v) for k, v in entry.items() if v})
+            continue
+        text = str(entry).strip()
+        name, _, rest = text.partition("<")
+        person = {"name": name.strip()}
+        if rest:
+            person["orcid"] = rest.rstrip(">").strip()
+        if not person["name"]:
+            raise ConfigurationError(f"an author in LABKIT_AUTHORS has no name: {text!r}; write 'Name <ORCID URL>'")
+        people.append(person)
+    return people
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,22 @@ class IntegrityError(FormatError):
     """Stored data does not match what was recorded of it (a digest, a size): changed or corrupted."""
 
 
+class PackageIntegrityError(IntegrityError):
+    """A published package's files differ from its recorded checksums: ``problems`` maps each file to what differs."""
+
+    def __init__(self, message: str, problems: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = dict(problems or {})
+
+
+class StaleResultError(LabkitError, ValueError):
+    """A result is stale or unfinished (half-written): it cannot be published; ``results`` maps each to why."""
+
+    def __init__(self, message: str, results: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.results = dict(results or {})
+
+
 class IncompleteDownloadError(LabkitError, FileNotFoundError):
     """A local copy was not finished (its download was interrupted); the message says how to finish it."""
 
@@ -110,10 +126,12 @@ __all__ = [
     "LabkitError",
     "MissingDependencyError",
     "NotFoundError",
+    "PackageIntegrityError",
     "ReadOnlyVersionError",
     "SandboxError",
     "ServerError",
     "ServiceUnavailableError",
+    "StaleResultError",
     "StaleResultWarning",
     "VersionConflictError",
     "VersionExistsError",

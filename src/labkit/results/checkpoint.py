@@ -7,6 +7,7 @@ import copy
 import functools
 import inspect
 import os
+import re
 import string
 import warnings
 from collections.abc import Callable
@@ -74,6 +75,22 @@ class Checkpointed:
         arguments = self._bind(args, kwargs)
         return self._state(self.template.format(**arguments), prov.arguments_hash(arguments))
 
+    def targets(self) -> list[str]:
+        """The targets of this function that have a provenance record in its store (finished or not)."""
+        pattern = re.compile("".join(
+            re.escape(text) + ("(.+?)" if field is not None else "")
+            for text, field, _, _ in string.Formatter().parse(self.template)) + "$")
+        return [name for name in self.store.targets() if pattern.match(name)]
+
+    def judge(self, name: str) -> str:
+        """Whether the stored ``name`` was made by this function's code as it is now: ``"fresh"``, ``"stale"``.
+
+        Only the code is compared (the record's own arguments hash stands for the arguments, which only a
+        call gives); ``"missing"`` when there is no record.
+        """
+        record = self._record(name)
+        return self._judge(record, (record or {}).get("arguments_hash", ""))
+
     def _state(self, name: str, args_hash: str) -> str:
         record = self._record(name)
         if record is None or not self.serializer.exists(self.store, name):
@@ -125,7 +142,7 @@ class Checkpointed:
         if record is not None:
             # the record, written last, is what makes a target finished: while the result is replaced (a folder
             # cannot be swapped in at once) it says so, and a store that refuses writes refuses this first
-            self.store.write_json(name + PROVENANCE_SUFFIX, {"target": name, "writing_since": prov.now()})
+            self.store.write_json(name + PROVENANCE_SUFFIX, {"target": name, prov.WRITING: prov.now()})
         digest = self.serializer.save(self.store, name, result)
         self.store.write_provenance(name, {
             "target": name,
@@ -138,6 +155,7 @@ class Checkpointed:
             "computed_at": prov.now(),
             "versions": prov.package_versions(),
             **self.git,
+            **prov.notebook(),
         })
         self.store.settle(f"{self.func.__name__} -> {name}")  # a versioned store commits the call, outside a run
         return result

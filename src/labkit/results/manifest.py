@@ -58,6 +58,16 @@ class Manifest:
                     row[key if column == "path" else f"{column}_{key}"] = record[key]
         self.rows.append(row)
 
+    def targets(self) -> list[str]:
+        """The target names its rows list (every file-path column), in order, each once."""
+        columns = {c[: -len("_url")] for row in self.rows for c in row if c.endswith("_url")}
+        names = [row[c] for row in self.rows for c in row if c in columns]
+        return list(dict.fromkeys(names))
+
+    def own_files(self) -> list[str]:
+        """Its table and README in the store, those written (:meth:`write`)."""
+        return [n for n in (f"{self.name}/{MANIFEST}", f"{self.name}/{README}") if self.store.exists(n)]
+
     def dataframe(self) -> Any:
         """The manifest as a pandas DataFrame."""
         pd = attempt_import("pandas")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import inspect
+import os
 import platform
 import subprocess
 import textwrap
@@ -15,6 +16,26 @@ from typing import Any
 
 KEY_PACKAGES = ("numpy", "dask", "distributed", "xarray", "zarr", "tifffile", "pillow", "scipy", "scikit-image",
                 "pandas", "pyarrow", "s3fs")
+#: the key of a provenance record written before its result is (re)written: the result is unfinished until the
+#: full record replaces it
+WRITING = "writing_since"
+
+
+def unfinished(record: dict[str, Any]) -> str | None:
+    """Why a provenance record does not describe a finished result, or ``None`` when it does.
+
+    Examples
+    --------
+    >>> unfinished({"target": "a.png", "writing_since": "2026-01-01T00:00:00Z"})
+    'half-written: being written since 2026-01-01T00:00:00Z (or its writer stopped)'
+    >>> unfinished({"target": "a.png", "code_hash": "ab12", "computed_at": "2026-01-01T00:00:00Z"}) is None
+    True
+    """
+    if WRITING in record:
+        return f"half-written: being written since {record[WRITING]} (or its writer stopped)"
+    if not record.get("code_hash") or not record.get("computed_at"):
+        return "its provenance record is incomplete (no code hash or time): it was not finished by labkit.checkpoint"
+    return None
 
 
 def labkit_version() -> str:
@@ -119,7 +140,9 @@ def git_state(folder: str) -> dict[str, Any]:
             return {}
         commit = run("rev-parse", "HEAD").stdout.strip()
         dirty = bool(run("status", "--porcelain", "--untracked-files=no").stdout.strip())
-        return {"git_repository": top.stdout.strip(), "git_commit": commit or None, "git_dirty": dirty}
+        remote = run("remote", "get-url", "origin").stdout.strip()
+        return {"git_repository": top.stdout.strip(), "git_commit": commit or None, "git_dirty": dirty,
+                **({"git_remote": remote} if remote else {})}
     except (OSError, subprocess.SubprocessError):
         return {}
 
@@ -138,6 +161,12 @@ def _package_versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return out
+
+
+def notebook() -> dict[str, str]:
+    """The notebook this kernel runs, as Jupyter Server tells its kernels (``JPY_SESSION_NAME``); else empty."""
+    path = os.environ.get("JPY_SESSION_NAME")
+    return {"notebook": path} if path else {}
 
 
 def caller_folder(func: Any) -> str:

@@ -207,5 +207,23 @@ class ResultStore:
             raise storage_error(exc, self.url, self.storage_options) from None
         return {paths[p]: data for p, data in found.items() if isinstance(data, bytes)}
 
+    def targets(self, prefix: str = "") -> list[str]:
+        """Names that have a provenance record (``<name>.prov.json``), finished or not, under ``prefix``.
+
+        Examples
+        --------
+        >>> store = ResultStore("memory://doc-targets")
+        >>> store.write_json("a.png" + PROVENANCE_SUFFIX, {"target": "a.png"})
+        >>> store.targets()
+        ['a.png']
+        """
+        base = self.path(prefix).rstrip("/") if prefix else self.root
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        names = (p[len(self.root) + 1 :] for p in found)
+        return sorted(n[: -len(PROVENANCE_SUFFIX)] for n in names if n.endswith(PROVENANCE_SUFFIX))
+
     def __repr__(self) -> str:
         return f"ResultStore({self.url!r})"

@@ -1,0 +1,122 @@
+"""``publish``: a result set as an RO-Crate package in a folder, a zip, on S3 or on IPFS, checked as it is read back."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from labkit.config import authors as configured_authors
+from labkit.config import resolve
+from labkit.errors import ConfigurationError, FormatError
+from labkit.packages.collect import collect, stage
+from labkit.packages.crate import METADATA, build_crate, urls_in
+from labkit.packages.destinations import deliver
+from labkit.packages.package import Package, open_package
+from labkit.packages.reading import PackageFiles
+from labkit.storage import filesystem
+
+
+def publish(
+    source: Any,
+    to: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    license: str | None = None,
+    overwrite: bool = False,
+    ipfs_api: str | None = None,
+) -> Package:
+    """Package finished results as an RO-Crate, with how each was made, and publish it.
+
+    Every file is listed with its size, SHA-256 and format; every result with the code that made it
+    (repository, commit, function, notebook), its parameters, inputs and software versions. Results that are
+    stale or half-written are refused, and the package is read back and verified where it was published.
+
+    Parameters
+    ----------
+    source : ResultStore, str, path, Manifest, Checkpointed or list of Checkpointed
+        A whole result store, a manifest (its rows' files, table and README), or the targets of checkpointed
+        functions in their store.
+    to : str or path
+        A folder, a ``.zip`` (what Zenodo and journals take), ``s3://bucket/prefix`` (a folder) or
+        ``s3://bucket/name.zip``, or ``ipfs://`` (added to the IPFS node at ``$IPFS_API``; the package's
+        address ``ipfs://<cid>`` is printed and returned).
+    name, description : str, optional
+        Title and abstract (default: from the store's name and contents).
+    license : str, optional
+        SPDX identifier (``CC-BY-4.0``) or URL; default ``$LABKIT_LICENSE`` or the dask config ``labkit.license``.
+    overwrite : bool
+        Replace a package already at ``to``.
+    ipfs_api : str, optional
+        The IPFS node's RPC address (default ``$IPFS_API``).
+
+    Authors come from configuration only: ``$LABKIT_AUTHORS`` or the dask config ``labkit.authors``
+    (:func:`labkit.config.authors`).
+
+    Returns
+    -------
+    Package
+        ``url``, ``cid`` (on IPFS), ``files``, ``metadata``; shown as a summary in Jupyter.
+
+    Raises
+    ------
+    labkit.errors.StaleResultError
+        A result is stale or half-written (each one named); nothing is written.
+    labkit.errors.ConfigurationError
+        No licence or no authors are configured.
+
+    Examples
+    --------
+    >>> import labkit
+    >>> pkg = labkit.publish("results/", "nuclei-2026.zip", name="Nuclei of IDR 6001240")  # doctest: +SKIP
+    >>> pkg.url, len(pkg.files)  # doctest: +SKIP
+    ('/home/me/nuclei-2026.zip', 14)
+    """
+    contents = collect(source)
+    license = license or resolve("license", env=None, public_default=False)
+    if not license:
+        raise ConfigurationError("no licence for the package: pass license='CC-BY-4.0' (an SPDX identifier or a URL), "
+                                 "or set LABKIT_LICENSE (or the dask config labkit.license)")
+    people = configured_authors()
+    if not people:
+        raise ConfigurationError(
+            "no authors are configured: set LABKIT_AUTHORS='Name <https://orcid.org/...>; Other Name' or the dask "
+            "config labkit.authors (e.g. in ~/.config/dask/labkit.yaml); authors are not taken from code")
+    if not contents.files():
+        raise FormatError(f"{contents.store.url} holds no finished result: nothing to publish")
+    title = name or f"Results in {contents.store.url.rstrip('/').rsplit('/', 1)[-1]}"
+    abstract = description or (f"{len(contents.results)} results computed with labkit, each with the code, "
+                               "parameters and software versions that made it.")
+    with tempfile.TemporaryDirectory(prefix="labkit-publish-") as tmp:
+        work = Path(tmp)
+        staging = work / "staging"
+        staging.mkdir()
+        digests = stage(contents, staging)
+        crate = build_crate(staging, contents, digests, name=title, description=abstract, license=str(license),
+                            authors=people, etags=_etags(urls_in(contents)))
+        url, cid = deliver(crate, to, work, overwrite=overwrite, ipfs_api=ipfs_api)
+        if cid is not None:  # the node's CID was checked against the files' (reading back needs a gateway)
+            metadata = json.loads((work / "package" / METADATA).read_bytes())
+            return Package(PackageFiles(url), metadata, cid)
+    return open_package(url)  # read back from where it went, and verified
+
+
+def _etags(urls: list[str]) -> dict[str, str]:
+    """The ETags of the inputs given as URLs (S3, HTTP), as the servers answer now; none for IPFS (its CID)."""
+    out: dict[str, str] = {}
+    for url in urls:
+        if url.lower().startswith("ipfs://"):
+            continue
+        try:
+            fs, path = filesystem(url)
+            info = fs.info(path)
+        except Exception:  # noqa: BLE001 - an input that cannot be reached now is recorded by its URL only
+            continue
+        etag = info.get("ETag") or info.get("etag")
+        if etag:
+            out[url] = str(etag).strip('"')
+    return out
+
