@@ -76,8 +76,11 @@ def test_results_per_image_and_rerun_computes_nothing(plate, client, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "B2" / "1.parquet"), direct)
 
     stamps = {f: os.stat(tmp_path / f).st_mtime_ns for f in run.target}
-    again = labkit.map_images(nuclei, p, store=tmp_path, target="{well}/{field}.parquet", progress=False)
+    submitted: list[int] = []
+    again = labkit.map_images(nuclei, p, store=tmp_path, target="{well}/{field}.parquet", progress=False,
+                              on_submit=submitted.append)
     assert set(again.state) == {"read back"} and set(again.before) == {"fresh"}
+    assert submitted == []  # told from the listing and the provenance records: no task
     assert {f: os.stat(tmp_path / f).st_mtime_ns for f in run.target} == stamps  # nothing written again
 
     (tmp_path / "A2" / "0.parquet").unlink()  # one result lost: only it is computed
@@ -85,6 +88,27 @@ def test_results_per_image_and_rerun_computes_nothing(plate, client, tmp_path):
     assert third.set_index(["well", "field"]).state.loc[("A2", 0)] == "computed"
     assert (third.state == "read back").sum() == 11
     pd.testing.assert_frame_equal(combine(third), table)
+
+
+def test_an_image_whose_metadata_changed_is_computed_again(client, tmp_path):
+    import json
+    import pickle
+
+    plate = hcs_plate(tmp_path / "plate.zarr", rows=1, columns=2, fields=1)
+    p = labkit.open_plate(plate.path)
+    refs = dict((k["well"], ref) for k, ref in p.refs())
+    xr = pytest.importorskip("xarray")
+    xr.testing.assert_identical(pickle.loads(pickle.dumps(refs["A2"]))(), p.image("A2"))  # opened where called
+    run = labkit.map_images(nuclei, p, store=tmp_path / "out", target="{well}.parquet", progress=False)
+    assert set(run.state) == {"computed"}
+    zattrs = Path(plate.path) / "A" / "2" / "0" / ".zattrs"
+    meta = json.loads(zattrs.read_text())
+    meta["omero"]["channels"][0]["label"] = "Hoechst"  # the image is not what the result was made from
+    zattrs.write_text(json.dumps(meta))
+    p = labkit.open_plate(plate.path)
+    assert dict((k["well"], r) for k, r in p.refs())["A2"].identity != refs["A2"].identity
+    with pytest.raises(labkit.studies.ImageFailedError, match="A2"):  # its DAPI channel is gone: it runs, and fails
+        labkit.map_images(nuclei, p, store=tmp_path / "out", target="{well}.parquet", progress=False)
 
 
 def test_target_clash_refused_before_anything_runs(plate, client, tmp_path):
