@@ -328,13 +328,9 @@ def _field_metadata(root: Any, url: str, paths: list[str], level: int,
 def _same_arrays(root: Any, url: str, paths: list[str], level: int, first: Any, labels: list[str]) -> list[Any]:
     """The zarr array of ``level`` of every image at ``paths``, made from their metadata (read concurrently, two
     requests an image), each checked to match the first (``first``, as :func:`labkit.open_image` gives it)."""
-    from zarr import Array
-    from zarr.core.array import AsyncArray
-    from zarr.storage import StorePath
-
     arrays = []
     for label, (path, _, doc) in zip(labels, _field_metadata(root, url, paths, level, labels), strict=True):
-        array = Array(AsyncArray.from_dict(StorePath(root.store, path), doc))  # no request
+        array = _array(root.store, path, doc)
         if array.shape != first.shape or array.dtype != first.dtype:
             raise FormatError(
                 f"{url}: {label} is {array.shape} {array.dtype} at level {level}, but {labels[0]} is {first.dims} "
@@ -349,16 +345,61 @@ def _same_arrays(root: Any, url: str, paths: list[str], level: int, first: Any, 
 class ImageRef:
     """One image of a plate or collection, opened when called (on a Dask worker, say): picklable, and no request
     is made until then. ``identity`` digests the image's metadata (its group's attributes and the level's array
-    metadata), what :func:`labkit.map_images` checks to tell whether a stored result is still fresh."""
+    metadata), what :func:`labkit.map_images` checks to tell whether a stored result is still fresh.
+
+    Opening it reads only its levels' array metadata (one request each, at once): the group's attributes
+    came with it.
+    """
 
     root: Any = field(repr=False)
     url: str
     path: str
     level: int
     identity: str
+    attrs: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def __call__(self) -> Any:
-        return _open_image(self.root, self.url, self.path, self.level)
+        from labkit.load_remote import image_of
+
+        fmt = _zarr.zarr_format(self.root)
+        where = _join(self.url, *self.path.split("/"))
+        prefix = f"{self.root.path}/".lstrip("/") if getattr(self.root, "path", "") else ""
+        _, ome = ngff.ome_attributes(self.attrs) or (None, {})
+        datasets = [str(d.get("path")) for d in ome.get("multiscales", [{}])[0].get("datasets", [])
+                    if isinstance(d, Mapping)]
+        meta_key = "zarr.json" if fmt == 3 else ".zarray"
+        docs = _read_json_keys(self.root.store, [f"{prefix}{self.path}/{d}/{meta_key}" for d in datasets],
+                               self.url, None, None)
+        group = _KnownGroup(self.attrs, {d: _array(self.root.store, f"{prefix}{self.path}/{d}", doc)
+                                         for d, doc in zip(datasets, docs, strict=True) if doc is not None}, fmt)
+        return image_of(group, ngff.read(group, source=where), where, self.level)
+
+
+class _KnownGroup:
+    """A zarr group as far as :func:`labkit.ngff.read` and ``image_of`` use one, made from metadata already
+    read: its attributes and its arrays (made without a request)."""
+
+    def __init__(self, attrs: dict[str, Any], arrays: dict[str, Any], zarr_format: int) -> None:
+        from types import SimpleNamespace
+
+        self.attrs = attrs
+        self._arrays = arrays
+        self.metadata = SimpleNamespace(zarr_format=zarr_format)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._arrays[key]
+
+    def keys(self) -> Any:
+        return self._arrays.keys()
+
+
+def _array(store: Any, path: str, doc: dict[str, Any]) -> Any:
+    """The zarr array at ``path`` of ``store`` whose metadata document is ``doc``, made without a request."""
+    from zarr import Array
+    from zarr.core.array import AsyncArray
+    from zarr.storage import StorePath
+
+    return Array(AsyncArray.from_dict(StorePath(store, path), doc))
 
 
 def _refs(root: Any, url: str, paths: list[str], level: int, labels: list[str]) -> list[ImageRef]:
@@ -370,7 +411,7 @@ def _refs(root: Any, url: str, paths: list[str], level: int, labels: list[str]) 
     for path, (_, attrs_doc, doc) in zip(paths, _field_metadata(root, url, paths, level, labels), strict=True):
         digest = hashlib.sha256(json.dumps([_join(url, *path.split("/")), level, attrs_doc, doc], sort_keys=True,
                                            default=str).encode()).hexdigest()[:32]
-        refs.append(ImageRef(root, str(url), path, level, digest))
+        refs.append(ImageRef(root, str(url), path, level, digest, _attributes(attrs_doc, _zarr.zarr_format(root))))
     return refs
 
 
