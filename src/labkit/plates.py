@@ -230,8 +230,10 @@ class Plate:
     __iter__ = images
 
     def refs(self, level: int = 0) -> list[tuple[dict[str, Any], ImageRef]]:
-        """``({"well": ..., "field": ...}, ImageRef)`` for every field: their metadata read concurrently, no image
-        opened (what :func:`labkit.map_images` sends to the workers)."""
+        """``({"well": ..., "field": ...}, ImageRef)`` for every field, no image opened.
+
+        The fields' metadata is read concurrently; :func:`labkit.map_images` sends the references to the workers.
+        """
         keys = [{"well": str(row.well), "field": f} for row in self.wells.itertuples() for f in range(row.fields)]
         paths = [f"{row.path}/{row.field_paths[f]}" for row in self.wells.itertuples() for f in range(row.fields)]
         labels = [f"well {k['well']} field {k['field']}" for k in keys]
@@ -296,8 +298,10 @@ class Plate:
 
 def _field_metadata(root: Any, url: str, paths: list[str], level: int,
                     labels: list[str]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """``(array path, group attributes, array metadata)`` of ``level`` of every image at ``paths``: two documents
-    an image, all requested at once. ``labels`` name the images in errors (``"well B3 field 1"``)."""
+    """``(array path, group attributes, array metadata)`` of ``level`` of every image at ``paths``.
+
+    Two documents an image, all requested at once. ``labels`` name the images in errors (``"well B3 field 1"``).
+    """
     fmt = _zarr.zarr_format(root)
     prefix = f"{root.path}/".lstrip("/") if getattr(root, "path", "") else ""
     docs = _read_json_keys(root.store, [prefix + _attrs_key(p, fmt) for p in paths], url, None, None)
@@ -326,8 +330,11 @@ def _field_metadata(root: Any, url: str, paths: list[str], level: int,
 
 
 def _same_arrays(root: Any, url: str, paths: list[str], level: int, first: Any, labels: list[str]) -> list[Any]:
-    """The zarr array of ``level`` of every image at ``paths``, made from their metadata (read concurrently, two
-    requests an image), each checked to match the first (``first``, as :func:`labkit.open_image` gives it)."""
+    """The zarr array of ``level`` of every image at ``paths``, each checked to match the first.
+
+    Made from their metadata (read concurrently, two requests an image); ``first`` is the first image as
+    :func:`labkit.open_image` gives it.
+    """
     arrays = []
     for label, (path, _, doc) in zip(labels, _field_metadata(root, url, paths, level, labels), strict=True):
         array = _array(root.store, path, doc)
@@ -343,8 +350,9 @@ def _same_arrays(root: Any, url: str, paths: list[str], level: int, first: Any, 
 
 @dataclass(frozen=True)
 class ImageRef:
-    """One image of a plate or collection, opened when called (on a Dask worker, say): picklable, and no request
-    is made until then. ``identity`` digests the image's metadata (its group's attributes and the level's array
+    """One image of a plate or collection, opened when called (on a Dask worker, say).
+
+    Picklable, and no request is made until it is called. ``identity`` digests the image's metadata (its group's attributes and the level's array
     metadata), what :func:`labkit.map_images` checks to tell whether a stored result is still fresh.
 
     Opening it reads only its levels' array metadata (one request each, at once): the group's attributes
@@ -359,6 +367,7 @@ class ImageRef:
     attrs: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def __call__(self) -> Any:
+        """The image, as :func:`labkit.open_image` gives it."""
         from labkit.load_remote import image_of
 
         fmt = _zarr.zarr_format(self.root)
@@ -376,8 +385,10 @@ class ImageRef:
 
 
 class _KnownGroup:
-    """A zarr group as far as :func:`labkit.ngff.read` and ``image_of`` use one, made from metadata already
-    read: its attributes and its arrays (made without a request)."""
+    """A zarr group as far as :func:`labkit.ngff.read` and ``image_of`` use one, from metadata already read.
+
+    Its attributes, and its arrays made without a request.
+    """
 
     def __init__(self, attrs: dict[str, Any], arrays: dict[str, Any], zarr_format: int) -> None:
         from types import SimpleNamespace
@@ -421,8 +432,10 @@ def _read_region(array: Any, region: tuple[slice, ...]) -> Any:
 
 
 def _stacked(arrays: list[Any], chunks: tuple[tuple[int, ...], ...], lead: tuple[int, int], name: str) -> Any:
-    """One dask array ``(well, field, ...)`` over the zarr ``arrays`` (``lead[0] * lead[1]`` of them, each read
-    in ``chunks``): one task per block, built directly (no per-field dask array)."""
+    """One dask array ``(well, field, ...)`` over the zarr ``arrays``, one task per block.
+
+    ``lead[0] * lead[1]`` arrays, each read in ``chunks``; the graph is built directly (no per-field dask array).
+    """
     import itertools
 
     import numpy as np

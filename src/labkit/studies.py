@@ -225,8 +225,10 @@ def _run_one(ck: Checkpointed, keys: dict[str, Any], image: Any, whole: bool = F
 
 
 def _fresh_by_record(ck: Checkpointed, items: list[tuple[dict[str, Any], Any]], names: list[str]) -> set[int]:
-    """Images whose result is in the store, made by the same code from the same image: told by one listing and
-    the provenance records (read concurrently), without opening an image or reading a result.
+    """Images whose result is in the store, made by the same code from the same image.
+
+    Told by one listing and the provenance records (read concurrently), without opening an image or reading
+    a result.
 
     Only images that carry their identity (:class:`labkit.plates.ImageRef`) and single-file results qualify;
     the others are judged on the workers. A result's content is checked against its SHA-256 when it is read.
