@@ -352,8 +352,9 @@ def _same_arrays(root: Any, url: str, paths: list[str], level: int, first: Any, 
 class ImageRef:
     """One image of a plate or collection, opened when called (on a Dask worker, say).
 
-    Picklable, and no request is made until it is called. ``identity`` digests the image's metadata (its group's attributes and the level's array
-    metadata), what :func:`labkit.map_images` checks to tell whether a stored result is still fresh.
+    Picklable, and no request is made until it is called. ``identity`` digests the image's metadata (its
+    group's attributes and the level's array metadata): what :func:`labkit.map_images` checks to tell whether
+    a stored result is still fresh.
 
     Opening it reads only its levels' array metadata (one request each, at once): the group's attributes
     came with it.
