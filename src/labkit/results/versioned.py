@@ -359,20 +359,24 @@ class VersionedResultStore(ResultStore):
         return self.commit(message)
 
     def list(self, prefix: str = "") -> list[str]:
-        """Names of single-file results under ``prefix`` and keys inside folder results (records excluded)."""
+        """Names of single-file results under ``prefix`` and keys inside folder results (records excluded).
+
+        Only the results whose names match ``prefix`` are opened: listing one result costs one node, not all.
+        """
         zarr = attempt_import("zarr")
-        try:
-            root = zarr.open_group(self._store(), mode="r")
-        except FileNotFoundError:
-            return []
+        store = self._store()
         names = []
-        for node, item in root.members():
+        for node in _sync_list(store.list_dir("")):
             name = unquote(node)
+            if node == "zarr.json" or name.endswith(PROVENANCE_SUFFIX) or not (
+                    name.startswith(prefix) or prefix.startswith(name + "/")):
+                continue
+            item = zarr.open(store, path=node, mode="r")
             if isinstance(item, zarr.Array) and FILE_ATTRIBUTE in item.attrs:
                 names.append(name)
             else:
-                names += [f"{name}/{key[len(node) + 1:]}" for key in _sync_list(self._store().list_prefix(node + "/"))]
-        return sorted(n for n in names if n.startswith(prefix) and not n.endswith(PROVENANCE_SUFFIX))
+                names += [f"{name}/{key[len(node) + 1:]}" for key in _sync_list(store.list_prefix(node + "/"))]
+        return sorted(n for n in names if n.startswith(prefix))
 
     def targets(self, prefix: str = "") -> list[str]:
         """Names that have a provenance record in this version, finished or not, under ``prefix``."""
