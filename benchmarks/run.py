@@ -15,6 +15,7 @@ import bench_nuclei  # noqa: E402
 import bench_plates  # noqa: E402
 import bench_s3  # noqa: E402
 import bench_sandbox  # noqa: E402
+import bench_versioned  # noqa: E402
 from common import print_table, sandbox  # noqa: E402
 
 
@@ -25,8 +26,10 @@ def main() -> None:
         bench_idr.run(sb)
         bench_ipfs.run(sb)
         bench_plates.run(sb)
+        bench_versioned.run_cells(sb)
     with sandbox(["s3", "stac", "gateway"], flood_size=4096, flood_dates=4) as sb:
         bench_flood.run(sb)
+        bench_versioned.run_flood(sb)
     bench_cells.run()
     bench_nuclei.run()
     print_table(Path("build/bench/results.json"))

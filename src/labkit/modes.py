@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from labkit.config import Endpoints, restore_environment, use_environment
+from labkit.config import SETTINGS, Endpoints, resolve, restore_environment, use_environment
 from labkit.errors import ConfigurationError
 
 MODES = ("sandbox", "live")
+#: who publishes in sandbox mode when nobody is configured (:func:`labkit.publish` takes authors and licence from
+#: configuration only): what is published there stays in the sandbox's S3 and IPFS node
+SANDBOX_PUBLISHER = {"authors": "Demo author of the labkit sandbox", "license": "CC0-1.0"}
 
 
 def endpoints(mode: str = "sandbox", services: Iterable[str] | None = None) -> Endpoints:
@@ -31,6 +34,13 @@ def endpoints(mode: str = "sandbox", services: Iterable[str] | None = None) -> E
     -------
     Endpoints
 
+    Notes
+    -----
+    In sandbox mode, when no authors or no licence are configured (``$LABKIT_AUTHORS``, ``$LABKIT_LICENSE`` or the
+    dask config ``labkit.authors``, ``labkit.license``), a demo author and CC0 are exported
+    (:data:`SANDBOX_PUBLISHER`), so that the tutorials publish into the sandbox; in live mode nothing stands in
+    for them and :func:`labkit.publish` says what to set.
+
     Examples
     --------
     >>> ep = endpoints("live")
@@ -42,10 +52,18 @@ def endpoints(mode: str = "sandbox", services: Iterable[str] | None = None) -> E
     if mode == "sandbox":
         from labkit import sandbox  # the one place outside the CLI that loads the sandbox
 
-        use_environment(sandbox.ensure(services, progress=print).env())
+        env = sandbox.ensure(services, progress=print).env()
+        restore_environment()  # what an earlier call exported is not the user's configuration
+        use_environment({**_demo_publisher(), **env})
     else:
         restore_environment()
     return Endpoints.from_environment(mode)
+
+
+def _demo_publisher() -> dict[str, str]:
+    """The variables of :data:`SANDBOX_PUBLISHER` that nothing configured sets (a configured one is kept)."""
+    return {SETTINGS[key].env: value for key, value in SANDBOX_PUBLISHER.items()
+            if not resolve(key, public_default=False)}
 
 
 def flood_truth(mode: str = "sandbox") -> Any:

@@ -123,6 +123,13 @@ PROBES = {
     "04_cell_pipeline.ipynb": Probe(
         {"n_fields": "n_fields", "cells": "len(cells)", "first_computed": "first_computed",
          "second_computed": "second_computed", "remote_computed": "remote_computed", "byte_identical": "bool(same)",
+         "v1_computed": "v1_computed", "v2_computed": "v2_computed", "tags": "sorted(versions.tags())",
+         "runs": "len(history)", "v1_same": "bool(v1_same)",
+         "published": "{where: report.ok for where, report in checks.items()}", "cid": "on_ipfs.cid",
+         "package_version": "on_s3.root.get('version')", "package_files": "len(on_s3.files)",
+         "package_authors": "on_s3.authors",
+         "changes": "{f'{s}|{c}': int(n) for (s, c), n in changes.groupby('step').change.value_counts().items()}",
+         "changed_parameters": "sorted(set(changes.parameters))",
          "cluster": "panel.cluster"}),
     "05_screen.ipynb": Probe(
         {"fields": "len(run)", "wells": "len(summary)", "first_states": "run.state.value_counts().to_dict()",

@@ -38,3 +38,31 @@ def test_missing_service_says_how_to_start_it(tmp_path):
     sb = Sandbox(services=["omero"], root=tmp_path)
     with pytest.raises(SandboxError, match="labkit sandbox up --services"):
         sb.stac  # noqa: B018
+
+
+class _FakeSandbox:
+    def env(self):
+        return {"LABKIT_SANDBOX_DIR": "/nowhere", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"}
+
+
+@pytest.mark.parametrize("configured", [{}, {"LABKIT_AUTHORS": "Ada Lovelace"}, {"LABKIT_LICENSE": "MIT"}])
+def test_sandbox_mode_publishes_as_a_demo_author_unless_one_is_configured(monkeypatch, configured):
+    import labkit
+    from labkit import config, modes, sandbox
+
+    for var in ("LABKIT_AUTHORS", "LABKIT_LICENSE", "AWS_ENDPOINT_URL_S3", "LABKIT_SANDBOX_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in configured.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.setattr(sandbox, "ensure", lambda services=None, progress=None: _FakeSandbox())
+    try:
+        labkit.endpoints("sandbox")
+        labkit.endpoints("sandbox")  # twice: the demo values it exported are not taken for configuration
+        people = config.authors()
+        assert people == [{"name": configured.get("LABKIT_AUTHORS", modes.SANDBOX_PUBLISHER["authors"])}]
+        assert config.resolve("license") == configured.get("LABKIT_LICENSE", "CC0-1.0")
+        labkit.endpoints("live")
+        assert config.authors() == ([{"name": "Ada Lovelace"}] if "LABKIT_AUTHORS" in configured else [])
+        assert config.resolve("license") == configured.get("LABKIT_LICENSE")
+    finally:
+        config.restore_environment()

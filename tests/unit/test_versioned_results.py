@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,7 +10,9 @@ import sys
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
+import zarr
 
 pytest.importorskip("icechunk")
 
@@ -79,6 +82,10 @@ def test_unknown_versions_taken_tags_and_writes_to_a_past_version_are_refused(tm
     commit = store.tag("v1")
     with pytest.raises(VersionExistsError, match="tags never move"):
         store.tag("v1")
+    with store.run("two"):
+        store.write_bytes("a.txt", b"2")
+    assert store.tag("v1", exist_ok=True) == commit  # a notebook run twice: the tag stays where it was
+    assert store.tags() == {"v1": commit}
     with pytest.raises(VersionNotFoundError, match=r"no version 'v9'.*\['v1'\]"):
         ResultStore(url, version="v9")
     with pytest.raises(VersionNotFoundError):
@@ -199,3 +206,74 @@ def test_plain_stores_are_unchanged(tmp_path):
     assert (tmp_path / "plain" / "v.ome.zarr" / ".zattrs").exists()  # NGFF 0.4 by default, as before
     with pytest.raises(ConfigurationError, match="plain store"):
         checkpoint(store, target="{i}.png", versioned=True)
+
+
+def test_diff_names_what_changed_between_two_versions_and_why(tmp_path):
+    url = str(tmp_path / "repo")
+    thumb, volume = _steps(url)
+    store = volume.store = thumb.store
+    with store.run("first"):
+        for i in (1, 2, 3):
+            thumb(i)
+        volume(1)
+        store.write_bytes("notes.txt", b"first")
+        store.write_bytes("gone.txt", b"...")
+    store.tag("v1")
+    with store.run("second", metadata={"scale": 2}):
+        thumb(1, scale=2)  # other bytes: a parameter changed
+        thumb(3, scale=1)  # fresh: read back, not in the diff
+        thumb(4)  # new
+        volume(1, scale=2)  # a folder result: no single digest
+        store.write_bytes("notes.txt", b"second")
+    store.tag("v2")
+    with store.run("third"):
+        thumb(2, scale=1)
+    store.discard()
+    changes = {c.name: c for c in store.diff("v1", "v2")}
+    assert sorted(changes) == ["cells/1.png", "cells/4.png", "notes.txt", "vol/1.ome.zarr"]
+    one = changes["cells/1.png"]
+    assert one.change == "changed" and one.parameters == {"scale": (1, 2)} and not one.code_changed
+    assert one.before != one.after and len(one.after) == 64
+    assert changes["cells/4.png"].change == "added" and changes["cells/4.png"].before is None
+    assert changes["notes.txt"].change == "changed" and changes["notes.txt"].parameters == {}
+    assert changes["vol/1.ome.zarr"].change == "rewritten" and changes["vol/1.ome.zarr"].parameters == {
+        "scale": (1, 2)}
+    assert store.diff("v2", "v2") == []
+    assert [c.name for c in ResultStore(url, version="v1").diff("v2")] == sorted(changes)  # from the store's version
+    removed = ResultStore(url, versioned=True)
+    with removed.run("remove"):
+        del zarr.open_group(removed.session.store, mode="a")["gone.txt"]
+    assert [(c.name, c.change, c.after) for c in removed.diff("v2")] == [("gone.txt", "removed", None)]
+
+    assert [c.name for c in store.diff("v2")] == ["gone.txt"]  # the branch as it is now
+    table = pd.DataFrame(store.diff("v1", "v2"))
+    assert list(table.columns) == ["name", "change", "before", "after", "parameters", "code_changed"]
+
+
+def test_a_version_of_a_versioned_store_is_published_and_verifies(tmp_path, monkeypatch):
+    import labkit
+
+    pytest.importorskip("rocrate")
+    monkeypatch.setenv("LABKIT_AUTHORS", "Ada Lovelace")
+    monkeypatch.setenv("LABKIT_LICENSE", "CC0-1.0")
+    url = str(tmp_path / "repo")
+    thumb, volume = _steps(url)
+    store = volume.store = thumb.store
+    with store.run("first"):
+        thumb(1)
+        volume(1)
+    store.tag("v1")
+    with store.run("second"):
+        thumb(1, scale=3)
+        thumb(2)
+    v1 = ResultStore(url, version="v1")
+    assert v1.targets() == ["cells/1.png", "vol/1.ome.zarr"] and v1.targets("vol") == ["vol/1.ome.zarr"]
+    assert json.loads(v1.read_bytes("vol/1.ome.zarr/zarr.json"))["node_type"] == "group"  # a key inside a folder
+    with pytest.raises(NotFoundError):
+        v1.read_bytes("vol/1.ome.zarr/nothing.json")
+    package = labkit.publish(v1, tmp_path / "v1.zip", name="Cells, version v1")
+    names = {f["name"]: f for f in package.files}
+    assert "cells/2.png" not in names and "vol/1.ome.zarr/zarr.json" in names
+    assert names["cells/1.png"]["sha256"] == thumb.store.diff("v1")[0].before  # the bytes of v1, not of main
+    assert package.root["version"] == "v1" and labkit.verify(package).ok
+    assert labkit.verify(labkit.publish(store, tmp_path / "main", name="Cells")).ok  # the branch, as it is now

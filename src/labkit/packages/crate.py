@@ -57,12 +57,18 @@ def person_entity(person: Mapping[str, str], index: int) -> dict[str, Any]:
 
 
 def build_crate(staging: Path, contents: Contents, digests: Mapping[str, str], *, name: str, description: str,
-                license: str, authors: Sequence[Mapping[str, str]], etags: Mapping[str, str] | None = None) -> Any:
-    """An ``rocrate.rocrate.ROCrate`` of the files staged in ``staging`` (name -> SHA-256 in ``digests``)."""
+                license: str, authors: Sequence[Mapping[str, str]], etags: Mapping[str, str] | None = None,
+                version: str | None = None) -> Any:
+    """An ``rocrate.rocrate.ROCrate`` of the files staged in ``staging`` (name -> SHA-256 in ``digests``).
+
+    ``version``: the version of a versioned store the files are (its tag, branch or commit), the crate's ``version``.
+    """
     rocrate = attempt_import("rocrate.rocrate")
     crate = rocrate.ROCrate(version=ROCRATE_VERSION)
     crate.name, crate.description = name, description
     crate.datePublished = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    if version:
+        crate.root_dataset["version"] = version
     lic = crate.add_jsonld(license_entity(license))
     crate.license = lic
     people = [crate.add_jsonld(person_entity(p, i)) for i, p in enumerate(authors, 1)]

@@ -39,7 +39,8 @@ def publish(
     ----------
     source : ResultStore, str, path, Manifest, Checkpointed or list of Checkpointed
         A whole result store, a manifest (its rows' files, table and README), or the targets of checkpointed
-        functions in their store.
+        functions in their store. A versioned store opened as of a version (``ResultStore(url, version="v1")``)
+        publishes that version, named as the crate's ``version``.
     to : str or path
         A folder, a ``.zip`` (what Zenodo and journals take), ``s3://bucket/prefix`` (a folder) or
         ``s3://bucket/name.zip``, or ``ipfs://`` (added to the IPFS node at ``$IPFS_API``; the package's
@@ -96,7 +97,7 @@ def publish(
         staging.mkdir()
         digests = stage(contents, staging)
         crate = build_crate(staging, contents, digests, name=title, description=abstract, license=str(license),
-                            authors=people, etags=_etags(urls_in(contents)))
+                            authors=people, etags=_etags(urls_in(contents)), version=contents.store.version)
         url, cid = deliver(crate, to, work, overwrite=overwrite, ipfs_api=ipfs_api)
         if cid is not None:  # the node's CID was checked against the files' (reading back needs a gateway)
             metadata = json.loads((work / "package" / METADATA).read_bytes())

@@ -72,6 +72,8 @@ class ResultStore:
     versioned: bool = False
     #: zarr formats the store can hold (its folder results are written in one of them)
     zarr_formats: tuple[int, ...] = (2, 3)
+    #: the version it is read as of (a tag, branch or commit of a versioned store); ``None``: as it is now
+    version: str | None = None
 
     def __new__(cls, url: str | os.PathLike[str] | None = None, storage_options: Mapping[str, Any] | None = None, *,
                 versioned: bool = False, version: str | None = None, branch: str | None = None) -> ResultStore:

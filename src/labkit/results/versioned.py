@@ -126,6 +126,25 @@ class Commit:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Change:
+    """A result (or another file) that differs between two versions of a versioned store.
+
+    ``change`` is ``"added"``, ``"removed"``, ``"changed"`` (other bytes), ``"remade"`` (computed again, to the
+    same bytes) or ``"rewritten"`` (a folder result computed again: a folder has no single digest to compare);
+    ``before`` and ``after`` are the SHA-256 of its bytes in each version (``None``: not there, or a folder);
+    ``parameters`` maps each argument whose recorded value differs to its two values; ``code_changed`` says
+    whether other code made it (its function's code hash differs).
+    """
+
+    name: str
+    change: str
+    before: str | None
+    after: str | None
+    parameters: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    code_changed: bool = False
+
+
 class VersionedResultStore(ResultStore):
     """A result store in an icechunk repository: one commit per run, tags, history, reads as of any version.
 
@@ -291,8 +310,27 @@ class VersionedResultStore(ResultStore):
         except (FileNotFoundError, KeyError, ValueError, TypeError, zarr.errors.ContainsGroupError):
             arr = None
         if arr is None or FILE_ATTRIBUTE not in arr.attrs:
-            raise NotFoundError(f"{self.url_of(name)} does not exist{self._where()}")
+            data = self._key_bytes(name)  # a file inside a folder result (its zarr.json, a chunk), as listed
+            if data is None:
+                raise NotFoundError(f"{self.url_of(name)} does not exist{self._where()}")
+            return data
         return arr[:].tobytes() if arr.shape[0] else b""
+
+    def _key_bytes(self, name: str) -> bytes | None:
+        """The bytes of a key inside a folder result (``"z/1.ome.zarr/zarr.json"``), ``None`` when there is none."""
+        from zarr.core.buffer import default_buffer_prototype
+
+        parts = name.split("/")
+        store = self._store()
+        for i in range(len(parts) - 1, 0, -1):
+            try:
+                found = _sync(store.get(f"{node_name('/'.join(parts[:i]))}/{'/'.join(parts[i:])}",
+                                        prototype=default_buffer_prototype()))
+            except ValueError:  # icechunk's InvalidInputError: not a key of this repository's layout
+                continue
+            if found is not None:
+                return found.to_bytes()
+        return None
 
     def write_bytes(self, name: str, data: bytes) -> None:
         """Write ``data`` as the single-file result ``name`` (in the session: visible to others at the commit)."""
@@ -321,20 +359,40 @@ class VersionedResultStore(ResultStore):
         return self.commit(message)
 
     def list(self, prefix: str = "") -> list[str]:
-        """Names of single-file results under ``prefix`` and keys inside folder results (records excluded)."""
+        """Names of single-file results under ``prefix`` and keys inside folder results (records excluded).
+
+        Only the results whose names match ``prefix`` are opened: listing one result costs one node, not all.
+        """
+        zarr = attempt_import("zarr")
+        store = self._store()
+        names = []
+        for node in _sync_list(store.list_dir("")):
+            name = unquote(node)
+            if node == "zarr.json" or name.endswith(PROVENANCE_SUFFIX) or not (
+                    name.startswith(prefix) or prefix.startswith(name + "/")):
+                continue
+            item = zarr.open(store, path=node, mode="r")
+            if isinstance(item, zarr.Array) and FILE_ATTRIBUTE in item.attrs:
+                names.append(name)
+            else:
+                names += [f"{name}/{key[len(node) + 1:]}" for key in _sync_list(store.list_prefix(node + "/"))]
+        return sorted(n for n in names if n.startswith(prefix))
+
+    def targets(self, prefix: str = "") -> list[str]:
+        """Names that have a provenance record in this version, finished or not, under ``prefix``."""
+        folder = prefix.rstrip("/")
+        return sorted(n[: -len(PROVENANCE_SUFFIX)] for n in self._file_attributes()
+                      if n.endswith(PROVENANCE_SUFFIX) and (not folder or n.startswith(folder + "/")))
+
+    def _file_attributes(self) -> dict[str, dict[str, Any]]:
+        """Every single-file result (provenance records included) -> its size and SHA-256, from one listing."""
         zarr = attempt_import("zarr")
         try:
             root = zarr.open_group(self._store(), mode="r")
         except FileNotFoundError:
-            return []
-        names = []
-        for node, item in root.members():
-            name = unquote(node)
-            if isinstance(item, zarr.Array) and FILE_ATTRIBUTE in item.attrs:
-                names.append(name)
-            else:
-                names += [f"{name}/{key[len(node) + 1:]}" for key in _sync_list(self._store().list_prefix(node + "/"))]
-        return sorted(n for n in names if n.startswith(prefix) and not n.endswith(PROVENANCE_SUFFIX))
+            return {}
+        return {unquote(node): dict(item.attrs[FILE_ATTRIBUTE]) for node, item in root.members()
+                if isinstance(item, zarr.Array) and FILE_ATTRIBUTE in item.attrs}
 
     def _where(self) -> str:
         return f" (as of version {self.version!r})" if self.version else f" (on branch {self.branch!r})"
@@ -439,13 +497,16 @@ class VersionedResultStore(ResultStore):
             self._provenance = {}
             self._message = None
 
-    def tag(self, name: str, version: str | None = None) -> str:
+    def tag(self, name: str, version: str | None = None, *, exist_ok: bool = False) -> str:
         """Tag the branch's last commit (or ``version``) as ``name``; return the commit id.
+
+        With ``exist_ok=True`` a tag that exists is left where it is (tags never move) and its commit returned:
+        a notebook run twice keeps the tags of its first run.
 
         Raises
         ------
         labkit.errors.VersionExistsError
-            The tag exists (tags never move).
+            The tag exists (tags never move), and ``exist_ok`` is false.
         """
         ic = _icechunk()
         if self.has_changes:
@@ -459,6 +520,8 @@ class VersionedResultStore(ResultStore):
         else:
             snapshot = repo.lookup_branch(self.branch)
         if name in repo.list_tags():
+            if exist_ok:
+                return repo.lookup_tag(name)
             raise VersionExistsError(f"{self.url} has a tag {name!r} already (at commit {repo.lookup_tag(name)}); "
                                      "tags never move: choose another name")
         try:
@@ -501,6 +564,84 @@ class VersionedResultStore(ResultStore):
                 continue
             out.append(Commit(info.id, info.written_at, info.message, dict(meta.get("results") or {}), meta))
         return out
+
+    def diff(self, before: str, after: str | None = None) -> list[Change]:
+        """What differs between two versions: each result added, removed or changed, and why, by name.
+
+        A result is changed when its bytes are; remade when it was computed again to the same bytes. Its
+        provenance records say which parameters and whether the code differ. Files without a record (manifest
+        tables, READMEs) are compared by their bytes only. Only what differs is read: a record whose bytes are
+        the same in both versions is not.
+
+        Parameters
+        ----------
+        before : str
+            A tag, branch or commit id.
+        after : str, optional
+            Another (default: this store's version, or its branch).
+
+        Returns
+        -------
+        list of Change
+            In name order; ``pandas.DataFrame(...)`` makes a table.
+
+        Examples
+        --------
+        >>> store = ResultStore("memory://doc-diff", versioned=True)
+        >>> with store.run("first"):
+        ...     store.write_bytes("a.txt", b"one")
+        ...     store.write_bytes("b.txt", b"same")
+        >>> _ = store.tag("v1")
+        >>> with store.run("second"):
+        ...     store.write_bytes("a.txt", b"two")
+        >>> [(c.name, c.change) for c in store.diff("v1")]
+        [('a.txt', 'changed')]
+        """
+        old = self._at(before)
+        new = self._at(after) if after is not None else self._at(self.version) if self.version else self
+        old_files, new_files = old._file_attributes(), new._file_attributes()
+        records = {n for n in {*old_files, *new_files} if n.endswith(PROVENANCE_SUFFIX)}
+        targets = {n[: -len(PROVENANCE_SUFFIX)] for n in records}
+
+        def digest(files: dict[str, dict[str, Any]], name: str, record: dict[str, Any] | None) -> str | None:
+            return (files.get(name) or {}).get("sha256") or (record or {}).get("sha256")
+
+        changes = []
+        for name in sorted(targets | {n for n in {*old_files, *new_files} if n not in records}):
+            key = name + PROVENANCE_SUFFIX
+            same_record = (old_files.get(key) or {}).get("sha256") == (new_files.get(key) or {}).get("sha256")
+            if name in targets and not same_record:
+                a = old.read_json(key) if key in old_files else None
+                b = new.read_json(key) if key in new_files else None
+            else:
+                a = b = None
+            was, now = digest(old_files, name, a), digest(new_files, name, b)
+            if was == now and (same_record or name not in targets):
+                continue
+            if not (name in old_files or key in old_files):
+                kind = "added"
+            elif not (name in new_files or key in new_files):
+                kind = "removed"
+            else:
+                kind = "changed" if was != now else "remade" if was else "rewritten"
+            args_a, args_b = (a or {}).get("arguments") or {}, (b or {}).get("arguments") or {}
+            params = {k: (args_a.get(k), args_b.get(k)) for k in sorted({*args_a, *args_b})
+                      if args_a.get(k) != args_b.get(k)} if a and b else {}
+            code = bool(a and b and a.get("code_hash") != b.get("code_hash"))
+            changes.append(Change(name, kind, was, now, params, code))
+        return changes
+
+    def _at(self, version: str) -> VersionedResultStore:
+        """The store as of ``version``, read-only, sharing the open repository."""
+        twin = object.__new__(VersionedResultStore)
+        twin.__dict__.update(self.__dict__)
+        twin._lock = threading.RLock()
+        twin.version = version
+        twin._session = self._readonly_session(version)
+        twin._fork = False
+        twin._run = None
+        twin._provenance = {}
+        return twin
 
     # ----------------------------------------------------------------- distributed writes
     def fork(self) -> VersionedResultStore:
