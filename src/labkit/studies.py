@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import inspect
@@ -186,14 +187,18 @@ def _checkpointed(fn: Callable[[Any], Any], columns: list[str], store: ResultSto
     return ck
 
 
-def _run_one(ck: Checkpointed, keys: dict[str, Any], image: Any, whole: bool = False) -> dict[str, Any]:
+def _run_one(ck: Checkpointed, keys: dict[str, Any], image: Any, whole: bool = False, fork: Any = None) -> Any:
     """On a worker: the image's result, computed and stored unless it is fresh; a one-line summary back.
 
     ``image`` is an image or an :class:`labkit.plates.ImageRef` (opened here). ``whole``: the recipe's own Dask
-    work runs inside this task (the images are the parallelism); else it is spread over the cluster.
+    work runs inside this task (the images are the parallelism); else it is spread over the cluster. ``fork``:
+    a fork of a versioned store to write into, sent back with the summary.
     """
     from labkit.plates import ImageRef
 
+    if fork is not None:
+        ck = copy.copy(ck)
+        ck.store = fork
     t0 = time.perf_counter()
     argument = ImageArgument(image(), image.identity) if isinstance(image, ImageRef) else ImageArgument(image)
     image = argument.image
@@ -220,8 +225,9 @@ def _run_one(ck: Checkpointed, keys: dict[str, Any], image: Any, whole: bool = F
             with worker_client(separate_thread=True):
                 ck(**keys, image=argument)
         state = "computed"
-    return {**keys, "target": ck.target(**keys), "before": before, "state": state,
-            "seconds": round(time.perf_counter() - t0, 3)}
+    summary = {**keys, "target": ck.target(**keys), "before": before, "state": state,
+               "seconds": round(time.perf_counter() - t0, 3)}
+    return summary if fork is None else (summary, fork)
 
 
 def _fresh_by_record(ck: Checkpointed, items: list[tuple[dict[str, Any], Any]], names: list[str]) -> set[int]:
@@ -364,13 +370,16 @@ def map_images(
     index_of: dict[Any, int] = {}
     run_id = uuid.uuid4().hex[:8]
 
+    versioned = getattr(result_store, "versioned", False)
+
     def submit(done: Any) -> bool:
         nxt = next(pending, None)
         if nxt is None:
             return False
         i, (keys, image) = nxt
         future = client.submit(_run_one, ck, keys, image if isinstance(image, ImageRef) else image(),
-                               parallel == "images", key=f"map_images-{run_id}-{i}", pure=False, retries=0)
+                               parallel == "images", result_store.fork() if versioned else None,
+                               key=f"map_images-{run_id}-{i}", pure=False, retries=0)
         index_of[future.key] = i
         done.add(future)
         if on_submit is not None:
@@ -379,28 +388,37 @@ def map_images(
 
     if bar is not None and fresh:
         bar.draw(len(rows), len(items), 0.0, 0)
-    flight = as_completed()
-    for _ in range(window):
-        if not submit(flight):
-            break
-    for future in flight:
-        i = index_of.pop(future.key)
-        if future.status == "error":
-            exc = future.exception()
-            failed[i] = f"{type(exc).__name__}: {exc}"
-            rows[i] = {**items[i][0], "target": names[i], "before": None, "state": "failed", "seconds": None}
-        else:
-            rows[i] = future.result()
-        future.release()
-        del future
-        if bar is not None:
-            bar.draw(len(rows), len(items), time.monotonic() - t0, len(failed))
-        submit(flight)
+    # a versioned store: every image's writes go into a fork of its session, merged here, and the run is one
+    # commit (unless a run is open on the store already: then they join it)
+    one_commit = versioned and result_store._run is None and not result_store._fork
+    name = getattr(fn, "__name__", type(fn).__name__)
+    with result_store.run(f"map_images {name} over {len(items)} images") if one_commit else contextlib.nullcontext():
+        flight = as_completed()
+        for _ in range(window):
+            if not submit(flight):
+                break
+        for future in flight:
+            i = index_of.pop(future.key)
+            if future.status == "error":
+                exc = future.exception()
+                failed[i] = f"{type(exc).__name__}: {exc}"
+                rows[i] = {**items[i][0], "target": names[i], "before": None, "state": "failed", "seconds": None}
+            elif versioned:
+                rows[i], fork = future.result()
+                result_store.merge(fork)
+            else:
+                rows[i] = future.result()
+            future.release()
+            del future
+            if bar is not None:
+                bar.draw(len(rows), len(items), time.monotonic() - t0, len(failed))
+            submit(flight)
     run = pd.DataFrame([rows[i] for i in range(len(items))])
     if failed:
         run["error"] = [failed.get(i) for i in range(len(items))]
     run.attrs.update({"store": result_store.url, "serializer": repr(ck.serializer), "key_columns": columns})
     run.attrs["_serializer"] = ck.serializer
+    run.attrs["_store"] = result_store
     if failed:
         first = min(failed)
         raise ImageFailedError(
@@ -445,7 +463,7 @@ def _combine(run: Any, columns: Iterable[str] | None = None) -> Any:
         Only these columns of each table (besides the keys).
     """
     pd = attempt_import("pandas")
-    store = ResultStore(run.attrs["store"])
+    store = run.attrs.get("_store") or ResultStore(run.attrs["store"])
     keys = list(run.attrs.get("key_columns", []))
     serializer = run.attrs.get("_serializer") or for_target(str(run.target.iloc[0]))
     if not hasattr(serializer, "loads") or getattr(serializer, "kind", "") != "table":

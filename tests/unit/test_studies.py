@@ -299,3 +299,20 @@ def test_a_failing_image_leaves_the_others_stored(client, tmp_path):
     again = labkit.map_images(lambda image: pd.DataFrame({"v": [int(image[0, 0])]}), images[:2], store=tmp_path,
                               target="{i}.parquet", progress=False)
     assert set(again.before) == {"stale"}  # another recipe: its results are stale
+
+
+def test_map_images_into_a_versioned_store(plate, client, tmp_path):
+    pytest.importorskip("icechunk")
+    from labkit.results import ResultStore
+
+    p = labkit.open_plate(plate.path).select(columns=[1])
+    store = ResultStore(tmp_path / "versions", versioned=True)
+    run = labkit.map_images(nuclei, p, store=store, target="{well}/{field}.parquet", progress=False)
+    assert set(run.state) == {"computed"}
+    assert [c.message for c in store.history()] == ["map_images nuclei over 4 images"]  # one commit, every image
+    assert {"A1/0.parquet", "B1/1.parquet"} <= set(ResultStore(tmp_path / "versions", version="main").list())
+    submitted: list[int] = []
+    again = labkit.map_images(nuclei, p, store=ResultStore(tmp_path / "versions", versioned=True),
+                              target="{well}/{field}.parquet", progress=False, on_submit=submitted.append)
+    assert set(again.state) == {"read back"} and submitted == []
+    pd.testing.assert_frame_equal(combine(again), combine(run))

@@ -378,6 +378,21 @@ class VersionedResultStore(ResultStore):
                 names += [f"{name}/{key[len(node) + 1:]}" for key in _sync_list(store.list_prefix(node + "/"))]
         return sorted(n for n in names if n.startswith(prefix))
 
+    def files(self, prefix: str = "") -> set[str]:
+        """Single-file results and provenance records under ``prefix`` in this version, from one listing."""
+        folder = prefix.rstrip("/")
+        return {n for n in self._file_attributes() if not folder or n.startswith(folder + "/")}
+
+    def read_many(self, names: list[str]) -> dict[str, bytes]:
+        """The bytes of each of ``names`` that exists in this version."""
+        out = {}
+        for name in names:
+            try:
+                out[name] = self.read_bytes(name)
+            except NotFoundError:
+                continue
+        return out
+
     def targets(self, prefix: str = "") -> list[str]:
         """Names that have a provenance record in this version, finished or not, under ``prefix``."""
         folder = prefix.rstrip("/")
