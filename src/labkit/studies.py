@@ -293,7 +293,8 @@ def map_images(
         A plate (:func:`labkit.open_plate`: keys ``well``, ``field``), a collection (:func:`labkit.open_collection`:
         keys ``index``, ``name``), or ``(key, image)`` pairs (key a mapping of key columns, else column ``key``).
     store : str, path or ResultStore
-        Where results go (a folder, ``s3://...``).
+        Where results go (a folder, ``s3://...``). A versioned store (``ResultStore(url, versioned=True)``)
+        gets the whole run as one commit (a run killed midway commits nothing), or joins the run open on it.
     target : str
         Each image's result, formatted from its keys, e.g. ``"nuclei/{well}/{field}.parquet"``. A template that
         would put two images' results in one place is refused before anything runs.
