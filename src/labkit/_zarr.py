@@ -80,22 +80,6 @@ def readable(arr: Any) -> Any:
     return zarr.open_array(arr.store.session.fork().store, path=arr.path, mode="r")
 
 
-def holds_anything(url: Any, storage_options: Mapping[str, Any] | None) -> bool:
-    """Whether anything is stored at ``url`` (a URL, or a zarr store location)."""
-    if not isinstance(url, (str, os.PathLike)):
-        from zarr.core.sync import sync
-
-        store, path = (url.store, url.path) if hasattr(url, "path") else (url, "")
-        try:
-            return bool(sync(store.exists(f"{path}/zarr.json" if path else "zarr.json")))
-        except ValueError:  # icechunk: no node there
-            return False
-    from labkit.storage import filesystem
-
-    fs, path = filesystem(str(url), storage_options)
-    return bool(fs.exists(path))
-
-
 def open_group(store: Any, mode: str, zarr_format: int | None = None) -> Any:
     """``zarr.open_group``; zarr format 3 needs zarr-python 3."""
     if ZARR3:

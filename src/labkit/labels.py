@@ -461,13 +461,13 @@ def _store_listing_values(src: Any, arr: Any, block: Sequence[int]) -> list[int]
 
 def _existing_copy(url: Any, image: Any, storage_options: Mapping[str, Any] | None, zarr_format: int) -> Any:
     """The group at ``url`` when it is labkit's copy of ``image`` (labels are added to it); ``None`` when empty."""
-    from labkit.storage import open_store
+    from labkit.storage import holds_anything, open_store
 
     store = open_store(url, storage_options, mode="a")
     try:
         group = _zarr.open_group(store, mode="r")
     except _zarr.GROUP_NOT_FOUND:
-        if not _zarr.holds_anything(url, storage_options):
+        if not holds_anything(url, storage_options):
             return None
         group = None
     recorded = {} if group is None else dict(group.attrs).get("labkit", {})

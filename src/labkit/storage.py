@@ -488,3 +488,17 @@ def du(url: str, storage_options: Mapping[str, Any] | None = None) -> int:
     """
     fs, path = filesystem(url, storage_options)
     return int(fs.du(path, total=True))
+
+
+def holds_anything(url: Any, storage_options: Mapping[str, Any] | None) -> bool:
+    """Whether anything is stored at ``url`` (a URL, or a zarr store location)."""
+    if not isinstance(url, (str, os.PathLike)):
+        from zarr.core.sync import sync
+
+        store, path = (url.store, url.path) if hasattr(url, "path") else (url, "")
+        try:
+            return bool(sync(store.exists(f"{path}/zarr.json" if path else "zarr.json")))
+        except ValueError:  # icechunk: no node there
+            return False
+    fs, path = filesystem(str(url), storage_options)
+    return bool(fs.exists(path))

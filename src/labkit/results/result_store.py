@@ -53,6 +53,18 @@ def checked_name(name: str, store: str = "the store") -> str:
     return text
 
 
+#: kinds of store that ``ResultStore(...)`` gives by its arguments, by dotted path, imported on first use (the
+#: variant subclasses ResultStore, so it cannot be imported here)
+VARIANTS = {"versioned": "labkit.results.versioned.VersionedResultStore"}
+
+
+def _variant(kind: str) -> type:
+    import importlib
+
+    module, _, name = VARIANTS[kind].rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
 class ResultStore:
     """A folder of results at ``url``; the same code works for every protocol.
 
@@ -79,9 +91,7 @@ class ResultStore:
                 versioned: bool = False, version: str | None = None, branch: str | None = None) -> ResultStore:
         """A plain store, or with ``versioned=True`` or ``version=...`` a :class:`VersionedResultStore`."""
         if cls is ResultStore and (versioned or version is not None or branch is not None):
-            from labkit.results.versioned import VersionedResultStore
-
-            return super().__new__(VersionedResultStore)
+            return super().__new__(_variant("versioned"))
         return super().__new__(cls)
 
     def __init__(self, url: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None, *,
