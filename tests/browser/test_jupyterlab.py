@@ -129,9 +129,13 @@ def _errors(folder: Path, name: str) -> list[str]:
 
 @pytest.mark.timeout(600)
 def test_a_tutorial_runs_in_jupyterlab(lab, browser):
-    """Tutorial 01 as a new user runs it: Restart and run all, no error (make test-notebooks runs them headless)."""
+    """Tutorial 05 as a new user runs it: Restart and run all, no error (make test-notebooks runs them headless).
+
+    The screen: a plate analysed image by image, with labkit's progress bar (tutorial 01, whose 3D segmentation
+    takes three minutes in a browser, runs in the same way in make test-notebooks).
+    """
     url, token, folder = lab
-    name = "01_idr_segmentation.ipynb"
+    name = "05_screen.ipynb"
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         # labkit.progress's bar shows while the cells run (Run All queues them all), then ends full

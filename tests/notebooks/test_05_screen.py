@@ -6,8 +6,8 @@ from labkit.synthetic.plate import EMPTY_WELLS
 
 from .conftest import default_parameters
 
-COLUMNS = default_parameters("05_screen.ipynb")["columns"]  # as stored: the controls and every other dose
-#: wells of those columns with images (the sandbox plate has 8 rows, and empty wells), 2 fields each
+COLUMNS = default_parameters("05_screen.ipynb")["columns"] or range(1, 13)  # as stored (None: the whole plate)
+#: wells of those columns with images (the sandbox plate has 8 rows x 12 columns, and empty wells), 2 fields each
 WELLS = [f"{r}{c}" for r in "ABCDEFGH" for c in COLUMNS if f"{r}{c}" not in EMPTY_WELLS]
 
 
