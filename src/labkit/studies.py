@@ -1,12 +1,12 @@
 """Analysis over many images: one checkpointed result per image of a plate, a collection or any list.
 
 :func:`map_images` runs a recipe (any function image -> result, e.g. :func:`labkit.segment_nuclei` then
-:func:`labkit.measure`) over every image on the current Dask cluster, one task per image, and stores each
-result through :mod:`labkit.results` (tables as Parquet, labels as NGFF labels). At most ``window`` images are
-in flight and results stay on the workers (only a one-line summary per image comes back), so the client's
-memory does not grow with the number of images. Each result is checkpointed: a run that is stopped (even
-killed) and started again computes only what is missing or stale, and what it kept is identical to what an
-uninterrupted run gives (results are written atomically, their provenance last).
+:func:`labkit.measure`) over every image on the current Dask cluster (a task per image, or per few small images),
+and stores each result through :mod:`labkit.results` (tables as Parquet, labels as NGFF labels). At most
+``window`` tasks are in flight and results stay on the workers (only a one-line summary per image comes back),
+so the client's memory does not grow with the number of images. Each result is checkpointed: a run that is
+stopped (even killed) and started again computes only what is missing or stale, and what it kept is identical to
+what an uninterrupted run gives (results are written atomically, their provenance last).
 
 Examples
 --------
@@ -25,6 +25,7 @@ import contextlib
 import copy
 import hashlib
 import inspect
+import logging
 import os
 import string
 import time
@@ -41,8 +42,15 @@ from labkit.results.serializers import NgffLabels, Serializer, for_target
 
 __all__ = ["combine", "image_keys", "map_images"]
 
+logger = logging.getLogger(__name__)
+
 #: version of the per-image wrapper: part of every result's code hash
 _RUNNER = 1
+#: with parallel="images", an image of at most this many bytes is read into the worker's memory once, before the
+#: recipe runs (its steps, e.g. segmenting then measuring, would each read it from storage again)
+IN_MEMORY = 256 * 2**20
+#: images in one task at most, with parallel="images"
+BATCH = 8
 
 
 class ImageFailedError(LabkitError, RuntimeError):
@@ -187,20 +195,43 @@ def _checkpointed(fn: Callable[[Any], Any], columns: list[str], store: ResultSto
     return ck
 
 
-def _run_one(ck: Checkpointed, keys: dict[str, Any], image: Any, whole: bool = False, fork: Any = None) -> Any:
-    """On a worker: the image's result, computed and stored unless it is fresh; a one-line summary back.
+def _run_batch(ck: Checkpointed, batch: list[tuple[int, dict[str, Any], Any]], whole: bool,
+               fork: Any = None) -> tuple[list[tuple[int, dict[str, Any] | str]], Any]:
+    """A Dask task: :func:`_run_one` for each ``(index, keys, image)`` of ``batch``, one after the other.
 
-    ``image`` is an image or an :class:`labkit.plates.ImageRef` (opened here). ``whole``: the recipe's own Dask
-    work runs inside this task (the images are the parallelism); else it is spread over the cluster. ``fork``:
-    a fork of a versioned store to write into, sent back with the summary.
+    Returns each image's summary (or its error, as text: the others go on) and ``fork``, the fork of a
+    versioned store the batch wrote into (``None`` for a plain store).
     """
-    from labkit.plates import ImageRef
-
     if fork is not None:
         ck = copy.copy(ck)
         ck.store = fork
+    out: list[tuple[int, dict[str, Any] | str]] = []
+    for i, keys, image in batch:
+        try:
+            out.append((i, _run_one(ck, keys, image, whole)))
+        except Exception as exc:  # noqa: BLE001 - the recipe's own error, reported per image
+            logger.error("map_images: %s failed on %s: %s: %s", ck.func.__name__, _describe(keys),
+                         type(exc).__name__, exc)
+            out.append((i, f"{type(exc).__name__}: {exc}"))
+    return out, fork
+
+
+def _run_one(ck: Checkpointed, keys: dict[str, Any], image: Any, whole: bool = False) -> dict[str, Any]:
+    """On a worker: the image's result, computed and stored unless it is fresh; a one-line summary back.
+
+    ``image`` is an image or an :class:`labkit.plates.ImageRef` (opened here). ``whole``: the recipe's own Dask
+    work runs inside this task (the images are the parallelism); else it is spread over the cluster.
+    """
+    from labkit.plates import ImageRef
+
     t0 = time.perf_counter()
     argument = ImageArgument(image(), image.identity) if isinstance(image, ImageRef) else ImageArgument(image)
+    if whole and hasattr(argument.image, "compute") and argument.image.nbytes <= IN_MEMORY:
+        import dask
+
+        argument.identity()  # of the image as opened (a lazy image: by its metadata, no pixel read)
+        with dask.config.set(scheduler="sync"):  # here, in this task (not through the cluster)
+            argument.image = argument.image.compute()  # read once: the recipe's steps would each read it again
     image = argument.image
     if isinstance(ck.serializer, NgffLabels) and ck.serializer.image is None:
         source = getattr(image, "attrs", {}).get("source")
@@ -225,9 +256,8 @@ def _run_one(ck: Checkpointed, keys: dict[str, Any], image: Any, whole: bool = F
             with worker_client(separate_thread=True):
                 ck(**keys, image=argument)
         state = "computed"
-    summary = {**keys, "target": ck.target(**keys), "before": before, "state": state,
-               "seconds": round(time.perf_counter() - t0, 3)}
-    return summary if fork is None else (summary, fork)
+    return {**keys, "target": ck.target(**keys), "before": before, "state": state,
+            "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def _fresh_by_record(ck: Checkpointed, items: list[tuple[dict[str, Any], Any]], names: list[str]) -> set[int]:
@@ -305,8 +335,9 @@ def map_images(
     client : distributed.Client, optional
         Default: the current client (a local one, or a dask-gateway cluster's).
     window : int, optional
-        Images in flight at once (default twice the cluster's threads): the client holds at most this many
-        futures, and the results never leave the workers.
+        Tasks in flight at once (default four times the cluster's threads; with ``parallel="images"`` a task
+        takes up to eight small images): the client holds at most this many futures, and the results never
+        leave the workers.
     level : int
         Resolution level read from a plate or collection.
     overwrite : bool
@@ -349,7 +380,7 @@ def map_images(
     ck = _checkpointed(fn, columns, result_store, target, serializer, overwrite)
     client = _client(client)
     if window is None:
-        window = max(2, 2 * sum(client.nthreads().values()))
+        window = max(4, 4 * sum(client.nthreads().values()))
     if window < 1:
         raise ConfigurationError(f"window must be at least 1, not {window}")
     if parallel not in ("auto", "images", "blocks"):
@@ -367,21 +398,27 @@ def map_images(
         parallel = "images" if len(items) - len(fresh) >= sum(client.nthreads().values()) else "blocks"
     failed: dict[int, str] = {}
     t0 = time.monotonic()
-    pending = ((i, item) for i, item in enumerate(items) if i not in fresh)
-    index_of: dict[Any, int] = {}
+    todo = [(i, keys, image) for i, (keys, image) in enumerate(items) if i not in fresh]
+    threads = sum(client.nthreads().values())
+    # in "images" mode several small images make one task (the scheduler's cost per task is a few ms), at most
+    # a sixteenth of each thread's share, so the last tasks still spread evenly
+    per_task = max(1, min(BATCH, len(todo) // (16 * threads))) if parallel == "images" else 1
+    pending = iter([todo[k:k + per_task] for k in range(0, len(todo), per_task)])
+    batch_of: dict[Any, list[int]] = {}
     run_id = uuid.uuid4().hex[:8]
-
     versioned = getattr(result_store, "versioned", False)
+    # the recipe is pickled once (cloudpickle of a notebook's function costs milliseconds), not for every task
+    shared = client.scatter(ck, broadcast=True, hash=False)
 
     def submit(done: Any) -> bool:
-        nxt = next(pending, None)
-        if nxt is None:
+        batch = next(pending, None)
+        if batch is None:
             return False
-        i, (keys, image) = nxt
-        future = client.submit(_run_one, ck, keys, image if isinstance(image, ImageRef) else image(),
-                               parallel == "images", result_store.fork() if versioned else None,
-                               key=f"map_images-{run_id}-{i}", pure=False, retries=0)
-        index_of[future.key] = i
+        sent = [(i, keys, image if isinstance(image, ImageRef) else image()) for i, keys, image in batch]
+        future = client.submit(_run_batch, shared, sent, parallel == "images",
+                               result_store.fork() if versioned else None,
+                               key=f"map_images-{run_id}-{batch[0][0]}", pure=False, retries=0)
+        batch_of[future.key] = [i for i, _, _ in batch]
         done.add(future)
         if on_submit is not None:
             on_submit(done.count())
@@ -389,26 +426,31 @@ def map_images(
 
     if bar is not None and fresh:
         bar.draw(len(rows), len(items), 0.0, 0)
-    # a versioned store: every image's writes go into a fork of its session, merged here, and the run is one
+    # a versioned store: every task's writes go into a fork of its session, merged here, and the run is one
     # commit (unless a run is open on the store already: then they join it)
     one_commit = versioned and result_store._run is None and not result_store._fork
     name = getattr(fn, "__name__", type(fn).__name__)
     with result_store.run(f"map_images {name} over {len(items)} images") if one_commit else contextlib.nullcontext():
-        flight = as_completed()
+        # results are fetched as the tasks end, all at once (not one round trip each in this loop)
+        flight = as_completed(with_results=True, raise_errors=False)
         for _ in range(window):
             if not submit(flight):
                 break
-        for future in flight:
-            i = index_of.pop(future.key)
-            if future.status == "error":
+        for future, result in flight:
+            indices = batch_of.pop(future.key)
+            if future.status == "error":  # the task itself (a worker lost, say), not the recipe
                 exc = future.exception()
-                failed[i] = f"{type(exc).__name__}: {exc}"
-                rows[i] = {**items[i][0], "target": names[i], "before": None, "state": "failed", "seconds": None}
-            elif versioned:
-                rows[i], fork = future.result()
+                result = ([(i, f"{type(exc).__name__}: {exc}") for i in indices], None)
+            done, fork = result
+            if fork is not None:
                 result_store.merge(fork)
-            else:
-                rows[i] = future.result()
+            for i, summary in done:
+                if isinstance(summary, str):
+                    failed[i] = summary
+                    rows[i] = {**items[i][0], "target": names[i], "before": None, "state": "failed",
+                               "seconds": None}
+                else:
+                    rows[i] = summary
             future.release()
             del future
             if bar is not None:
