@@ -279,5 +279,5 @@ def test_authors_and_licence_must_be_configured(tmp_path, monkeypatch):
 def test_public_api():
     assert labkit.publish is labkit.packages.publish and labkit.verify is labkit.packages.verify
     assert {"publish", "verify", "open_package", "packages"} <= set(dir(labkit))
-    with pytest.raises(ConfigurationError, match="versioned result stores"):
+    with pytest.raises(ConfigurationError, match="versioned ResultStore"):
         labkit.verify(ResultStore("memory://not-a-package"))

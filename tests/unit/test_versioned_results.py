@@ -277,3 +277,27 @@ def test_a_version_of_a_versioned_store_is_published_and_verifies(tmp_path, monk
     assert names["cells/1.png"]["sha256"] == thumb.store.diff("v1")[0].before  # the bytes of v1, not of main
     assert package.root["version"] == "v1" and labkit.verify(package).ok
     assert labkit.verify(labkit.publish(store, tmp_path / "main", name="Cells")).ok  # the branch, as it is now
+
+
+def test_verify_checks_a_version_against_what_was_written(tmp_path):
+    import labkit
+    from labkit.errors import PackageIntegrityError
+
+    url = str(tmp_path / "repo")
+    thumb, volume = _steps(url)
+    volume.store = thumb.store
+    with thumb.store.run("cells"):
+        thumb(1)
+        thumb(2)
+        volume(1)
+    report = labkit.verify(ResultStore(url, version="main"))
+    assert report.ok and report.checked == 5  # two PNGs and three provenance records (the volume is a folder)
+    # bytes changed behind labkit's back (the recorded size and SHA-256 left as they were), committed
+    store = ResultStore(url, versioned=True)
+    arr = zarr.open_array(store.session.store, path=store.path("cells/2.png"), mode="r+")
+    arr[-4:] = 0
+    store.commit("tampered")
+    with pytest.raises(PackageIntegrityError, match=r"cells/2\.png: changed") as info:
+        labkit.verify(ResultStore(url, version="main"))
+    assert list(info.value.problems) == ["cells/2.png"]
+    assert labkit.verify(ResultStore(url, version=store.history()[1].id)).ok  # the version before is intact

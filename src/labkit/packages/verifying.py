@@ -18,6 +18,7 @@ from typing import Any
 from labkit.errors import ConfigurationError, FormatError, NotFoundError, PackageIntegrityError
 from labkit.packages.crate import METADATA
 from labkit.packages.reading import PackageFiles, listed_files
+from labkit.results.result_store import PROVENANCE_SUFFIX
 
 
 @dataclass
@@ -114,16 +115,35 @@ def check(files: PackageFiles, metadata: dict[str, Any], cid: str | None = None)
     return report
 
 
+def check_versioned(store: Any) -> VerifyReport:
+    """A versioned result store, as of its version: every single-file result (and provenance record) against the
+    size and SHA-256 recorded when it was written, and against its provenance record's SHA-256."""
+    report = VerifyReport(f"{store.url} ({f'version {store.version}' if store.version else f'branch {store.branch}'})")
+    recorded = store._file_attributes()
+    for name, attributes in sorted(recorded.items()):
+        data = store.read_bytes(name)
+        report.checked += 1
+        if len(data) != attributes.get("size") or hashlib.sha256(data).hexdigest() != attributes.get("sha256"):
+            report.changed[name] = "changed: its bytes are not the ones written (size or SHA-256)"
+            continue
+        if name.endswith(PROVENANCE_SUFFIX):
+            target = name[: -len(PROVENANCE_SUFFIX)]
+            digest = json.loads(data).get("sha256")
+            if target in recorded and digest and digest != recorded[target].get("sha256"):
+                report.changed[target] = "changed: its SHA-256 is not the one its provenance record gives"
+    return report
+
+
 def verify(package: Any, *, cid: str | None = None) -> VerifyReport:
     """Check a package against its recorded checksums; raise naming each file that differs.
 
     Parameters
     ----------
-    package : str, path or Package
+    package : str, path, Package or versioned ResultStore
         A package folder or ``.zip``, local or ``s3://``, or ``ipfs://<cid>`` (whose files must also make that
-        CID again), or a :class:`~labkit.packages.Package`. Anything else that can check itself is asked:
-        an object with a ``verify_integrity()`` method returning a :class:`VerifyReport` (the extension point
-        for versioned result stores, which labkit does not verify yet).
+        CID again), or a :class:`~labkit.packages.Package`; or a versioned result store
+        (``ResultStore(url, version="v1")``): each of its single-file results, as of that version, against the
+        SHA-256 recorded when it was written and the one its provenance record gives.
     cid : str, optional
         The CID the package was published under on IPFS, to check a downloaded copy against.
 
@@ -144,13 +164,15 @@ def verify(package: Any, *, cid: str | None = None) -> VerifyReport:
     >>> verify("/data/packages/nuclei-2026.zip")  # doctest: +SKIP
     <VerifyReport /data/packages/nuclei-2026.zip: ok, 14 files checked>
     """
-    if hasattr(package, "verify_integrity"):
+    if getattr(package, "versioned", False):
+        report = check_versioned(package)
+    elif hasattr(package, "verify_integrity"):  # a Package
         report = package.verify_integrity()
     elif isinstance(package, (str, os.PathLike)):
         files = PackageFiles(package)
         report = check(files, read_metadata(files), cid)
     else:
-        raise ConfigurationError(f"verify takes a package (a path, a URL or a labkit Package), not a "
-                                 f"{type(package).__name__}: versioned result stores cannot be verified yet")
+        raise ConfigurationError(f"verify takes a package (a path, a URL or a labkit Package) or a versioned "
+                                 f"ResultStore, not a {type(package).__name__}")
     report.raise_for_problems()
     return report
