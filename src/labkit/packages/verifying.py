@@ -116,8 +116,11 @@ def check(files: PackageFiles, metadata: dict[str, Any], cid: str | None = None)
 
 
 def check_versioned(store: Any) -> VerifyReport:
-    """A versioned result store, as of its version: every single-file result (and provenance record) against the
-    size and SHA-256 recorded when it was written, and against its provenance record's SHA-256."""
+    """A versioned result store as of its version, checked result by result.
+
+    Every single-file result and provenance record against the size and SHA-256 recorded when it was written,
+    and each result against the SHA-256 its provenance record gives.
+    """
     report = VerifyReport(f"{store.url} ({f'version {store.version}' if store.version else f'branch {store.branch}'})")
     recorded = store._file_attributes()
     for name, attributes in sorted(recorded.items()):
