@@ -25,18 +25,24 @@ def project(cell_id, normalized):
     return recipes.project_cell(normalized)
 
 
+def fields(folder: str) -> tuple:
+    """The benchmark's cells, of a realistic size (up to about 2 x 40 x 100 x 100 voxels each), and their boxes."""
+    cells = cell_fields(folder, n_fields=4, shape=(40, 384, 384), cells_per_field=6, radius=(20, 40), seed=1)
+    return cells, list(cells[["z0", "z1", "y0", "y1", "x0", "x1"]].itertuples(index=False, name=None))
+
+
+def steps(store) -> tuple:
+    """The three steps, checkpointed into ``store``: select, normalise, project."""
+    tiff = OmeTiff(dims="CZYX", channel_names=list(CELL_CHANNELS))
+    return (checkpoint(store, target="selected/{cell_id}.ome.tiff", serializer=tiff)(select_cell),
+            checkpoint(store, target="normalized/{cell_id}.ome.tiff", serializer=tiff)(normalize),
+            checkpoint(store, target="projections/{cell_id}.png", serializer=Png())(project))
+
+
 def run(sb=None) -> None:
     with tempfile.TemporaryDirectory(prefix="labkit-cells-") as tmp:
-        # cells of a realistic size: up to about 2 x 40 x 100 x 100 voxels each
-        cells = cell_fields(f"{tmp}/fields", n_fields=4, shape=(40, 384, 384), cells_per_field=6, radius=(20, 40),
-                            seed=1)
-        bboxes = list(cells[["z0", "z1", "y0", "y1", "x0", "x1"]].itertuples(index=False, name=None))
-        store = f"{tmp}/store"
-        select = checkpoint(store, target="selected/{cell_id}.ome.tiff",
-                            serializer=OmeTiff(dims="CZYX", channel_names=list(CELL_CHANNELS)))(select_cell)
-        norm = checkpoint(store, target="normalized/{cell_id}.ome.tiff",
-                          serializer=OmeTiff(dims="CZYX", channel_names=list(CELL_CHANNELS)))(normalize)
-        proj = checkpoint(store, target="projections/{cell_id}.png", serializer=Png())(project)
+        cells, bboxes = fields(f"{tmp}/fields")
+        select, norm, proj = steps(f"{tmp}/store")
         with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, \
                 Client(cluster) as client:
             client.run(lambda: __import__("labkit.results"))  # imports are not part of either run

@@ -17,14 +17,13 @@ import contextlib
 import tempfile
 import time
 
-from bench_cells import normalize, project, select_cell
+from bench_cells import fields, steps
 from common import best_of, record
 from dask.distributed import Client, LocalCluster
 
 import labkit
 from labkit.config import restore_environment, use_environment
-from labkit.results import OmeTiff, Png, ResultStore, checkpoint
-from labkit.synthetic import CELL_CHANNELS, cell_fields
+from labkit.results import ResultStore
 
 #: who the benchmark's packages credit (configuration, as for any publisher)
 PUBLISHER = {"LABKIT_AUTHORS": "labkit benchmarks", "LABKIT_LICENSE": "CC0-1.0"}
@@ -43,15 +42,9 @@ def _environment(sb):
 def run_cells(sb) -> None:
     """The cell pipeline of ``bench_cells`` into a versioned store on S3: first run, re-run, publish and verify."""
     with tempfile.TemporaryDirectory(prefix="labkit-versioned-") as tmp, _environment(sb):
-        cells = cell_fields(f"{tmp}/fields", n_fields=4, shape=(40, 384, 384), cells_per_field=6, radius=(20, 40),
-                            seed=1)
-        bboxes = list(cells[["z0", "z1", "y0", "y1", "x0", "x1"]].itertuples(index=False, name=None))
+        cells, bboxes = fields(f"{tmp}/fields")
         store = ResultStore(f"s3://results/bench-versioned-cells-{time.time_ns()}", versioned=True)
-        select = checkpoint(store, target="selected/{cell_id}.ome.tiff",
-                            serializer=OmeTiff(dims="CZYX", channel_names=list(CELL_CHANNELS)))(select_cell)
-        norm = checkpoint(store, target="normalized/{cell_id}.ome.tiff",
-                          serializer=OmeTiff(dims="CZYX", channel_names=list(CELL_CHANNELS)))(normalize)
-        proj = checkpoint(store, target="projections/{cell_id}.png", serializer=Png())(project)
+        select, norm, proj = steps(store)
         with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, \
                 Client(cluster) as client:
             client.run(lambda: (__import__("labkit.results"), __import__("icechunk")))  # imports are not timed
