@@ -114,8 +114,11 @@ def _run_all(page, url, token, name, timeout_s=420, watch: str | None = None) ->
     page.keyboard.press("Control+s")
     deadline = time.monotonic() + 60  # a busy machine takes its time to save a notebook with pictures
     while time.monotonic() < deadline:
-        saved = requests.get(f"{url}/api/contents/{name}", params={"token": token, "content": 1}, timeout=30).json()
-        if all(c.get("execution_count") for c in saved["content"]["cells"] if c["cell_type"] == "code"):
+        reply = requests.get(f"{url}/api/contents/{name}", params={"token": token, "content": 1}, timeout=30)
+        # while JupyterLab writes the file, the server can answer with an error (no "content"): ask again
+        saved = reply.json() if reply.ok else {}
+        cells = (saved.get("content") or {}).get("cells")
+        if cells and all(c.get("execution_count") for c in cells if c["cell_type"] == "code"):
             break
         time.sleep(1)
     return seen_running
