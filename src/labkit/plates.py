@@ -91,6 +91,15 @@ def _attributes(doc: Mapping[str, Any] | None, zarr_format: int) -> dict[str, An
     return dict(doc.get("attributes", {})) if zarr_format == 3 else dict(doc)
 
 
+#: an array's metadata document, by zarr format
+_ARRAY_META = {2: ".zarray", 3: "zarr.json"}
+
+
+def _prefix(root: Any) -> str:
+    """The path of the group ``root`` inside its store, as a key prefix (``""`` at the store's root)."""
+    return f"{root.path}/".lstrip("/") if getattr(root, "path", "") else ""
+
+
 def _attrs_key(path: str, zarr_format: int) -> str:
     return f"{path}/zarr.json" if zarr_format == 3 else f"{path}/.zattrs"
 
@@ -303,7 +312,7 @@ def _field_metadata(root: Any, url: str, paths: list[str], level: int,
     Two documents an image, all requested at once. ``labels`` name the images in errors (``"well B3 field 1"``).
     """
     fmt = _zarr.zarr_format(root)
-    prefix = f"{root.path}/".lstrip("/") if getattr(root, "path", "") else ""
+    prefix = _prefix(root)
     docs = _read_json_keys(root.store, [prefix + _attrs_key(p, fmt) for p in paths], url, None, None)
     array_paths = []
     for path, label, doc in zip(paths, labels, docs, strict=True):
@@ -318,7 +327,7 @@ def _field_metadata(root: Any, url: str, paths: list[str], level: int,
             raise FormatError(f"{_join(url, *path.split('/'))}: {label} has no OME-NGFF multiscales metadata "
                               f"with a level {level}") from None
         array_paths.append(f"{path}/{dataset}")
-    meta_key = "zarr.json" if fmt == 3 else ".zarray"
+    meta_key = _ARRAY_META[fmt]
     array_docs = _read_json_keys(root.store, [f"{prefix}{p}/{meta_key}" for p in array_paths], url, None, None)
     out = []
     for path, label, attrs_doc, doc in zip(array_paths, labels, docs, array_docs, strict=True):
@@ -373,11 +382,11 @@ class ImageRef:
 
         fmt = _zarr.zarr_format(self.root)
         where = _join(self.url, *self.path.split("/"))
-        prefix = f"{self.root.path}/".lstrip("/") if getattr(self.root, "path", "") else ""
+        prefix = _prefix(self.root)
         _, ome = ngff.ome_attributes(self.attrs) or (None, {})
         datasets = [str(d.get("path")) for d in ome.get("multiscales", [{}])[0].get("datasets", [])
                     if isinstance(d, Mapping)]
-        meta_key = "zarr.json" if fmt == 3 else ".zarray"
+        meta_key = _ARRAY_META[fmt]
         docs = _read_json_keys(self.root.store, [f"{prefix}{self.path}/{d}/{meta_key}" for d in datasets],
                                self.url, None, None)
         group = _KnownGroup(self.attrs, {d: _array(self.root.store, f"{prefix}{self.path}/{d}", doc)
@@ -503,7 +512,7 @@ def open_plate(
     rows = [str(r.get("name")) for r in plate.get("rows", [])]
     columns = [str(c.get("name")) for c in plate.get("columns", [])]
     wells = [w for w in plate.get("wells", []) if isinstance(w, Mapping)]
-    prefix = f"{root.path}/".lstrip("/") if getattr(root, "path", "") else ""
+    prefix = _prefix(root)
     docs = _read_json_keys(root.store, [prefix + _attrs_key(str(w.get("path")), fmt) for w in wells],
                            url, storage_options, endpoint_url)
     records = []
@@ -640,7 +649,7 @@ def open_collection(
                               f"labkit.open_image({str(url)!r})")
         raise FormatError(f"{url} has no 'bioformats2raw.layout' attribute: not a bioformats2raw collection")
     fmt = _zarr.zarr_format(root)
-    prefix = f"{root.path}/".lstrip("/") if getattr(root, "path", "") else ""
+    prefix = _prefix(root)
     keys = [prefix + _attrs_key("OME", fmt)]
     ome_doc, = _read_json_keys(root.store, keys, url, storage_options, endpoint_url)
     ome_attrs = _attributes(ome_doc, fmt) or {}

@@ -111,16 +111,17 @@ def _run_all(page, url, token, name, timeout_s=420, watch: str | None = None) ->
         prompts = page.locator(".jp-NotebookPanel:visible .jp-CodeCell .jp-InputPrompt").all_inner_texts()
         pytest.fail(f"{name} did not finish in {timeout_s} s; cell prompts {prompts}; kernels "
                     f"{_kernels(url, token)}")
-    page.keyboard.press("Control+s")
     deadline = time.monotonic() + 60  # a busy machine takes its time to save a notebook with pictures
     while time.monotonic() < deadline:
+        # saved through the notebook's own toolbar (a key press can go to another element), again until it is
+        page.locator(".jp-NotebookPanel:visible [data-command='docmanager:save']").first.click()
         reply = requests.get(f"{url}/api/contents/{name}", params={"token": token, "content": 1}, timeout=30)
         # while JupyterLab writes the file, the server can answer with an error (no "content"): ask again
         saved = reply.json() if reply.ok else {}
         cells = (saved.get("content") or {}).get("cells")
         if cells and all(c.get("execution_count") for c in cells if c["cell_type"] == "code"):
             break
-        time.sleep(1)
+        time.sleep(2)
     return seen_running
 
 

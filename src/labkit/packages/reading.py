@@ -10,9 +10,11 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 from labkit.errors import FormatError, NotFoundError
@@ -31,12 +33,8 @@ class PackageFiles:
         self.root = self.root.rstrip("/")
         self._zip: zipfile.ZipFile | None = None
         if self.url.lower().endswith(".zip"):
-            try:
+            with self._reading(self.url, f"{self.url} does not exist: no package there"):
                 data = self.fs.cat_file(self.root)
-            except FileNotFoundError:
-                raise NotFoundError(f"{self.url} does not exist: no package there") from None
-            except Exception as exc:  # noqa: BLE001 - s3fs, aiohttp and ipfsspec raise their own kinds
-                raise storage_error(exc, self.url, self.storage_options) from None
             try:
                 self._zip = zipfile.ZipFile(io.BytesIO(data))
             except zipfile.BadZipFile:
@@ -51,12 +49,8 @@ class PackageFiles:
         """Every file's name in the package, sorted."""
         if self._zip is not None:
             return sorted(n for n in self._zip.namelist() if not n.endswith("/"))
-        try:
+        with self._reading(self.url, f"{self.url} does not exist: no package there"):
             found = self.fs.find(self.root)
-        except FileNotFoundError:
-            raise NotFoundError(f"{self.url} does not exist: no package there") from None
-        except Exception as exc:  # noqa: BLE001 - s3fs, aiohttp and ipfsspec raise their own kinds
-            raise storage_error(exc, self.url, self.storage_options) from None
         prefix = self.root + "/"
         return sorted(p[len(prefix) :] for p in found if p.startswith(prefix))
 
@@ -67,12 +61,21 @@ class PackageFiles:
                 return self._zip.read(name)
             except KeyError:
                 raise NotFoundError(f"{self.url} has no file {name!r}") from None
-        try:
+        with self._reading(f"{self.url}/{name}", f"{self.url} has no file {name!r}"):
             return self.fs.cat_file(f"{self.root}/{name}")
+
+    @contextlib.contextmanager
+    def _reading(self, where: str, missing: str) -> Iterator[None]:
+        """Within this block, a file not found is a :class:`labkit.errors.NotFoundError` saying ``missing``.
+
+        Any other failure reaching ``where`` becomes its labkit error.
+        """
+        try:
+            yield
         except FileNotFoundError:
-            raise NotFoundError(f"{self.url} has no file {name!r}") from None
+            raise NotFoundError(missing) from None
         except Exception as exc:  # noqa: BLE001 - s3fs, aiohttp and ipfsspec raise their own kinds
-            raise storage_error(exc, f"{self.url}/{name}", self.storage_options) from None
+            raise storage_error(exc, where, self.storage_options) from None
 
     def __repr__(self) -> str:
         return f"PackageFiles({self.url!r})"

@@ -190,13 +190,8 @@ class ResultStore:
 
     def list(self, prefix: str = "") -> list[str]:
         """Names under ``prefix`` (files only, provenance sidecars excluded, temporary files skipped)."""
-        base = self.path(prefix).rstrip("/") if prefix else self.root
-        try:
-            found = self.fs.find(base)
-        except FileNotFoundError:
-            return []
-        names = [p[len(self.root) + 1 :] for p in found]
-        return sorted(n for n in names if not n.endswith(PROVENANCE_SUFFIX) and ".tmp-" not in n.rsplit("/", 1)[-1])
+        return sorted(n for n in self.files(prefix)
+                      if not n.endswith(PROVENANCE_SUFFIX) and ".tmp-" not in n.rsplit("/", 1)[-1])
 
     def files(self, prefix: str = "") -> set[str]:
         """Every file name under ``prefix``, provenance records included, from one listing."""
@@ -229,13 +224,7 @@ class ResultStore:
         >>> store.targets()
         ['a.png']
         """
-        base = self.path(prefix).rstrip("/") if prefix else self.root
-        try:
-            found = self.fs.find(base)
-        except FileNotFoundError:
-            return []
-        names = (p[len(self.root) + 1 :] for p in found)
-        return sorted(n[: -len(PROVENANCE_SUFFIX)] for n in names if n.endswith(PROVENANCE_SUFFIX))
+        return sorted(n[: -len(PROVENANCE_SUFFIX)] for n in self.files(prefix) if n.endswith(PROVENANCE_SUFFIX))
 
     def __repr__(self) -> str:
         return f"ResultStore({self.url!r})"
