@@ -10,6 +10,7 @@ from labkit.errors import MissingDependencyError
 #: module name -> (extra of labkit that provides it, why labkit needs it)
 _EXTRAS: dict[str, tuple[str, str]] = {
     "boto3": ("sandbox", "filling the sandbox S3 server"),
+    "pooch": ("sandbox", "fetching the sandbox's IDR image"),
     "rustac": ("sandbox", "the sandbox STAC API"),
     "dask_gateway_server": ("sandbox", "the sandbox dask-gateway server"),
     "rasterio": ("geo", "reading and writing GeoTIFFs"),

@@ -463,6 +463,7 @@ def start_background(
         if (sb := current(root_path)) is not None:
             return sb
         remove_state(root_path)
+        _fetch_data(_resolve(services))
         names = ",".join(_resolve(services))
         (root_path / "logs").mkdir(parents=True, exist_ok=True)
         log_path = root_path / "logs" / "daemon.log"
@@ -484,6 +485,17 @@ def start_background(
             time.sleep(0.2)
         stop_tree(proc.pid)
         raise SandboxError(f"the sandbox was not ready after {timeout:.0f} s; see {root_path / 'logs'}")
+
+
+def _fetch_data(services: Iterable[str]) -> None:
+    """Fetch the IDR image the S3 service serves now, in the caller, whose notebook or terminal shows the bar.
+
+    The background process then finds it in the cache (a fresh clone has no copy: ~45 MB, once).
+    """
+    if "s3" in services:
+        from labkit.sandbox.locate import idr_image_path
+
+        idr_image_path()
 
 
 def _follow(log: Path, offset: int, progress: Callable[[str], None] | None) -> int:
@@ -570,6 +582,7 @@ def ensure(
         if sb is not None:
             missing = set(_resolve(services)) - set(sb.records)
             if missing:
+                _fetch_data(missing)
                 _request_services(sb, missing, progress)
                 sb = current(root_path)
             return sb
