@@ -83,7 +83,7 @@ def is_complete(folder: Path) -> bool:
 
 
 def _download(url: str, output_file: str, _pooch: Any) -> None:
-    """pooch downloader: one kept-alive ``requests`` session per thread (1425 small files)."""
+    """A pooch downloader with one kept-alive ``requests`` session per thread (1425 small files)."""
     import requests
 
     if (session := getattr(_local, "session", None)) is None:
@@ -177,10 +177,10 @@ def fetch_idr_image(
         ) from None
     except requests.RequestException as exc:
         raise ServiceUnavailableError(
-            f"could not fetch the IDR image {IDR_ZARR_NAME} from {base} ({failed}: {exc}). {done} of its {len(names)} files "
-            f"are in {dest}; run again to fetch the rest (they are kept). Without network, give a copy of "
-            f"{IDR_ZARR_NAME} (e.g. from another machine's {cache_path()}): set LABKIT_IDR_DATA to the folder "
-            f"holding it, or set ${URL_ENV} to a server that has its files."
+            f"could not fetch the IDR image {IDR_ZARR_NAME} from {base} ({failed}: {exc}). {done} of its "
+            f"{len(names)} files are in {dest}; run again to fetch the rest (they are kept). Without network, "
+            f"give a copy of {IDR_ZARR_NAME} (e.g. from another machine's {cache_path()}): set LABKIT_IDR_DATA "
+            f"to the folder holding it, or set ${URL_ENV} to a server that has its files."
         ) from None
     finally:
         logger.setLevel(level)
