@@ -63,14 +63,17 @@ def _registry() -> dict[str, str]:
 def cache_path() -> Path:
     """Where the image is fetched to: ``$LABKIT_DATA_DIR/idr/6001240.zarr`` (default ``~/.cache/labkit/data``).
 
+    Unlike generated data, it does not follow ``$LABKIT_SANDBOX_DIR``: every sandbox (``make``'s in ``build/``,
+    a test's, yours) shares the one download, and ``make clean`` keeps it.
+
     Examples
     --------
     >>> cache_path().name
     '6001240.zarr'
     """
-    from labkit.synthetic import data_folder
-
-    return data_folder("idr") / IDR_ZARR_NAME
+    base = os.environ.get("LABKIT_DATA_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / (
+        "labkit/data")
+    return Path(base).expanduser() / "idr" / IDR_ZARR_NAME
 
 
 def is_complete(folder: Path) -> bool:
@@ -133,21 +136,34 @@ def fetch_idr_image(
     >>> fetch_idr_image()  # doctest: +SKIP
     PosixPath('/home/me/.cache/labkit/data/idr/6001240.zarr')
     """
+    import fcntl
+
+    dest = Path(dest).expanduser() if dest is not None else cache_path()
+    base = (url.rstrip("/") + "/") if url else idr_url()
+    names = list(registry()) if files is None else list(files)
+    if unknown := [n for n in names if n not in registry()]:
+        raise ValueError(f"not files of {IDR_ZARR_NAME}: {unknown[:5]}; see labkit.sandbox.fetch.registry()")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest.parent / f".{dest.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one fetch at a time into a folder (two sandboxes starting at once)
+        _fetch(dest, base, names, complete=files is None, workers=workers, retries=retries, progress=progress)
+    return dest
+
+
+def _fetch(dest: Path, base: str, names: list[str], *, complete: bool, workers: int, retries: int,
+           progress: bool) -> None:
     pooch = attempt_import("pooch")
     requests = attempt_import("requests")
     tqdm = attempt_import("tqdm.auto")
-    dest = Path(dest).expanduser() if dest is not None else cache_path()
-    base = (url.rstrip("/") + "/") if url else idr_url()
     known = registry()
-    names = list(known) if files is None else list(files)
-    if unknown := [n for n in names if n not in known]:
-        raise ValueError(f"not files of {IDR_ZARR_NAME}: {unknown[:5]}; see labkit.sandbox.fetch.registry()")
     marker = dest.parent / _MARKER.format(name=dest.name)
     marker.unlink(missing_ok=True)
     if dest.exists():  # temporary files of a fetch that was killed (pooch writes tmpXXXX beside the file)
         for leftover in dest.rglob("tmp*"):
             if leftover.is_file() and leftover.relative_to(dest).as_posix() not in known:
                 leftover.unlink()
+    for folder in {(dest / n).parent for n in names}:  # here, not in pooch's threads (its makedirs races)
+        folder.mkdir(parents=True, exist_ok=True)
     store = pooch.create(path=dest, base_url=base, registry={n: known[n] for n in names}, retry_if_failed=retries)
     logger = pooch.get_logger()
     level, done, failed = logger.level, 0, ""
@@ -184,8 +200,7 @@ def fetch_idr_image(
         ) from None
     finally:
         logger.setLevel(level)
-    if files is None:
+    if complete:
         from labkit.storage import write_local_atomic
 
         write_local_atomic(marker, json.dumps({"source": base, "complete": True, "files": len(names)}).encode())
-    return dest
