@@ -193,7 +193,7 @@ def _fetch(dest: Path, base: str, names: list[str], *, complete: bool, workers: 
         ) from None
     except requests.RequestException as exc:
         raise ServiceUnavailableError(
-            f"could not fetch the IDR image {IDR_ZARR_NAME} from {base} ({failed}: {exc}). {done} of its "
+            f"could not fetch the IDR image {IDR_ZARR_NAME} from {base} (fetching {failed}: {exc}). {done} of its "
             f"{len(names)} files are in {dest}; run again to fetch the rest (they are kept). Without network, "
             f"give a copy of {IDR_ZARR_NAME} (e.g. from another machine's {cache_path()}): set LABKIT_IDR_DATA "
             f"to the folder holding it, or set ${URL_ENV} to a server that has its files."
