@@ -159,7 +159,7 @@ def _endpoint_hint(url: str, endpoint_url: str | None) -> Any:
                 f"{url}: no S3 endpoint was given (--endpoint-url, or $AWS_ENDPOINT_URL_S3), so this would go to "
                 f"AWS; but a labkit sandbox is running and its S3 ({s3.endpoint_url}) has the bucket {bucket!r}. "
                 f'To use it in this shell: eval "$(labkit sandbox env)", then run the command again; or pass '
-                f"--endpoint-url {s3.endpoint_url}.")
+                f"--endpoint-url {s3.endpoint_url} (to read AWS's bucket: --endpoint-url https://s3.amazonaws.com).")
     try:
         yield
     except LabkitError as exc:
