@@ -71,6 +71,32 @@ def sandbox_status(root: Path | None) -> None:
         sys.exit(1)
 
 
+@sandbox.command("env")
+@click.option("--root", type=click.Path(path_type=Path), default=None, help="Sandbox folder.")
+def sandbox_env(root: Path | None) -> None:
+    """Print the shell lines that point clients at the running sandbox, credentials included.
+
+    For a shell: ``eval "$(labkit sandbox env)"``, then ``labkit info s3://results/...`` (or aws, s3fs, a
+    script) reaches the sandbox's S3 with its key for the writable ``results`` bucket. These are the variables a
+    notebook in sandbox mode gets (``AWS_*``, ``IPFS_*``, ``LABKIT_*``). The secrets are printed: do not paste
+    them into notebooks or logs.
+    """
+    import shlex
+
+    from labkit.sandbox import current, default_root
+
+    sb = current(root)
+    at = f" --root {shlex.quote(str(root))}" if root else ""
+    if sb is None:
+        from labkit.errors import SandboxError
+
+        raise SandboxError(f"no sandbox is running in {root or default_root()}: start one with `labkit sandbox "
+                           f"up{at}`, then run: eval \"$(labkit sandbox env{at})\"")
+    click.echo(f"# the labkit sandbox in {sb.root} ({', '.join(sb.records)}); use: eval \"$(labkit sandbox env{at})\"")
+    for key, value in sorted(sb.env().items()):
+        click.echo(f"export {key}={shlex.quote(value)}")
+
+
 @sandbox.command("down")
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="Sandbox folder.")
 def sandbox_down(root: Path | None) -> None:
@@ -92,20 +118,58 @@ def _storage_options(anon: bool | None) -> dict[str, Any] | None:
     return None if anon is None else {"anon": anon}
 
 
+def _sandbox_s3(bucket: str) -> Any:
+    """The running sandbox's S3 connection when it serves ``bucket`` (asked of the local server), else ``None``."""
+    from labkit.sandbox import running
+
+    sb = running("s3")
+    if sb is None:
+        return None
+    s3 = sb.s3
+    try:
+        import botocore.session
+        from botocore.config import Config
+
+        client = botocore.session.get_session().create_client(
+            "s3", endpoint_url=s3.endpoint_url, aws_access_key_id=s3.key, aws_secret_access_key=s3.secret,
+            region_name=s3.region, config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=10))
+        client.head_bucket(Bucket=bucket)
+    except Exception:  # noqa: BLE001 - no such bucket there, or the server does not answer: not the sandbox's
+        return None
+    return s3
+
+
 @contextlib.contextmanager
 def _endpoint_hint(url: str, endpoint_url: str | None) -> Any:
-    """An ``s3://`` URL without an endpoint goes to AWS: a failure then says so and how to name another."""
+    """An ``s3://`` URL without an endpoint goes to AWS: a failure then says so and how to name another.
+
+    When a labkit sandbox runs whose S3 has the URL's bucket, it is not sent to AWS at all: the error says at
+    once that the sandbox runs and how to point the command at it.
+    """
+    from labkit.catalog import IDR_S3_ENDPOINT
+    from labkit.errors import ConfigurationError
+    from labkit.storage import environment_endpoint
+
+    to_aws = url.startswith("s3://") and not endpoint_url and not environment_endpoint()
+    if to_aws:
+        bucket = url.removeprefix("s3://").split("/", 1)[0]
+        s3 = _sandbox_s3(bucket)
+        if s3 is not None:
+            raise ConfigurationError(
+                f"{url}: no S3 endpoint was given (--endpoint-url, or $AWS_ENDPOINT_URL_S3), so this would go to "
+                f"AWS; but a labkit sandbox is running and its S3 ({s3.endpoint_url}) has the bucket {bucket!r}. "
+                f'To use it in this shell: eval "$(labkit sandbox env)", then run the command again; or pass '
+                f"--endpoint-url {s3.endpoint_url} (to read AWS's bucket: --endpoint-url https://s3.amazonaws.com).")
     try:
         yield
     except LabkitError as exc:
-        from labkit.catalog import IDR_S3_ENDPOINT
-        from labkit.storage import environment_endpoint
+        from labkit.errors import CredentialsNotFoundError
 
-        if not url.startswith("s3://") or endpoint_url or environment_endpoint():
+        if not to_aws or isinstance(exc, CredentialsNotFoundError):  # that one asked nobody
             raise
-
         raise type(exc)(f"{exc} (No --endpoint-url was given, so this asked AWS. For another S3 service pass "
-                        f"--endpoint-url, e.g. --endpoint-url {IDR_S3_ENDPOINT} for IDR's data.)") from None
+                        f"--endpoint-url, e.g. --endpoint-url {IDR_S3_ENDPOINT} for IDR's data; for a labkit "
+                        'sandbox run: eval "$(labkit sandbox env)".)') from None
 
 
 @main.command("info")
@@ -168,6 +232,9 @@ def tutorials_run(notebooks: tuple[Path, ...], live: bool, output: Path, folder:
 def run(argv: list[str] | None = None) -> None:
     """Entry point: an error is one clear line and exit code 2 (the traceback only with ``--debug``)."""
     args = sys.argv[1:] if argv is None else argv
+    # the AWS clients' own credential chains end at the instance-metadata address (169.254.169.254): only when
+    # asked for (AWS_EC2_METADATA_DISABLED=false, see labkit.storage.instance_metadata_allowed)
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     try:
         main(args=args, standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -90,7 +90,7 @@ def resolve(
 
 
 def authors(env: Mapping[str, str] | None = None) -> list[dict[str, str]]:
-    """The people credited on what labkit publishes, from configuration only (never from code).
+    """The people credited on what labkit publishes, from configuration (:func:`labkit.publish` also takes them).
 
     ``$LABKIT_AUTHORS`` holds ``Name <identifier>`` entries separated by ``;`` (the identifier, an ORCID URL,
     is optional); the dask config key ``labkit.authors`` (e.g. in ``~/.config/dask/labkit.yaml``) holds a list
@@ -102,14 +102,25 @@ def authors(env: Mapping[str, str] | None = None) -> list[dict[str, str]]:
     [{'name': 'Ada Lovelace', 'orcid': 'https://orcid.org/0000-0002-1825-0097'}, {'name': 'Alan Turing'}]
     """
     found: Any = resolve("authors", env=env, public_default=False)
-    if not found:
-        return []
-    entries = [e for e in found.split(";") if e.strip()] if isinstance(found, str) else list(found)
+    return parse_authors(found, "LABKIT_AUTHORS (or the dask config labkit.authors)") if found else []
+
+
+def parse_authors(value: Any, source: str = "authors") -> list[dict[str, str]]:
+    """People from ``"Name <ORCID URL>; Other Name"``, or a list of such strings or of mappings with ``name``.
+
+    ``source`` names where ``value`` came from, for the error an entry without a name raises.
+
+    Examples
+    --------
+    >>> parse_authors(["Grace Hopper", {"name": "Alan Turing", "affiliation": "NPL"}])
+    [{'name': 'Grace Hopper'}, {'name': 'Alan Turing', 'affiliation': 'NPL'}]
+    """
+    entries = [e for e in value.split(";") if e.strip()] if isinstance(value, str) else list(value)
     people = []
     for entry in entries:
         if isinstance(entry, Mapping):
             if not entry.get("name"):
-                raise ConfigurationError(f"an author in the dask config labkit.authors has no name: {dict(entry)}")
+                raise ConfigurationError(f"an author in {source} has no name: {dict(entry)}")
             people.append({k: str(v) for k, v in entry.items() if v})
             continue
         text = str(entry).strip()
@@ -118,7 +129,7 @@ def authors(env: Mapping[str, str] | None = None) -> list[dict[str, str]]:
         if rest:
             person["orcid"] = rest.rstrip(">").strip()
         if not person["name"]:
-            raise ConfigurationError(f"an author in LABKIT_AUTHORS has no name: {text!r}; write 'Name <ORCID URL>'")
+            raise ConfigurationError(f"an author in {source} has no name: {text!r}; write 'Name <ORCID URL>'")
         people.append(person)
     return people
 

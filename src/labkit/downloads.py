@@ -101,7 +101,14 @@ def download(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from labkit.storage import filesystem, storage_error, write_local_atomic
+    from labkit.storage import (
+        filesystem,
+        missing_bucket_error,
+        protocol,
+        storage_error,
+        storage_options_for,
+        write_local_atomic,
+    )
 
     tqdm = attempt_import("tqdm.auto")
     fs, root = filesystem(url, storage_options, endpoint_url=endpoint_url)
@@ -132,6 +139,9 @@ def download(
             pass
         except Exception as exc:  # noqa: BLE001 - an unreachable server, a refusal ...
             raise storage_error(exc, url, storage_options, endpoint_url=endpoint_url) from None
+        if protocol(str(url)) == "s3" and (missing := missing_bucket_error(
+                str(url), storage_options_for(str(url), storage_options, endpoint_url=endpoint_url))):
+            raise missing
         raise NotFoundError(f"nothing to download at {url}: check the URL (and endpoint_url for S3)")
     target.mkdir(parents=True, exist_ok=True)
     for leftover in target.rglob(".*.tmp-*"):  # temporary files of a download that was killed

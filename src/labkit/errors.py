@@ -55,6 +55,10 @@ class AuthenticationError(LabkitError, PermissionError):
     """Credentials were refused."""
 
 
+class CredentialsNotFoundError(AuthenticationError):
+    """Signed requests were asked for but no credentials were found (the message lists where labkit looked)."""
+
+
 class AccessDeniedError(LabkitError, PermissionError):
     """The credentials are valid but lack the permission for this operation."""
 
@@ -103,6 +107,10 @@ class StaleResultWarning(UserWarning):
     """A stored result or its provenance record is damaged or does not match: it is computed again."""
 
 
+class DemoAuthorWarning(UserWarning):
+    """A package credits the sandbox's demo author because no authors are configured (set ``LABKIT_AUTHORS``)."""
+
+
 class LabkitDeprecationWarning(DeprecationWarning):
     """A labkit name was renamed or moved; the message names its replacement (tests turn it into an error)."""
 
@@ -119,6 +127,8 @@ __all__ = [
     "AlreadyExistsError",
     "AuthenticationError",
     "ConfigurationError",
+    "CredentialsNotFoundError",
+    "DemoAuthorWarning",
     "FormatError",
     "IncompleteDownloadError",
     "IntegrityError",

@@ -82,6 +82,10 @@ def _what_is_there(
             )
     except Exception:  # noqa: BLE001 - probing
         pass
+    if isinstance(url, str) and storage.protocol(url) == "s3":
+        opts = storage.storage_options_for(url, storage_options, endpoint_url=endpoint_url)
+        if missing := storage.missing_bucket_error(url, opts):
+            return missing
     return NotFoundError(f"nothing found at {url}: check the URL (and endpoint_url for S3)")
 
 

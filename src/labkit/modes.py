@@ -15,9 +15,12 @@ from labkit.config import SETTINGS, Endpoints, resolve, restore_environment, use
 from labkit.errors import ConfigurationError
 
 MODES = ("sandbox", "live")
+#: who is credited in sandbox mode when no authors are configured; a package that credits it says so
+#: (:class:`labkit.errors.DemoAuthorWarning`, and its summary)
+DEMO_AUTHOR = "Demo author of the labkit sandbox"
 #: who publishes in sandbox mode when nobody is configured (:func:`labkit.publish` takes authors and licence from
-#: configuration only): what is published there stays in the sandbox's S3 and IPFS node
-SANDBOX_PUBLISHER = {"authors": "Demo author of the labkit sandbox", "license": "CC0-1.0"}
+#: its arguments or configuration): what is published there stays in the sandbox's S3 and IPFS node
+SANDBOX_PUBLISHER = {"authors": DEMO_AUTHOR, "license": "CC0-1.0"}
 
 
 def endpoints(mode: str = "sandbox", services: Iterable[str] | None = None) -> Endpoints:

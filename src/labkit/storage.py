@@ -23,6 +23,7 @@ from labkit._zarr import use_codec_pipeline  # noqa: F401 - public here: labkit.
 from labkit.errors import (
     AccessDeniedError,
     ConfigurationError,
+    CredentialsNotFoundError,
     FormatError,
     LabkitError,
     NotFoundError,
@@ -68,14 +69,43 @@ def protocol(url: str | os.PathLike[str]) -> str:
     return s.split("://", 1)[0].lower() if "://" in s else "file"
 
 
+#: the instance-metadata service (169.254.169.254) is asked for credentials only when this variable is "false"
+IMDS_SWITCH = "AWS_EC2_METADATA_DISABLED"
+
+
+def instance_metadata_allowed() -> bool:
+    """Whether credentials may come from the instance-metadata service (169.254.169.254).
+
+    Only when ``$AWS_EC2_METADATA_DISABLED`` is set to ``false``, as one would on an AWS machine with an
+    instance role; labkit never asks that address otherwise.
+
+    Examples
+    --------
+    >>> instance_metadata_allowed()  # doctest: +SKIP
+    False
+    """
+    return os.environ.get(IMDS_SWITCH, "").strip().lower() == "false"
+
+
+def _botocore_session() -> Any:
+    """A botocore session whose credential chain skips the instance-metadata service unless it is allowed."""
+    botocore_session = attempt_import("botocore.session")
+    session = botocore_session.get_session()
+    if not instance_metadata_allowed():
+        resolver = session.get_component("credential_provider")
+        with contextlib.suppress(Exception):  # botocore's names: "iam-role" asks 169.254.169.254
+            resolver.remove("iam-role")
+    return session
+
+
 def s3_credentials() -> dict[str, str]:
     """S3 credentials from the environment or the standard AWS config files (``~/.aws``), as botocore finds them.
 
-    Returned so they can travel, inside a store object, to Dask workers that do not share
-    this process's environment. Never print them.
+    The instance-metadata service (169.254.169.254) is not asked unless ``$AWS_EC2_METADATA_DISABLED`` is
+    ``false`` (:func:`instance_metadata_allowed`). Returned so they can travel, inside a store object, to Dask
+    workers that do not share this process's environment. Never print them.
     """
-    botocore_session = attempt_import("botocore.session")
-    creds = botocore_session.get_session().get_credentials()
+    creds = _botocore_session().get_credentials()
     if creds is None:
         return {}
     frozen = creds.get_frozen_credentials()
@@ -83,6 +113,33 @@ def s3_credentials() -> dict[str, str]:
     if frozen.token:
         out["token"] = frozen.token
     return out
+
+
+def credential_places() -> str:
+    """Where :func:`s3_credentials` looks, for messages: the variables, the files and the profile it reads.
+
+    Examples
+    --------
+    >>> "AWS_ACCESS_KEY_ID" in credential_places()
+    True
+    """
+    session = _botocore_session()
+    profile = session.get_config_variable("profile") or "default"
+    files = [str(Path(session.get_config_variable(v)).expanduser()) for v in ("credentials_file", "config_file")]
+    imds = ("and asked the instance-metadata service" if instance_metadata_allowed() else
+            f"not the instance-metadata service (set {IMDS_SWITCH}=false to let it be asked on an AWS machine)")
+    return (f"the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), {files[0]} and {files[1]} "
+            f"(profile {profile!r}{', from AWS_PROFILE' if os.environ.get('AWS_PROFILE') else ''}); {imds}")
+
+
+def no_credentials_error(url: str, endpoint: str | None) -> LabkitError:
+    """The error for signed requests to ``url`` when no credentials were found: where labkit looked, and the fix."""
+    return CredentialsNotFoundError(
+        f"{url}: signed requests were asked for (--signed, storage_options={{'anon': False}}) but no S3 credentials "
+        f"were found for {endpoint or 'AWS'}. labkit looked in {credential_places()}. Set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, or write them to ~/.aws/credentials (aws configure); for the labkit sandbox's S3, "
+        'run: eval "$(labkit sandbox env)". A public bucket reads without credentials (--anon).'
+    )
 
 
 def write_local_atomic(path: str | os.PathLike[str], data: bytes) -> None:
@@ -117,7 +174,9 @@ def storage_options_for(
     endpoint (the endpoint of ``$AWS_ENDPOINT_URL_S3``, or AWS when none is set), and sent anonymously
     otherwise, so a public bucket on another endpoint opens with no credentials. Writes always sign.
     ``anon=True`` or ``anon=False`` (sign with the environment's credentials whatever the endpoint), ``key``
-    and ``secret``, or ``profile`` in ``storage_options`` decide instead.
+    and ``secret``, or ``profile`` in ``storage_options`` decide instead. ``anon=False`` with no credentials
+    found raises :class:`labkit.errors.CredentialsNotFoundError` naming where labkit looked (no client is left
+    to search further, e.g. at the instance-metadata address).
 
     Examples
     --------
@@ -140,8 +199,10 @@ def storage_options_for(
             for_this_endpoint = opts.get("endpoint_url") == env_endpoint  # both None: AWS
             sign = opts["anon"] is False if "anon" in opts else (write or for_this_endpoint)
             credentials = s3_credentials() if sign else {}
+            if not credentials and opts.get("anon") is False:  # asked to sign: never left to a client's own chain
+                raise no_credentials_error(url, opts.get("endpoint_url"))
             opts.update(credentials)
-            opts["anon"] = not credentials and not (sign and "anon" in opts)
+            opts["anon"] = not credentials
     return opts
 
 
@@ -392,9 +453,8 @@ def storage_error(
             "damaged: download or write it again"
         )
     if is_refusal(exc):
-        bucket = str(url).removeprefix("s3://").split("/", 1)[0]
-        if protocol(str(url)) == "s3" and _bucket_exists(bucket, opts) is False:
-            return NotFoundError(f"{where}: the bucket {bucket!r} does not exist. Check the URL (and endpoint_url).")
+        if protocol(str(url)) == "s3" and (missing := missing_bucket_error(str(url), opts, action=action)):
+            return missing
         if opts.get("anon"):
             fix = ("To sign with the credentials of the environment or ~/.aws, pass storage_options={'anon': False} "
                    "(CLI: --signed); or give storage_options={'key': ..., 'secret': ...}.")
@@ -409,6 +469,11 @@ def storage_error(
             "found no node that has it in its time. Check the CID, and that a node holding it is running and "
             "connected (ipfs swarm connect)."
         )
+    if protocol(str(url)) == "s3" and (_says_no_such_bucket(exc) or isinstance(exc, FileNotFoundError)
+                                       or name in ("NotFoundError", "NoSuchKey")):
+        missing = missing_bucket_error(str(url), opts, action=action, certain=_says_no_such_bucket(exc))
+        if missing is not None:
+            return missing
     if isinstance(exc, FileNotFoundError) or name in ("NotFoundError", "NoSuchKey", "NoSuchBucket"):
         return NotFoundError(f"{where}: not found. Check the URL (and endpoint_url for S3).")
     return ServiceUnavailableError(
@@ -434,6 +499,40 @@ def storage_errors(url: Any, storage_options: Mapping[str, Any] | None = None, *
         if not is_storage_failure(exc):
             raise
         raise storage_error(exc, url, storage_options, action=action) from None
+
+
+def _says_no_such_bucket(exc: BaseException) -> bool:
+    """Whether the server answered "NoSuchBucket" (botocore's error code, or the text obstore and icechunk carry)."""
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code == "NoSuchBucket" or type(exc).__name__ == "NoSuchBucket" or "NoSuchBucket" in str(exc)
+
+
+def missing_bucket_error(
+    url: str, storage_options: Mapping[str, Any], *, action: str = "read", certain: bool = False,
+) -> LabkitError | None:
+    """A :class:`labkit.errors.NotFoundError` saying that the bucket of ``url`` does not exist, and what to do.
+
+    ``None`` when the bucket exists or the server will not say. ``certain``: the server already answered
+    NoSuchBucket (it is not asked again).
+
+    Examples
+    --------
+    >>> print(missing_bucket_error("s3://no-such/x", {"endpoint_url": "http://127.0.0.1:9000"}, certain=True))
+    cannot read s3://no-such/x: the bucket 'no-such' does not exist at http://127.0.0.1:9000 (the server says \
+NoSuchBucket). Check the bucket's name in the URL (and the endpoint), or create the bucket first (aws s3 mb \
+s3://no-such --endpoint-url http://127.0.0.1:9000, or s3fs's mkdir('no-such')).
+    """
+    bucket = url.removeprefix("s3://").split("/", 1)[0]
+    if not certain and _bucket_exists(bucket, storage_options) is not False:
+        return None
+    endpoint = storage_options.get("endpoint_url")
+    mb = f"aws s3 mb s3://{bucket}" + (f" --endpoint-url {endpoint}" if endpoint else "")
+    return NotFoundError(
+        f"cannot {action} {url}: the bucket {bucket!r} does not exist at {endpoint or 'AWS'} (the server says "
+        f"NoSuchBucket). Check the bucket's name in the URL (and the endpoint), or create the bucket first ({mb}, "
+        f"or s3fs's mkdir({bucket!r}))."
+    )
 
 
 def _bucket_exists(bucket: str, opts: Mapping[str, Any]) -> bool | None:

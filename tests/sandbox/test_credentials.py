@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import labkit
 from labkit import ngff
 from labkit.errors import AccessDeniedError
 from labkit.results import ResultStore
+from tests.connections import INSTANCE_METADATA, clean_env, run_cli
 
 PUBLIC = "s3://idr/zarr/v0.1/6001240.zarr"
 
@@ -51,3 +53,32 @@ def test_another_endpoint_is_read_anonymously_and_the_refusal_names_the_fix(priv
     cli = subprocess.run([sys.executable, "-m", "labkit.cli", "info", url, "--endpoint-url", other, "--signed"],
                          capture_output=True, text=True)
     assert cli.returncode == 0, cli.stderr
+
+
+def test_sandbox_env_gives_a_shell_the_sandbox_and_its_results_bucket(private, sandbox, tmp_path):
+    """``eval "$(labkit sandbox env)"`` in a shell with nothing configured, then ``labkit info`` on one's own image."""
+    url, data = private
+    env = clean_env(tmp_path / "home", sandbox.root)
+    out, _ = run_cli(["sandbox", "env"], tmp_path, env)
+    assert out.returncode == 0, out.stderr
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in out.stdout.splitlines()
+                   if line.startswith("export "))
+    for key in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+                "AWS_DEFAULT_REGION", "LABKIT_SANDBOX_DIR"):
+        assert key in exports, key
+    assert {k: shlex.split(v)[0] for k, v in exports.items()} == sandbox.env()  # what a notebook kernel gets
+    shell = subprocess.run(["bash", "-c", f'eval "$({shlex.quote(sys.executable)} -m labkit.cli sandbox env)" && '
+                            f"{shlex.quote(sys.executable)} -m labkit.cli info {url}"],
+                           env=env, capture_output=True, text=True, timeout=180)
+    assert shell.returncode == 0 and str(data.shape[-1]) in shell.stdout, shell.stderr
+    assert sandbox.s3.secret not in shell.stdout + shell.stderr  # info itself never prints it
+
+
+def test_signed_without_credentials_against_the_sandbox_says_where_labkit_looked(private, sandbox, tmp_path):
+    url, _ = private
+    env = clean_env(tmp_path / "home", tmp_path / "no-sandbox")
+    out, reached = run_cli(["info", url, "--endpoint-url", sandbox.s3.endpoint_url, "--signed"], tmp_path, env)
+    assert out.returncode == 2 and "no S3 credentials were found" in out.stderr, out.stderr
+    assert "AWS_ACCESS_KEY_ID" in out.stderr and ".aws/credentials" in out.stderr
+    assert "your connection" not in out.stderr
+    assert INSTANCE_METADATA not in {host for _, host in reached}, reached

@@ -275,6 +275,77 @@ def test_authors_and_licence_must_be_configured(tmp_path, monkeypatch):
         labkit.publish(url, tmp_path / "d", license="MIT")
 
 
+def test_one_error_lists_everything_missing_and_how_to_give_each(tmp_path, monkeypatch):
+    url = str(tmp_path / "store")
+    checkpoint(url, target="{cell_id}.png")(projection)(1)
+    monkeypatch.delenv("LABKIT_AUTHORS")
+    monkeypatch.delenv("LABKIT_LICENSE")
+    with pytest.raises(ConfigurationError) as missing:
+        labkit.publish(url, tmp_path / "a")
+    message = str(missing.value)
+    assert "a licence and authors" in message
+    for how in ("license='CC-BY-4.0'", "LABKIT_LICENSE", "authors='Name <https://orcid.org/...>", "LABKIT_AUTHORS",
+                "labkit.authors", "labkit.license"):
+        assert how in message, how
+    assert not (tmp_path / "a").exists()
+
+
+def test_authors_beside_license_as_arguments(tmp_path, monkeypatch):
+    url = str(tmp_path / "store")
+    checkpoint(url, target="{cell_id}.png")(projection)(1)
+    monkeypatch.delenv("LABKIT_AUTHORS")
+    monkeypatch.delenv("LABKIT_LICENSE")
+    pkg = labkit.publish(url, tmp_path / "a", license="MIT", authors=AUTHORS)
+    assert pkg.authors == ["Ada Lovelace", "Alan Turing"] and pkg.license == "MIT"
+    crate = rocrate.ROCrate(str(tmp_path / "a"))
+    assert "https://orcid.org/0000-0002-1825-0097" in {_id(a) for a in crate.root_dataset["author"]}
+    pkg = labkit.publish(url, tmp_path / "b", license="MIT", authors=["Grace Hopper", {"name": "Alan Turing"}])
+    assert pkg.authors == ["Grace Hopper", "Alan Turing"]
+    monkeypatch.setenv("LABKIT_AUTHORS", "Someone Configured")  # the argument wins over configuration
+    assert labkit.publish(url, tmp_path / "c", license="MIT", authors="Ada Lovelace").authors == ["Ada Lovelace"]
+    with pytest.raises(ConfigurationError, match="an author in authors= has no name"):
+        labkit.publish(url, tmp_path / "d", license="MIT", authors=[{"orcid": "https://orcid.org/x"}])
+
+
+def test_a_package_crediting_the_sandbox_demo_author_says_so(tmp_path, monkeypatch):
+    from labkit.errors import DemoAuthorWarning
+    from labkit.modes import SANDBOX_PUBLISHER, _demo_publisher
+
+    url = str(tmp_path / "store")
+    checkpoint(url, target="{cell_id}.png")(projection)(1)
+    monkeypatch.delenv("LABKIT_AUTHORS")
+    monkeypatch.delenv("LABKIT_LICENSE")
+    for key, value in _demo_publisher().items():  # what sandbox mode exports when nothing is configured
+        monkeypatch.setenv(key, value)
+    with pytest.warns(DemoAuthorWarning, match="LABKIT_AUTHORS") as caught:
+        pkg = labkit.publish(url, tmp_path / "a")
+    assert caught[0].filename == __file__  # points at the user's publish line
+    assert pkg.authors == [SANDBOX_PUBLISHER["authors"]] and pkg.demo_author
+    assert "demo author" in repr(pkg) and "LABKIT_AUTHORS" in repr(pkg)
+    assert "demo author" in pkg._repr_html_()
+    assert labkit.open_package(tmp_path / "a").demo_author  # read back, it still says so
+    monkeypatch.setenv("LABKIT_AUTHORS", "Ada Lovelace")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DemoAuthorWarning)
+        mine = labkit.publish(url, tmp_path / "b")
+    assert not mine.demo_author and "demo author" not in repr(mine) + mine._repr_html_()
+
+
+def test_verify_says_not_found_for_a_path_with_nothing_there(tmp_path):
+    from labkit.errors import FormatError, NotFoundError
+
+    with pytest.raises(NotFoundError, match="not found") as missing:
+        labkit.verify(tmp_path / "no_such_folder")
+    assert "not an RO-Crate" not in str(missing.value) and "no_such_folder" in str(missing.value)
+    with pytest.raises(NotFoundError, match="does not exist"):
+        labkit.verify(tmp_path / "no_such.zip")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "a.txt").write_text("x")
+    with pytest.raises(FormatError, match="not an RO-Crate package"):  # something is there, not a package
+        labkit.verify(tmp_path / "empty")
+
 
 def test_public_api():
     assert labkit.publish is labkit.packages.publish and labkit.verify is labkit.packages.verify

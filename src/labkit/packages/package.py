@@ -60,6 +60,17 @@ class Package:
         return [str(self._get(r).get("name", r)) for r in (refs if isinstance(refs, list) else [refs])]
 
     @property
+    def demo_author(self) -> bool:
+        """Whether it credits the sandbox's demo author (sandbox mode with no authors configured)."""
+        from labkit.modes import DEMO_AUTHOR
+
+        return DEMO_AUTHOR in self.authors
+
+    def _demo_note(self) -> str:
+        return ("credits the labkit sandbox's demo author, not you: no authors were configured (export "
+                "LABKIT_AUTHORS='Your Name <https://orcid.org/...>', or publish(..., authors=...))")
+
+    @property
     def license(self) -> str:
         """Its licence (SPDX identifier or URL)."""
         entity = self._get(self.root.get("license", {}))
@@ -91,7 +102,8 @@ class Package:
         return check(self.files_source, self.metadata, self.cid)
 
     def __repr__(self) -> str:
-        return f"<Package {self.title!r} at {self.url}: {len(self.files)} files>"
+        demo = f"\n  {self._demo_note()}" if self.demo_author else ""
+        return f"<Package {self.title!r} at {self.url}: {len(self.files)} files>{demo}"
 
     def _repr_html_(self, max_rows: int = 30) -> str:
         files = self.files
@@ -103,6 +115,7 @@ class Package:
         total = format_size(sum(f["size"] for f in files))
         return (f"<div><h4 style='margin:0'>{html.escape(self.title)}</h4>"
                 f"<div>{html.escape(', '.join(self.authors))} — licence {html.escape(self.license)}</div>"
+                + (f"<div><b>⚠ {html.escape(self._demo_note())}</b></div>" if self.demo_author else "") +
                 f"<div><code>{html.escape(self.url)}</code>{cid}</div>"
                 f"<div>{html.escape(str(self.root.get('description', '')))}</div>"
                 f"<table><tr><th>file</th><th>size</th><th>format</th></tr>{rows}{more}</table>"

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from labkit.config import authors as configured_authors
-from labkit.config import resolve
-from labkit.errors import ConfigurationError, FormatError
+from labkit.config import parse_authors, resolve
+from labkit.errors import ConfigurationError, DemoAuthorWarning, FormatError
+from labkit.modes import DEMO_AUTHOR
 from labkit.packages.collect import collect, stage
 from labkit.packages.crate import METADATA, build_crate, urls_in
 from labkit.packages.destinations import deliver
@@ -26,6 +29,7 @@ def publish(
     name: str | None = None,
     description: str | None = None,
     license: str | None = None,
+    authors: str | Sequence[str | Mapping[str, str]] | None = None,
     overwrite: bool = False,
     ipfs_api: str | None = None,
 ) -> Package:
@@ -49,13 +53,17 @@ def publish(
         Title and abstract (default: from the store's name and contents).
     license : str, optional
         SPDX identifier (``CC-BY-4.0``) or URL; default ``$LABKIT_LICENSE`` or the dask config ``labkit.license``.
+    authors : str or list, optional
+        Who made it: ``"Name <https://orcid.org/...>; Other Name"``, or a list of such strings or of mappings
+        with ``name`` (and optionally ``orcid``, ``affiliation``, ``email``); default ``$LABKIT_AUTHORS`` or the
+        dask config ``labkit.authors`` (:func:`labkit.config.authors`), set once per person.
     overwrite : bool
         Replace a package already at ``to``.
     ipfs_api : str, optional
         The IPFS node's RPC address (default ``$IPFS_API``).
 
-    Authors come from configuration only: ``$LABKIT_AUTHORS`` or the dask config ``labkit.authors``
-    (:func:`labkit.config.authors`).
+    In sandbox mode (:func:`labkit.endpoints`) with no authors configured, packages credit a demo author: a
+    :class:`labkit.errors.DemoAuthorWarning` says so, and so does the package's summary.
 
     Returns
     -------
@@ -67,7 +75,7 @@ def publish(
     labkit.errors.StaleResultError
         A result is stale or half-written (each one named); nothing is written.
     labkit.errors.ConfigurationError
-        No licence or no authors are configured.
+        No licence or no authors are given or configured (one error lists all that is missing).
 
     Examples
     --------
@@ -78,14 +86,8 @@ def publish(
     """
     contents = collect(source)
     license = license or resolve("license", env=None, public_default=False)
-    if not license:
-        raise ConfigurationError("no licence for the package: pass license='CC-BY-4.0' (an SPDX identifier or a URL), "
-                                 "or set LABKIT_LICENSE (or the dask config labkit.license)")
-    people = configured_authors()
-    if not people:
-        raise ConfigurationError(
-            "no authors are configured: set LABKIT_AUTHORS='Name <https://orcid.org/...>; Other Name' or the dask "
-            "config labkit.authors (e.g. in ~/.config/dask/labkit.yaml); authors are not taken from code")
+    people = parse_authors(authors, "authors=") if authors else configured_authors()
+    _check_credits(license, people, contents.store.url)
     if not contents.files():
         raise FormatError(f"{contents.store.url} holds no finished result: nothing to publish")
     title = name or f"Results in {contents.store.url.rstrip('/').rsplit('/', 1)[-1]}"
@@ -103,6 +105,34 @@ def publish(
             metadata = json.loads((work / "package" / METADATA).read_bytes())
             return Package(PackageFiles(url), metadata, cid)
     return open_package(url)  # read back from where it went, and verified
+
+
+def _check_credits(license: str | None, people: list[dict[str, str]], url: str) -> None:
+    """Refuse, in one error, a package without a licence or authors (saying how to give each); warn of a demo author.
+
+    Examples
+    --------
+    >>> _check_credits(None, [], "results/")
+    Traceback (most recent call last):
+    labkit.errors.ConfigurationError: cannot publish results/: the package needs a licence and authors ...
+    """
+    missing = {}
+    if not license:
+        missing["a licence"] = ("pass license='CC-BY-4.0' (an SPDX identifier or a URL), or set it once: "
+                                "export LABKIT_LICENSE=CC-BY-4.0 (or the dask config labkit.license)")
+    if not people:
+        missing["authors"] = ("pass authors='Name <https://orcid.org/...>; Other Name', or set them once: "
+                              "export LABKIT_AUTHORS='Name <https://orcid.org/...>; Other Name' (or the dask config "
+                              "labkit.authors, e.g. in ~/.config/dask/labkit.yaml)")
+    if missing:
+        listing = "".join(f"\n  - {what}: {how}" for what, how in missing.items())
+        raise ConfigurationError(f"cannot publish {url}: the package needs {' and '.join(missing)} ...{listing}")
+    demo = [p["name"] for p in people if p["name"] == DEMO_AUTHOR]
+    if demo:
+        warnings.warn(
+            f"this package credits {DEMO_AUTHOR!r}, the stand-in of sandbox mode when no authors are configured: "
+            "to credit yourself, export LABKIT_AUTHORS='Your Name <https://orcid.org/...>' before starting "
+            "Jupyter, or pass authors=...", DemoAuthorWarning, stacklevel=3)
 
 
 def _etags(urls: list[str]) -> dict[str, str]:

@@ -54,6 +54,13 @@ class PackageFiles:
         prefix = self.root + "/"
         return sorted(p[len(prefix) :] for p in found if p.startswith(prefix))
 
+    def exists(self) -> bool:
+        """Whether anything is at the package's URL (a folder with files, a zip, a key prefix)."""
+        if self._zip is not None:
+            return True
+        with self._reading(self.url, f"{self.url} does not exist: no package there"):
+            return bool(self.fs.exists(self.root))
+
     def read(self, name: str) -> bytes:
         """The bytes of the file ``name`` (:class:`labkit.errors.NotFoundError` when the package has none)."""
         if self._zip is not None:

@@ -71,10 +71,17 @@ class VerifyReport:
 
 
 def read_metadata(files: PackageFiles) -> dict[str, Any]:
-    """The package's ``ro-crate-metadata.json`` (:class:`labkit.errors.FormatError` if it is not an RO-Crate)."""
+    """The package's ``ro-crate-metadata.json``.
+
+    :class:`labkit.errors.NotFoundError` when nothing is at its URL, :class:`labkit.errors.FormatError` when what
+    is there is not an RO-Crate.
+    """
     try:
         data = files.read(METADATA)
     except NotFoundError:
+        if not files.exists():
+            raise NotFoundError(f"{files.url}: not found (nothing is there). Check the path: a package is a folder "
+                                f"or a .zip holding {METADATA}, as labkit.publish writes it.") from None
         raise FormatError(f"{files.url} is not an RO-Crate package: it has no {METADATA}") from None
     try:
         metadata = json.loads(data)
@@ -159,6 +166,8 @@ def verify(package: Any, *, cid: str | None = None) -> VerifyReport:
     ------
     labkit.errors.PackageIntegrityError
         A file was changed, is missing or is extra (each named in the message and in ``.problems``).
+    labkit.errors.NotFoundError
+        Nothing is there (no such folder, zip or key).
     labkit.errors.FormatError
         It is not an RO-Crate package.
 

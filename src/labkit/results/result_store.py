@@ -19,6 +19,7 @@ from labkit.errors import AccessDeniedError, ConfigurationError, FormatError, No
 from labkit.storage import (
     describe_credentials,
     filesystem,
+    missing_bucket_error,
     protocol,
     storage_error,
     storage_options_for,
@@ -144,6 +145,9 @@ class ResultStore:
             else:
                 self.fs.pipe_file(target, data)
         except PermissionError:
+            if not self.local and (missing := missing_bucket_error(self.url_of(name), self.storage_options,
+                                                                   action="write")):
+                raise missing from None
             raise AccessDeniedError(
                 f"cannot write {self.url_of(name)}: permission denied for "
                 f"{describe_credentials(self.storage_options)}. Choose a store you may write to, or check the "

@@ -51,7 +51,7 @@ from labkit.errors import (
     VersionNotFoundError,
 )
 from labkit.results.result_store import PROVENANCE_SUFFIX, ResultStore, checked_name
-from labkit.storage import obstore_config, protocol, storage_options_for
+from labkit.storage import missing_bucket_error, obstore_config, protocol, storage_options_for
 
 #: chunk size of a single-file result's bytes in the repository
 FILE_CHUNK = 4 * 2**20
@@ -213,6 +213,8 @@ class VersionedResultStore(ResultStore):
             except ic.IcechunkError as exc:
                 if self.version is not None and not ic.Repository.exists(storage):
                     raise NotFoundError(f"there is no versioned result store at {self.url}") from None
+                if protocol(self.url) == "s3" and "NoSuchBucket" in str(exc):
+                    raise missing_bucket_error(self.url, self.storage_options, action="open", certain=True) from None
                 raise ConfigurationError(f"cannot open the versioned result store at {self.url}: {exc}") from None
         return self._repository
 

@@ -57,6 +57,7 @@ class S3Connection:
             "AWS_ACCESS_KEY_ID": self.key,
             "AWS_SECRET_ACCESS_KEY": self.secret,
             "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
             "AWS_ENDPOINT_URL_S3": self.endpoint_url,
             "LABKIT_IDR_S3_ENDPOINT": self.endpoint_url,
         }
