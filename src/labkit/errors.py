@@ -103,6 +103,10 @@ class StaleResultWarning(UserWarning):
     """A stored result or its provenance record is damaged or does not match: it is computed again."""
 
 
+class BlockSizeWarning(UserWarning):
+    """Blocks (``chunks=``) of another size than asked are used; the message says which, why and what to ask."""
+
+
 class LabkitDeprecationWarning(DeprecationWarning):
     """A labkit name was renamed or moved; the message names its replacement (tests turn it into an error)."""
 
@@ -118,6 +122,7 @@ __all__ = [
     "AccessDeniedError",
     "AlreadyExistsError",
     "AuthenticationError",
+    "BlockSizeWarning",
     "ConfigurationError",
     "FormatError",
     "IncompleteDownloadError",
