@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit._text import plural
 from labkit.errors import BlockSizeWarning, FormatError
 
 SPATIAL = ("z", "y", "x")
@@ -193,8 +194,8 @@ def _per_axis(value: Any, ndim: int, what: str) -> tuple[int, ...]:
         value = [value.get(d, -1) for d in SPATIAL[-ndim:]]
     values = (value,) * ndim if np.isscalar(value) else tuple(value)
     if len(values) != ndim:
-        raise FormatError(f"{what}={value!r} gives {len(values)} sizes for a {ndim}D image: give one per axis "
-                          f"{SPATIAL[-ndim:]} or a single number")
+        raise FormatError(f"{what}={value!r} gives {plural(len(values), 'size')} for a {ndim}D image: give one per "
+                          f"axis {SPATIAL[-ndim:]} or a single number")
     return tuple(int(v) for v in values)
 
 

@@ -140,7 +140,7 @@ def test_up_adds_services_and_status_reports_a_dead_one(tmp_path, request):
 def test_cli_errors_are_one_line_without_traceback(tmp_path):
     bad = labkit("sandbox", "up", "--services", "s4", root=tmp_path)
     assert bad.returncode == 2
-    assert bad.stderr.startswith("error: unknown sandbox service(s) ['s4']") and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("error: unknown sandbox service ['s4']") and "Traceback" not in bad.stderr
     missing = labkit("info", str(tmp_path / "nothing.zarr"), root=tmp_path)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr and "nothing.zarr" in missing.stderr
     unreachable = labkit("info", "s3://idr/x.zarr", "--endpoint-url", "http://127.0.0.1:9", root=tmp_path)

@@ -135,8 +135,10 @@ class History(list):
     """
 
     def table(self) -> Any:
-        """One row per commit: ``id``, ``tags``, ``time``, ``message``, ``results`` (how many the run wrote),
-        then each key of the runs' ``metadata=`` and ``labkit_version``.
+        """The commits as a ``pandas.DataFrame``, one row each.
+
+        Columns: ``id``, ``tags``, ``time``, ``message``, ``results`` (how many the run wrote), then each key of
+        the runs' ``metadata=`` and ``labkit_version``.
 
         Examples
         --------

@@ -56,7 +56,8 @@ def _resolve(services: Iterable[str] | str | None) -> tuple[str, ...]:
     wanted = list(services)
     unknown = sorted(set(wanted) - set(SERVICES))
     if unknown:
-        raise ConfigurationError(f"unknown sandbox service(s) {unknown}; choose from {list(SERVICES)}")
+        raise ConfigurationError(f"unknown sandbox {'service' if len(unknown) == 1 else 'services'} {unknown}; "
+                                 f"choose from {list(SERVICES)}")
     for s in list(wanted):
         wanted += [r for r in REQUIRES.get(s, ()) if r not in wanted]
     return tuple(s for s in SERVICES if s in wanted)
