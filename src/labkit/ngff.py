@@ -414,8 +414,32 @@ def _axis_json(axis: Axis) -> dict[str, Any]:
     return out
 
 
+def rounded_window(start: float, end: float, dtype: Any) -> tuple[float, float]:
+    """A display window as people write it, for the omero metadata.
+
+    Whole numbers for an integer image (widened to them), else 6 significant digits (more only where 6 would
+    make ``start`` and ``end`` equal).
+
+    Examples
+    --------
+    >>> rounded_window(102.39999999999999, 698.6010000000097, "uint16")
+    (102.0, 699.0)
+    >>> rounded_window(0.012345678, 0.98765432, "float32")
+    (0.0123457, 0.987654)
+    """
+    if np.issubdtype(np.dtype(dtype), np.integer) or np.dtype(dtype) == np.bool_:
+        lo, hi = float(np.floor(start)), float(np.ceil(end))
+        return (lo, hi) if hi > lo else (lo, lo + 1.0)
+    for digits in range(6, 18):
+        lo, hi = float(f"{start:.{digits}g}"), float(f"{end:.{digits}g}")
+        if hi > lo or start == end:
+            return lo, hi
+    return float(start), float(end)
+
+
 def _channel_json(c: Channel, dtype: np.dtype, shown: tuple[float, float]) -> dict[str, Any]:
-    """The omero channel: the window ``shown`` (from the data) within the dtype's range, unless ``c`` has one."""
+    """The omero channel: the window ``shown`` (from the data, rounded) in the dtype's range, unless ``c`` has one."""
+    shown = rounded_window(*shown, dtype)
     info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
     lo, hi = (float(info.min), float(info.max)) if info else (min(0.0, shown[0]), max(1.0, shown[1]))
     window = {"start": shown[0], "end": shown[1], "min": lo, "max": hi, **dict(c.window or {})}
