@@ -60,7 +60,7 @@ def sandbox_status(root: Path | None) -> None:
         click.echo(f"no sandbox is running in {root or default_root()}")
         sys.exit(1)
     health = sb.health()
-    addresses = sb.addresses()
+    addresses = sb.shown_addresses()
     for name, problem in health.items():
         click.echo(f"{name:8s} {'ok  ' if problem is None else 'DEAD'} {addresses.get(name, '')}"
                    f"{'' if problem is None else '  (' + problem + ')'}")

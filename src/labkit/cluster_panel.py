@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from labkit._lazy import attempt_import
+from labkit._text import plural as _plural
 from labkit.errors import ConfigurationError, LabkitError
 
 log = logging.getLogger("labkit.cluster_panel")
@@ -397,14 +398,3 @@ def _takes_n_workers(client: Any) -> bool:
     import inspect
 
     return "n_workers" in inspect.signature(client.scheduler_info).parameters
-
-
-def _plural(n: Any, noun: str) -> str:
-    """``"1 worker"``, ``"2 workers"``, ``"? workers"``.
-
-    Examples
-    --------
-    >>> _plural(1, "worker"), _plural(0, "thread")
-    ('1 worker', '0 threads')
-    """
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

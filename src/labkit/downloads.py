@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit._lazy import attempt_import
+from labkit._text import plural
 from labkit.errors import IncompleteDownloadError, IntegrityError, LabkitError, NotFoundError
 
 __all__ = ["check_complete", "download"]
@@ -157,8 +158,8 @@ def download(
         path, local, size, md5 = item
         for _ in range(2):  # a file that arrives damaged is fetched once more
             data = fs.cat_file(path)
-            problem = (f"got {len(data)} bytes, expected {size}" if size is not None and len(data) != size else
-                       "its MD5 is not the server's ETag" if md5 and hashlib.md5(data).hexdigest() != md5  # noqa: S324
+            problem = (f"got {plural(len(data), 'byte')}, expected {size}" if size is not None and len(data) != size
+                       else "its MD5 is not the server's ETag" if md5 and hashlib.md5(data).hexdigest() != md5  # noqa: S324
                        else None)
             if problem is None:
                 write_local_atomic(local, data)
@@ -166,7 +167,7 @@ def download(
         raise IntegrityError(f"{url}: {path} arrived damaged twice ({problem}); run the download again")
 
     if not todo and progress:
-        print(f"{target}: already complete ({len(files)} files, nothing to fetch)")
+        print(f"{target}: already complete ({plural(len(files), 'file')}, nothing to fetch)")
     total = sum(size or 0 for _, _, size, _ in todo)
     try:
         with tqdm.tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"download {target.name}",

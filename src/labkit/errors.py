@@ -111,6 +111,10 @@ class DemoAuthorWarning(UserWarning):
     """A package credits the sandbox's demo author because no authors are configured (set ``LABKIT_AUTHORS``)."""
 
 
+class BlockSizeWarning(UserWarning):
+    """Blocks (``chunks=``) of another size than asked are used; the message says which, why and what to ask."""
+
+
 class LabkitDeprecationWarning(DeprecationWarning):
     """A labkit name was renamed or moved; the message names its replacement (tests turn it into an error)."""
 
@@ -126,6 +130,7 @@ __all__ = [
     "AccessDeniedError",
     "AlreadyExistsError",
     "AuthenticationError",
+    "BlockSizeWarning",
     "ConfigurationError",
     "CredentialsNotFoundError",
     "DemoAuthorWarning",

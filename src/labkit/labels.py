@@ -93,6 +93,67 @@ def _rgba(value: Any) -> list[int]:
     raise ConfigurationError(f"colour {value!r}: pass a hex string ('FF00FF' or 'FF00FF80') or 3-4 integers 0-255")
 
 
+class LabelColors(dict):
+    """Label value -> RGBA, as :func:`open_labels` puts it in ``attrs``: shown as a count, not one line per label.
+
+    Examples
+    --------
+    >>> colors = LabelColors({1: [255, 0, 0, 255], 7: [0, 255, 0, 255]})
+    >>> str(colors), colors[7]
+    ('2 label colours (values 1-7)', [0, 255, 0, 255])
+    """
+
+    def __str__(self) -> str:
+        return _count_of(self, "label colour")
+
+
+class LabelProperties(dict):
+    """Label value -> its properties (a dict), as :func:`open_labels` puts it in ``attrs``: shown as a summary.
+
+    Examples
+    --------
+    >>> str(LabelProperties({1: {"area": 3.0}, 2: {"area": 5.0, "kind": "b"}}))
+    '2 labels with properties (values 1-2): area, kind'
+    """
+
+    def __str__(self) -> str:
+        columns = list(dict.fromkeys(k for props in self.values() for k in props))
+        shown = ", ".join(columns[:8]) + (f" ... ({len(columns)} in all)" if len(columns) > 8 else "")
+        return f"{_count_of(self, 'label', 'with properties')}: {shown or 'none'}"
+
+
+class ImageLabel(dict):
+    """The ``image-label`` metadata as stored (colours, properties, source): shown as a summary.
+
+    Examples
+    --------
+    >>> str(ImageLabel({"colors": [{"label-value": 1, "rgba": [1, 2, 3, 255]}], "source": {"image": "../../"}}))
+    "image-label: 1 colour, source '../../'"
+    """
+
+    def __str__(self) -> str:
+        from labkit._text import plural
+
+        parts = []
+        if isinstance(self.get("colors"), list):
+            parts.append(plural(len(self["colors"]), "colour"))
+        if isinstance(self.get("properties"), list):
+            parts.append(f"properties of {plural(len(self['properties']), 'label')}")
+        parts += [str(k) for k in self if k not in ("colors", "properties", "source", "version")]
+        source = self["source"].get("image") if isinstance(self.get("source"), Mapping) else None
+        return "image-label: " + ", ".join(parts + ([f"source {source!r}"] if source is not None else []))
+
+
+def _count_of(values: Mapping[int, Any], noun: str, after: str = "") -> str:
+    from labkit._text import plural
+
+    if not values:
+        return f"no {noun}s"
+    keys = sorted(values)
+    where = f"value {keys[0]}" if len(keys) == 1 else f"values {keys[0]}-{keys[-1]}"
+    return f"{plural(len(keys), noun)}{' ' + after if after else ''} ({where})"
+
+
 def _json_value(value: Any) -> Any:
     """A table cell as JSON: plain ints, floats, bools and strings; ``None`` for a missing value (NaN, None)."""
     if value is None:
@@ -586,7 +647,9 @@ def open_labels(url: Any, name: str = "nuclei", level: int = 0,
 
     Dims are the image's without ``c``, coordinates those of ``labkit.open_image(url, level)``; ``attrs``
     hold the ``image-label`` metadata: ``colors`` (label value -> RGBA) and ``properties`` (label value ->
-    dict), and ``image_label`` as stored.
+    dict), and ``image_label`` as stored. They are dicts that print as a summary (``25 label colours
+    (values 1-25)``), so displaying the labels shows a few lines whatever their number; index them, or
+    ``dict(...)`` them, for the values.
 
     Examples
     --------
@@ -621,10 +684,11 @@ def open_labels(url: Any, name: str = "nuclei", level: int = 0,
     image_label = dict(raw[1].get("image-label", {}) if raw else {})
     out.attrs.update({
         "source": where, "image": str(url), "ngff_version": meta.version, "level": level,
-        "colors": {int(c["label-value"]): list(c.get("rgba") or []) for c in image_label.get("colors", [])},
-        "properties": {int(p["label-value"]): {k: v for k, v in p.items() if k != "label-value"}
-                       for p in image_label.get("properties", [])},
-        "image_label": image_label,
+        "colors": LabelColors({int(c["label-value"]): list(c.get("rgba") or [])
+                               for c in image_label.get("colors", [])}),
+        "properties": LabelProperties({int(p["label-value"]): {k: v for k, v in p.items() if k != "label-value"}
+                                       for p in image_label.get("properties", [])}),
+        "image_label": ImageLabel(image_label),
     })
     return out
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from labkit import _zarr
 from labkit._lazy import attempt_import
+from labkit._text import plural
 from labkit.errors import FormatError, LabkitError
 
 VERSIONS = ("0.1", "0.2", "0.3", "0.4", "0.5")
@@ -256,9 +257,9 @@ def container_hint(attrs: Mapping[str, Any], source: str) -> str | None:
     _, well = ome_section(attrs, "well")
     if isinstance(well, Mapping):
         fields = [i.get("path") for i in well.get("images", []) if isinstance(i, Mapping)]
-        return (f"{source} is an OME-NGFF well of a plate ({len(fields)} fields: {fields[:4]}), not an image: open "
-                f"a field with labkit.open_image(url + '/{fields[0] if fields else '0'}'), or the plate (two "
-                "folders up) with labkit.open_plate")
+        return (f"{source} is an OME-NGFF well of a plate ({plural(len(fields), 'field')}: {fields[:4]}), not an "
+                f"image: open a field with labkit.open_image(url + '/{fields[0] if fields else '0'}'), or the plate "
+                "(two folders up) with labkit.open_plate")
     if "bioformats2raw.layout" in attrs or "bioformats2raw.layout" in (attrs.get("ome") or {}):
         return (f"{source} is a bioformats2raw collection of images (series 0/, 1/, ... named in "
                 f"OME/METADATA.ome.xml), not an image: open it with labkit.open_collection({source!r}), "
@@ -330,7 +331,8 @@ def read(group: Any, source: str | None = None) -> Multiscale:
     axes = _axes(version, ms.get("axes"), ndim)
     if len(axes) != ndim:
         raise FormatError(
-            f"{where}: multiscales[0].axes names {len(axes)} axes ({', '.join(a.name for a in axes)}) for arrays of "
+            f"{where}: multiscales[0].axes names {plural(len(axes), 'axis', 'axes')} "
+            f"({', '.join(a.name for a in axes)}) for arrays of "
             f"{ndim} dimensions (shape {tuple(arrays[0].shape)}); the metadata must name one axis per dimension"
         )
     gscale, gtrans = _transforms(ms.get("coordinateTransformations"), ndim, where)
@@ -412,8 +414,32 @@ def _axis_json(axis: Axis) -> dict[str, Any]:
     return out
 
 
+def rounded_window(start: float, end: float, dtype: Any) -> tuple[float, float]:
+    """A display window as people write it, for the omero metadata.
+
+    Whole numbers for an integer image (widened to them), else 6 significant digits (more only where 6 would
+    make ``start`` and ``end`` equal).
+
+    Examples
+    --------
+    >>> rounded_window(102.39999999999999, 698.6010000000097, "uint16")
+    (102.0, 699.0)
+    >>> rounded_window(0.012345678, 0.98765432, "float32")
+    (0.0123457, 0.987654)
+    """
+    if np.issubdtype(np.dtype(dtype), np.integer) or np.dtype(dtype) == np.bool_:
+        lo, hi = float(np.floor(start)), float(np.ceil(end))
+        return (lo, hi) if hi > lo else (lo, lo + 1.0)
+    for digits in range(6, 18):
+        lo, hi = float(f"{start:.{digits}g}"), float(f"{end:.{digits}g}")
+        if hi > lo or start == end:
+            return lo, hi
+    return float(start), float(end)
+
+
 def _channel_json(c: Channel, dtype: np.dtype, shown: tuple[float, float]) -> dict[str, Any]:
-    """The omero channel: the window ``shown`` (from the data) within the dtype's range, unless ``c`` has one."""
+    """The omero channel: the window ``shown`` (from the data, rounded) in the dtype's range, unless ``c`` has one."""
+    shown = rounded_window(*shown, dtype)
     info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
     lo, hi = (float(info.min), float(info.max)) if info else (min(0.0, shown[0]), max(1.0, shown[1]))
     window = {"start": shown[0], "end": shown[1], "min": lo, "max": hi, **dict(c.window or {})}
@@ -523,7 +549,7 @@ def write_image(
     else:
         axis_objs = tuple(axes)
     if len(axis_objs) != ndim:
-        raise FormatError(f"{len(axis_objs)} axes given for a {ndim}-dimensional array")
+        raise FormatError(f"{plural(len(axis_objs), 'axis', 'axes')} given for a {ndim}-dimensional array")
     names = [a.name for a in axis_objs]
     pixel = np.array([float((pixel_sizes or {}).get(a.name, 1.0)) if a.type == SPACE else 1.0 for a in axis_objs])
     shape0 = np.asarray(levels[0].shape, float)
@@ -548,7 +574,7 @@ def write_image(
         n_c = levels[0].shape[names.index("c")]
         labels = list(channel_names or [f"channel {i}" for i in range(n_c)])
         if len(labels) != n_c:
-            raise FormatError(f"{len(labels)} channel names given for {n_c} channels")
+            raise FormatError(f"{plural(len(labels), 'channel name')} given for {plural(n_c, 'channel')}")
         channels = [Channel(lab, color) for lab, color in zip(labels, channel_colors(labels), strict=True)]
     dtype = np.dtype(levels[0].dtype)
     omero = None

@@ -127,7 +127,8 @@ def plate_heatmap(
         Gives the plate's size and which wells have images; without it the grid spans the wells named.
     ax : matplotlib Axes, optional
     cmap, vmin, vmax : optional
-        The colour map and its range.
+        The colour map and its range. Counts (whole numbers) of a few values get one colour each and a colour
+        bar of whole numbers; one value in every well gets the map's middle colour, and says so under the map.
     label : str, optional
         The colour bar's label (default: the series' name).
 
@@ -154,10 +155,9 @@ def plate_heatmap(
         grid[rows.index(r), col_index[c]] = v
     if ax is None:
         _, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(columns) + 2), max(2.5, 0.5 * len(rows) + 1)))
-    colours = plt.get_cmap(cmap).copy()
+    colours, norm, ticks = _colours(grid, plt.get_cmap(cmap), vmin, vmax)
     colours.set_bad("#d9d9d9")
-    shown = ax.imshow(np.ma.masked_invalid(grid), cmap=colours, vmin=vmin, vmax=vmax, interpolation="nearest",
-                      aspect="equal")
+    shown = ax.imshow(np.ma.masked_invalid(grid), cmap=colours, norm=norm, interpolation="nearest", aspect="equal")
     for i in range(len(rows)):
         for j in range(len(columns)):
             if np.isnan(grid[i, j]):
@@ -176,11 +176,54 @@ def plate_heatmap(
     ax.set_xlim(-0.5, len(columns) - 0.5)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     bar = ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
-    bar.set_label(label if label is not None else str(getattr(values_per_well, "name", "") or ""))
+    name = label if label is not None else str(getattr(values_per_well, "name", "") or "")
+    bar.set_label(name)
+    if ticks is not None:
+        bar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
+    elif _whole(grid):
+        bar.locator = attempt_import("matplotlib.ticker").MaxNLocator("auto", steps=[1, 2, 5, 10], integer=True)
+        bar.update_ticks()
+    finite = grid[np.isfinite(grid)]
+    if len(ticks or ()) == 1 and len(finite):  # one value: say it in words too
+        from labkit._text import plural
+
+        ax.set_xlabel(f"all {plural(len(finite), 'well')}: {ticks[0]:g}{' ' + name if name else ''}", fontsize=10)
     if title:
         ax.set_title(title, pad=20)
     ax.labkit_empty_wells = [f"{rows[i]}{columns[j]}" for i, j in zip(*np.nonzero(np.isnan(grid)), strict=True)]
     return ax
+
+
+#: integer values spanning at most this many steps get one colour per value (a colour bar of whole numbers)
+DISCRETE_STEPS = 12
+
+
+def _whole(grid: np.ndarray) -> bool:
+    finite = grid[np.isfinite(grid)]
+    return bool(finite.size) and bool(np.all(finite == np.round(finite)))
+
+
+def _colours(grid: np.ndarray, cmap: Any, vmin: float | None, vmax: float | None) -> tuple[Any, Any, list | None]:
+    """The colour map, norm and colour-bar ticks of a plate map.
+
+    One value in every well (and no range given): one colour, the middle of ``cmap``, never an end of it
+    (black or white), ticked with the value. Whole numbers (counts) of at most :data:`DISCRETE_STEPS` steps:
+    one colour per number, ticked with each. Anything else: ``cmap`` over ``vmin``-``vmax``, no ticks given.
+    """
+    colors = attempt_import("matplotlib.colors")
+    finite = grid[np.isfinite(grid)]
+    if finite.size and finite.min() == finite.max() and (vmin is None or vmax is None):
+        value = float(finite[0])
+        half = 0.5 if _whole(grid) else max(abs(value) * 0.5, 0.5)
+        return (colors.ListedColormap([cmap(0.5)]), colors.BoundaryNorm([value - half, value + half], 1),
+                [int(value) if _whole(grid) else value])
+    if _whole(grid):
+        lo = int(np.floor(vmin)) if vmin is not None else int(finite.min())
+        hi = int(np.ceil(vmax)) if vmax is not None else int(finite.max())
+        if 0 < hi - lo <= DISCRETE_STEPS:
+            steps = list(range(lo, hi + 1))
+            return (cmap.resampled(len(steps)), colors.BoundaryNorm(np.arange(lo - 0.5, hi + 1), len(steps)), steps)
+    return cmap.copy(), colors.Normalize(vmin, vmax), None
 
 
 def plate_thumbnails(

@@ -24,6 +24,7 @@ from typing import Any
 
 from labkit import _zarr, ngff
 from labkit._lazy import attempt_import
+from labkit._text import plural
 from labkit.errors import FormatError, LabkitError, NotFoundError
 
 __all__ = ["Collection", "ImageRef", "Plate", "open_collection", "open_plate"]
@@ -302,7 +303,7 @@ class Plate:
 
     def __repr__(self) -> str:
         return (f"<Plate {self.name or ''} {self.url}: NGFF {self.version}, {len(self.rows)} x {len(self.columns)} "
-                f"wells, {len(self.wells)} with images, {len(self)} fields>")
+                f"wells, {len(self.wells)} with images, {plural(len(self), 'field')}>")
 
 
 def _field_metadata(root: Any, url: str, paths: list[str], level: int,
@@ -603,7 +604,8 @@ class Collection:
         return list(zip(keys, _refs(self._root, self.url, list(self.paths), level, labels), strict=True))
 
     def __repr__(self) -> str:
-        return f"<Collection {self.url}: {len(self)} images {self.names[:4]}{' ...' if len(self) > 4 else ''}>"
+        more = " ..." if len(self) > 4 else ""
+        return f"<Collection {self.url}: {plural(len(self), 'image')} {self.names[:4]}{more}>"
 
 
 def ome_xml_names(text: str) -> list[str]:

@@ -11,13 +11,15 @@ long as the halo is wider than an object plus the method's reach (:func:`labkit.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from labkit.errors import FormatError
+from labkit._text import plural
+from labkit.errors import BlockSizeWarning, FormatError
 
 SPATIAL = ("z", "y", "x")
 #: voxels of a block (core) when ``chunks`` is not given: big enough that the halo costs little, small enough
@@ -108,8 +110,14 @@ def segment_nuclei(
         depth = nuclei_method.halo(parameters) if halo is None else _per_axis(halo, len(dims), "halo")
     elif method == "original":
         block_fn, depth = _original_planes, (0,) * len(dims)
-        chunks = {**dict(zip(dims, _per_axis(chunks, len(dims), "chunks"), strict=True)), "y": -1, "x": -1} if chunks \
-            else {"y": -1, "x": -1}
+        asked = dict(zip(dims, _per_axis(chunks, len(dims), "chunks"), strict=True)) if chunks else {}
+        cut = {d: asked[d] for d in ("y", "x") if asked.get(d, -1) not in (-1, None) and asked[d] < spatial.sizes[d]}
+        if cut:
+            warnings.warn(f"chunks {cut} not used: method='original' segments whole planes, so each block is "
+                          f"{spatial.sizes['y']} x {spatial.sizes['x']} in y, x"
+                          + (f" and {asked['z']} planes in z" if asked.get("z", -1) not in (-1, None) else "")
+                          + "; give chunks={'z': n} (planes per block) only", BlockSizeWarning, stacklevel=2)
+        chunks = {**asked, "y": -1, "x": -1}
     elif callable(method):
         block_fn = method
         if halo is not None:
@@ -186,8 +194,8 @@ def _per_axis(value: Any, ndim: int, what: str) -> tuple[int, ...]:
         value = [value.get(d, -1) for d in SPATIAL[-ndim:]]
     values = (value,) * ndim if np.isscalar(value) else tuple(value)
     if len(values) != ndim:
-        raise FormatError(f"{what}={value!r} gives {len(values)} sizes for a {ndim}D image: give one per axis "
-                          f"{SPATIAL[-ndim:]} or a single number")
+        raise FormatError(f"{what}={value!r} gives {plural(len(values), 'size')} for a {ndim}D image: give one per "
+                          f"axis {SPATIAL[-ndim:]} or a single number")
     return tuple(int(v) for v in values)
 
 
@@ -208,8 +216,34 @@ def _block_shape(shape: tuple[int, ...], dims: tuple[str, ...], chunks: Any, dep
         sizes_axis = [size] * count + ([rest] if rest else [])
         if rest and rest < d and count:  # a last sliver under the halo joins the block before it
             sizes_axis = sizes_axis[:-2] + [size + rest]
+            if chunks is not None:  # a size asked for: say what is used instead
+                _warn_merged(dim, n, size, d, sizes_axis)
         out.append(tuple(sizes_axis))
     return tuple(out)
+
+
+def _warn_merged(dim: str, n: int, size: int, depth: int, used: list[int]) -> None:
+    """Warn (to the caller of segment_nuclei) that blocks of ``size`` along ``dim`` became ``used``."""
+    rest = n % size
+    blocks = f"one block of {n}" if len(used) == 1 else \
+        f"{len(used) - 1} of {size} and a last one of {used[-1]}"
+    better = _fitting_size(n, size, depth)
+    warnings.warn(
+        f"chunks: blocks of {size} along {dim} ({n} in all) would leave a last block of {rest}, under the halo "
+        f"({depth}), so it joins the block before: used {blocks} along {dim}. For blocks of about the size asked, "
+        f"give {dim}: {better} ({_split(n, better)}), or a halo of at most {rest}",
+        BlockSizeWarning, stacklevel=4)
+
+
+def _fitting_size(n: int, size: int, depth: int) -> int:
+    """The block size nearest ``size`` (not under ``depth``) whose last block is whole or not under ``depth``."""
+    fits = [s for s in range(max(depth, 1), n + 1) if n % s == 0 or n % s >= depth]
+    return min(fits, key=lambda s: (abs(s - size), s))
+
+
+def _split(n: int, size: int) -> str:
+    count, rest = divmod(n, size)
+    return f"{n} = {count} x {size}" + (f" + {rest}" if rest else "")
 
 
 def _samples(data: Any) -> list[np.ndarray]:

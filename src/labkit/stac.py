@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from labkit._lazy import attempt_import
+from labkit._text import plural
 from labkit.errors import ConfigurationError, FormatError, NotFoundError, ServiceUnavailableError
 
 __all__ = ["load_stac"]
@@ -137,7 +138,7 @@ def load_stac(
             f"at {api}. Widen the area or the time range, or check the collection id."
         )
     if show:
-        print(f"found {len(items)} items in {collection} at {api}")
+        print(f"found {plural(len(items), 'item')} in {collection} at {api}")
     if crs is None or resolution is None:
         item_crs, item_res = _items_crs_and_resolution(items)
         crs = item_crs if crs is None else crs

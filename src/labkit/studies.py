@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from labkit._lazy import attempt_import
+from labkit._text import plural
 from labkit.errors import ConfigurationError, LabkitError
 from labkit.results import provenance as prov
 from labkit.results.checkpoint import Checkpointed
@@ -430,7 +431,8 @@ def map_images(
     # commit (unless a run is open on the store already: then they join it)
     one_commit = versioned and result_store._run is None and not result_store._fork
     name = getattr(fn, "__name__", type(fn).__name__)
-    with result_store.run(f"map_images {name} over {len(items)} images") if one_commit else contextlib.nullcontext():
+    message = f"map_images {name} over {plural(len(items), 'image')}"
+    with result_store.run(message) if one_commit else contextlib.nullcontext():
         # results are fetched as the tasks end, all at once (not one round trip each in this loop)
         flight = as_completed(with_results=True, raise_errors=False)
         for _ in range(window):
@@ -465,7 +467,8 @@ def map_images(
     if failed:
         first = min(failed)
         raise ImageFailedError(
-            f"{fn.__name__ if hasattr(fn, '__name__') else fn!r} failed on {len(failed)} of {len(items)} images "
+            f"{fn.__name__ if hasattr(fn, '__name__') else fn!r} failed on {len(failed)} of "
+            f"{plural(len(items), 'image')} "
             f"(first: {_describe(items[first][0])}: {failed[first]}); the other results are stored, and running "
             "again computes only what is missing", run)
     return _combine(run) if combine else run

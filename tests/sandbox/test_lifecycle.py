@@ -124,8 +124,13 @@ def test_up_adds_services_and_status_reports_a_dead_one(tmp_path, request):
     assert "started ipfs" in more.stdout
     sb = current(tmp_path)
     assert set(sb.records) == {"omero", "ipfs"}
+    # IPFS has two addresses: each is named, wherever they are shown (issue 29)
+    named = f"gateway {sb.ipfs.gateway}  API {sb.ipfs.api}"
+    ipfs_lines = [line for line in more.stdout.splitlines() if "ipfs" in line and "http" in line]
+    assert len(ipfs_lines) == 2 and all(named in line for line in ipfs_lines), more.stdout
     status = labkit("sandbox", "status", root=tmp_path)
     assert status.returncode == 0 and status.stdout.count(" ok ") == 2, status.stdout
+    assert named in status.stdout and named in repr(sb) and named in sb._repr_html_()
     stop_tree(sb.records["ipfs"]["pid"])
     status = labkit("sandbox", "status", root=tmp_path)
     assert status.returncode == 1
@@ -135,7 +140,7 @@ def test_up_adds_services_and_status_reports_a_dead_one(tmp_path, request):
 def test_cli_errors_are_one_line_without_traceback(tmp_path):
     bad = labkit("sandbox", "up", "--services", "s4", root=tmp_path)
     assert bad.returncode == 2
-    assert bad.stderr.startswith("error: unknown sandbox service(s) ['s4']") and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("error: unknown sandbox service ['s4']") and "Traceback" not in bad.stderr
     missing = labkit("info", str(tmp_path / "nothing.zarr"), root=tmp_path)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr and "nothing.zarr" in missing.stderr
     unreachable = labkit("info", "s3://idr/x.zarr", "--endpoint-url", "http://127.0.0.1:9", root=tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import labkit
 from labkit import ngff
@@ -50,3 +51,31 @@ def test_pixel_sizes_are_printed_with_three_digits(tmp_path):
     text = meta.describe()
     assert "z 0.5 micrometer" in text and "y 0.36 micrometer" in text and "0.3604" not in text
     assert _voxel_size(labkit.open_image(str(tmp_path / "p.ome.zarr")))[0] == [0.5, 0.36, 0.36]
+
+
+def test_channel_windows_are_written_rounded(tmp_path):
+    """A window stored as 698.6010000000097 (a percentile between two pixel values) is written as people would."""
+    import json
+
+    data = (np.arange(2 * 40 * 40).reshape(2, 1, 40, 40) * 7).astype(np.uint16)
+    lo, hi = ngff.display_windows(data, "czyx")[0]
+    assert (lo, hi) == pytest.approx((11.193, 11181.807))  # percentiles fall between two values: to round
+    labkit.write_image(str(tmp_path / "u16.ome.zarr"), data, axes="czyx", channel_names=["Hoechst 33342", "EGFP"])
+    labkit.write_image(str(tmp_path / "f32.ome.zarr"), data.astype(np.float32) / 4095 * np.pi, axes="czyx",
+                       channel_names=["a", "b"])
+    for name, integer in (("u16", True), ("f32", False)):
+        attrs = json.loads((tmp_path / f"{name}.ome.zarr" / ".zattrs").read_text())
+        for channel in attrs["omero"]["channels"]:
+            w = channel["window"]
+            assert w["end"] > w["start"]
+            for key in ("start", "end"):
+                text = json.dumps(w[key])
+                if integer:
+                    assert float(w[key]).is_integer(), text
+                else:
+                    assert len(text.replace("-", "").replace(".", "").lstrip("0")) <= 6, text
+        if integer:  # widened to whole numbers: the data's window is inside
+            w = attrs["omero"]["channels"][0]["window"]
+            assert w["start"] <= lo and w["end"] >= hi and w["end"] - hi < 1
+    assert ngff.rounded_window(1000.00001, 1000.00004, "float64") == (1000.00001, 1000.00004)  # kept apart
+    assert ngff.rounded_window(5.2, 5.4, "uint8") == (5.0, 6.0)

@@ -119,6 +119,38 @@ def test_labels_valid_readable_and_aligned(tmp_path, version):
     assert open_labels(path, "cells").dtype == np.uint32
 
 
+def test_labels_display_as_a_summary_whatever_their_number(tmp_path):
+    """Displaying open_labels(...) shows counts, not each label's colour and properties (issue 29: 52 KB)."""
+    sizes = {}
+    for n in (25, 400):
+        path = _image(tmp_path / f"img{n}.ome.zarr", "0.4")
+        seg = np.zeros(SHAPE[1:], np.uint32)
+        seg.reshape(-1)[: n * 3] = np.repeat(np.arange(1, n + 1), 3)
+        table = pd.DataFrame({"label": np.arange(1, n + 1), "area_um2": np.linspace(10, 30, n),
+                              "mean_dapi": np.linspace(100, 900, n), "kind": ["round"] * n})
+        write_labels(path, seg, "nuclei", properties=table)
+        lab = open_labels(path, "nuclei")
+        html, text = lab._repr_html_(), repr(lab)
+        bare = lab.copy()
+        bare.attrs = {}
+        attrs_bytes = len(html.encode()) - len(bare._repr_html_().encode())
+        assert attrs_bytes < 2000, attrs_bytes  # was ~10 KB for 25 labels, growing with every label
+        assert f"{n} label colours (values 1-{n})" in html and f"{n} label colours" in text
+        assert f"{n} labels with properties (values 1-{n}): area_um2, mean_dapi, kind" in html
+        assert f"image-label: {n} colours, properties of {n} labels" in html
+        shown_attrs = html[html.index("<dl class='xr-attrs'>"):]
+        assert "rgba" not in shown_attrs and "label-value" not in shown_attrs
+        sizes[n] = len(html.encode())
+        # the values are all there, as plain mappings
+        assert lab.attrs["colors"][n] == label_colors(range(1, n + 1))[n] and len(lab.attrs["colors"]) == n
+        assert lab.attrs["properties"][2]["kind"] == "round" and dict(lab.attrs["properties"]) == \
+            {v: lab.attrs["properties"][v] for v in range(1, n + 1)}
+        assert len(lab.attrs["image_label"]["colors"]) == n
+        assert str(lab.isel(z=0).attrs["colors"]) == f"{n} label colours (values 1-{n})"  # kept through selections
+    assert abs(sizes[400] - sizes[25]) < 100, sizes
+
+
+
 def test_xarray_labels_and_a_channel_axis_of_one(tmp_path):
     path = _image(tmp_path / "img.ome.zarr", "0.4")
     img = open_image(path)

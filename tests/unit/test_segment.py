@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -61,6 +63,33 @@ def test_ids_are_the_first_voxel_and_dims_and_coordinates_follow_the_image():
     values = labels.values
     for i in np.unique(values[values > 0]):
         assert np.flatnonzero(values.ravel() == i)[0] + 1 == i
+
+
+def test_blocks_of_another_size_than_asked_are_announced():
+    """chunks={"z": 21} on 40 planes with a halo of 20 ran one block of 40, silently (issue 29)."""
+    image, truth = balls_on_block_corners()
+    with pytest.warns(errors.BlockSizeWarning) as caught:
+        merged = segment_nuclei(image, method=threshold, chunks={"z": 21, "y": 48, "x": 48}, halo=(20, 8, 8))
+    assert merged.data.chunks[0] == (40,) and merged.data.chunks[1] == (48, 48)
+    assert len(caught) == 1 and caught[0].filename == __file__  # points at the user's line
+    message = str(caught[0].message)
+    for words in ("blocks of 21 along z", "last block of 19", "halo (20)", "used one block of 40 along z",
+                  "give z: 20 (40 = 2 x 20)", "halo of at most 19"):
+        assert words in message, message
+    with pytest.warns(errors.BlockSizeWarning, match="used 2 of 12 and a last one of 16 along y"):
+        segment_nuclei(image[:8, :40, :40], method=threshold, chunks=(8, 12, 40), halo=(0, 6, 0))
+    with pytest.warns(errors.BlockSizeWarning, match=r"chunks \{'y': 48, 'x': 48\} not used: method='original'"):
+        planes = segment_nuclei(image, method="original", chunks={"z": 10, "y": 48, "x": 48})
+    assert planes.data.chunks == ((10,) * 4, (96,), (96,))
+    # sizes that are used as given, or that only stop at the image's edge, say nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert segment_nuclei(image, method=threshold, chunks={"z": 20, "y": 48, "x": 48},
+                              halo=(20, 8, 8)).data.chunks[0] == (20, 20)
+        assert segment_nuclei(image, method=threshold, chunks=(64, 200, 48), halo=8).data.chunks[:2] == ((40,), (96,))
+        segment_nuclei(image, method=threshold, halo=8)  # no chunks asked: the default blocks are labkit's choice
+    np.testing.assert_array_equal(merged.values, segment_nuclei(image, method=threshold, chunks=image.shape,
+                                                                halo=0).values)
 
 
 def test_original_method_counts_plane_by_plane():

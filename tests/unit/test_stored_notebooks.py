@@ -41,3 +41,29 @@ def test_labels_drawn_on_images_are_outlined(nb):
         source = "".join(cell["source"])
         for line in (s for s in source.splitlines() if "ax.text(" in s and 'color="white"' in s):
             assert "path_effects" in source[source.index(line):].split("\n\n")[0], f"{nb.name}: {line.strip()}"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_folders_a_tutorial_writes_beside_itself_are_git_ignored(nb):
+    """``results_url = "results"`` and the like: a Run All must not leave 51 MB for ``git add .`` (issue 29)."""
+    import ast
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    root = nb.parents[1]
+    if git is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    params = [c for c in _code(nb) if "parameters" in c["metadata"].get("tags", [])]
+    folders = []
+    for node in ast.walk(ast.parse("".join(params[0]["source"]) if params else "")):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and \
+                node.targets[0].id.endswith(("_url", "dest")) and isinstance(node.value, ast.Constant) and \
+                isinstance(node.value.value, str):
+            value = node.value.value
+            if "://" not in value and "/" not in value.strip("/") and not value.endswith((".zarr", ".zip")):
+                folders.append(value)  # a folder relative to the notebook
+    for folder in folders:
+        probe = f"notebooks/{folder}/x.parquet"
+        out = subprocess.run([git, "check-ignore", "-q", probe], cwd=root, capture_output=True, timeout=60)
+        assert out.returncode == 0, f"{nb.name} writes into notebooks/{folder}/, which .gitignore does not list"

@@ -264,6 +264,44 @@ def test_plate_heatmap_pixels(plate, tmp_path):
     plt.close(ax.figure)
 
 
+def test_plate_heatmap_of_a_constant_and_of_counts(tmp_path):
+    """Tutorial 05's map of 2 fields in every well was solid black, its colour bar 0-2 in steps of 0.25."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm, Normalize
+
+    wells = [f"{r}{c}" for r in "ABCDEFGH" for c in range(1, 13)]
+    fields = pd.Series(2, index=wells, name="fields").drop(["C5", "F9", "H12"])
+    ax = labkit.plate_heatmap(fields, label="fields", cmap="Greys", vmin=0, title="fields of view per well")
+    fig, bar = ax.figure, ax.images[0].colorbar
+    grey = _pixel(fig, ax, 0.2, -0.1).astype(int)  # A1
+    middle = np.round(np.array(plt.get_cmap("Greys")(0.5)[:3]) * 255)
+    assert np.abs(grey - middle).max() <= 2 and 60 < grey.mean() < 200, grey  # neither black nor white
+    assert (_pixel(fig, ax, 6.2, 3.9) == grey).all()  # every well the same
+    assert list(bar.get_ticks()) == [2] and [t.get_text() for t in bar.ax.get_yticklabels()] == ["2"]
+    assert ax.get_xlabel() == "all 93 wells: 2 fields"
+    fig.savefig(tmp_path / "constant.png")
+    plt.close(fig)
+
+    # counts of a few values: one colour per count, whole-number ticks
+    counts = pd.Series([0, 1, 2, 3, 1, 2], index=["A1", "A2", "A3", "B1", "B2", "B3"], name="fields")
+    ax = labkit.plate_heatmap(counts, cmap="viridis")
+    shown, bar = ax.images[0], ax.images[0].colorbar
+    assert isinstance(shown.norm, BoundaryNorm) and shown.norm.Ncmap == 4
+    assert list(bar.get_ticks()) == [0, 1, 2, 3] and [t.get_text() for t in bar.ax.get_yticklabels()] == \
+        ["0", "1", "2", "3"]
+    colours = {tuple(_pixel(ax.figure, ax, j + 0.2, i - 0.1)) for i, j in [(0, 0), (0, 1), (0, 2), (1, 0)]}
+    assert len(colours) == 4 and ax.get_xlabel() == ""
+    plt.close(ax.figure)
+
+    # many counts: a continuous map, but its colour bar ticks whole numbers only (not 12.5, 15, 17.5 ...)
+    many = pd.Series([13, 15, 18, 20, 23, 26], index=["A1", "A2", "A3", "B1", "B2", "B3"], name="nuclei")
+    ax = labkit.plate_heatmap(many)
+    ax.figure.canvas.draw()
+    ticks = ax.images[0].colorbar.get_ticks()
+    assert type(ax.images[0].norm) is Normalize and len(ticks) >= 3 and all(float(t).is_integer() for t in ticks)
+    plt.close(ax.figure)
+
+
 def test_plate_thumbnails(plate):
     import matplotlib.pyplot as plt
 

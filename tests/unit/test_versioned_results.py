@@ -74,6 +74,34 @@ def test_each_run_is_one_commit_with_its_provenance_and_old_versions_stay_readab
     assert "vol/2.ome.zarr/zarr.json" in store.list()
 
 
+def test_history_is_shown_as_a_compact_table_and_keeps_every_record(tmp_path):
+    """As a table, history() repeated all provenance in a ``metadata`` column (issue 29)."""
+    url = str(tmp_path / "repo")
+    thumb, _ = _steps(url)
+    store = thumb.store
+    for denoise in (1.0, 2.0):
+        with store.run(f"denoise={denoise}", metadata={"denoise": denoise}):
+            for i in range(6):
+                thumb(i, scale=int(denoise))
+        store.tag(f"v{int(denoise)}")
+    store.tag("published", "v1")
+    history = store.history()
+    table = history.table()
+    assert list(table.columns) == ["id", "tags", "time", "message", "results", "denoise", "labkit_version"]
+    assert table.tags.tolist() == ["v2", "published, v1"]
+    assert table.results.tolist() == [6, 6] and table.denoise.tolist() == [2.0, 1.0]
+    assert table.id.tolist() == [c.id for c in history] and table.message.tolist() == ["denoise=2.0", "denoise=1.0"]
+    html = history._repr_html_()
+    assert "sha256" not in html and "code_hash" not in html and "denoise=2.0" in html and len(html) < 3000
+    assert "sha256" not in repr(history) and "tags=('v2',)" in repr(history)
+    # the full records stay on each commit; metadata no longer repeats them
+    assert sorted(history[0].provenance) == [f"cells/{i}.png" for i in range(6)]
+    assert history[0].provenance["cells/3.png"]["arguments"] == {"i": 3, "scale": 2}
+    assert history[0].metadata["denoise"] == 2.0 and "results" not in history[0].metadata
+    frame = pd.DataFrame(history)  # as tutorial 04 made its table
+    assert "results" not in str(frame.metadata.tolist()) and frame.provenance.map(len).tolist() == [6, 6]
+
+
 def test_unknown_versions_taken_tags_and_writes_to_a_past_version_are_refused(tmp_path):
     url = str(tmp_path / "repo")
     store = ResultStore(url, versioned=True)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from labkit._lazy import attempt_import
+from labkit._text import plural
 from labkit.errors import FormatError
 
 CHUNK = 1_000_000
@@ -110,7 +111,7 @@ def _dir_cid(tree: dict[str, Any], where: str) -> tuple[str, int]:
             cid, tsize = file_cid(entry() if callable(entry) else entry)
         links.append((bytes(multiformats.CID.decode(cid)), name, tsize))
     if sum(len(name.encode()) + len(cid) for cid, name, _ in links) > SHARD_THRESHOLD:
-        raise FormatError(f"the folder {where or '/'} has {len(links)} entries: IPFS shards a folder that large, "
-                          "and labkit does not compute sharded CIDs; put its files in sub-folders")
+        raise FormatError(f"the folder {where or '/'} has {plural(len(links), 'entry', 'entries')}: IPFS shards a "
+                          "folder that large, and labkit does not compute sharded CIDs; put its files in sub-folders")
     block = _node(links, _field(1, _DIRECTORY))
     return str(_cid("dag-pb", block)), len(block) + sum(t for *_, t in links)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkit._text import plural
 from labkit.errors import FormatError, StaleResultError
 from labkit.packages.formats import folder_of
 from labkit.results import provenance as prov
@@ -94,7 +95,7 @@ def collect(source: Any) -> Contents:
     if problems:
         listing = "\n".join(f"  {name}: {why}" for name, why in sorted(problems.items()))
         raise StaleResultError(
-            f"{store.url}: {len(problems)} result(s) cannot be published:\n{listing}\n"
+            f"{store.url}: {plural(len(problems), 'result')} cannot be published:\n{listing}\n"
             "Compute them again (call the checkpointed function), remove them, or publish a Manifest or the "
             "functions whose results are finished.", problems)
     return Contents(store, results, list(dict.fromkeys(extra)))
@@ -153,7 +154,8 @@ def stage(contents: Contents, folder: str | os.PathLike[str]) -> dict[str, str]:
             f.write(data)
     if changed:
         listing = "\n".join(f"  {name}: {why}" for name, why in sorted(changed.items()))
-        raise StaleResultError(f"{contents.store.url}: {len(changed)} result(s) cannot be published:\n{listing}\n"
+        raise StaleResultError(f"{contents.store.url}: {plural(len(changed), 'result')} cannot be published:\n"
+                               f"{listing}\n"
                                "Compute them again (call the checkpointed function with overwrite=True) or remove "
                                "them.", changed)
     return digests

@@ -14,6 +14,7 @@ import io
 import os
 from typing import Any
 
+from labkit._text import plural
 from labkit.errors import NotFoundError
 from labkit.packages.reading import PackageFiles, listed_files
 from labkit.packages.verifying import VerifyReport, check, read_metadata
@@ -103,7 +104,7 @@ class Package:
 
     def __repr__(self) -> str:
         demo = f"\n  {self._demo_note()}" if self.demo_author else ""
-        return f"<Package {self.title!r} at {self.url}: {len(self.files)} files>{demo}"
+        return f"<Package {self.title!r} at {self.url}: {plural(len(self.files), 'file')}>{demo}"
 
     def _repr_html_(self, max_rows: int = 30) -> str:
         files = self.files
@@ -119,7 +120,7 @@ class Package:
                 f"<div><code>{html.escape(self.url)}</code>{cid}</div>"
                 f"<div>{html.escape(str(self.root.get('description', '')))}</div>"
                 f"<table><tr><th>file</th><th>size</th><th>format</th></tr>{rows}{more}</table>"
-                f"<div>{len(files)} files, {total}</div></div>")
+                f"<div>{plural(len(files), 'file')}, {total}</div></div>")
 
 
 def open_package(url: str | os.PathLike[str], *, verify: bool = True, cid: str | None = None) -> Package:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from labkit._text import plural
 from labkit.config import authors as configured_authors
 from labkit.config import parse_authors, resolve
 from labkit.errors import ConfigurationError, DemoAuthorWarning, FormatError
@@ -91,7 +92,7 @@ def publish(
     if not contents.files():
         raise FormatError(f"{contents.store.url} holds no finished result: nothing to publish")
     title = name or f"Results in {contents.store.url.rstrip('/').rsplit('/', 1)[-1]}"
-    abstract = description or (f"{len(contents.results)} results computed with labkit, each with the code, "
+    abstract = description or (f"{plural(len(contents.results), 'result')} computed with labkit, each with the code, "
                                "parameters and software versions that made it.")
     with tempfile.TemporaryDirectory(prefix="labkit-publish-") as tmp:
         work = Path(tmp)

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkit._text import plural
 from labkit.errors import ConfigurationError, FormatError, NotFoundError, PackageIntegrityError
 from labkit.packages.crate import METADATA
 from labkit.packages.reading import PackageFiles, listed_files
@@ -53,20 +54,21 @@ class VerifyReport:
             return
         listing = "\n".join(f"  {name}: {why}" for name, why in sorted(self.problems().items()))
         raise PackageIntegrityError(
-            f"the package {self.url} is not as it was published ({len(self.problems())} difference(s)):\n{listing}\n"
+            f"the package {self.url} is not as it was published ({plural(len(self.problems()), 'difference')}):\n"
+            f"{listing}\n"
             "It was changed or damaged after publishing: get a fresh copy from where it was published.",
             self.problems())
 
     def __repr__(self) -> str:
-        state = "ok" if self.ok else f"{len(self.problems())} difference(s)"
-        return f"<VerifyReport {self.url}: {state}, {self.checked} files checked>"
+        state = "ok" if self.ok else plural(len(self.problems()), "difference")
+        return f"<VerifyReport {self.url}: {state}, {plural(self.checked, 'file')} checked>"
 
     def _repr_html_(self) -> str:
         state = "✔ as published" if self.ok else "✘ differs from what was published"
         rows = "".join(f"<tr><td><code>{html.escape(n)}</code></td><td>{html.escape(w)}</td></tr>"
                        for n, w in sorted(self.problems().items()))
         cid = f" — CID <code>{html.escape(self.cid)}</code>" if self.cid else ""
-        return (f"<div><b>{html.escape(self.url)}</b>: {state} ({self.checked} files checked){cid}"
+        return (f"<div><b>{html.escape(self.url)}</b>: {state} ({plural(self.checked, 'file')} checked){cid}"
                 + (f"<table><tr><th>file</th><th>problem</th></tr>{rows}</table>" if rows else "") + "</div>")
 
 
@@ -109,7 +111,7 @@ def check(files: PackageFiles, metadata: dict[str, Any], cid: str | None = None)
         if digest is None:
             report.changed[name] = "no SHA-256 recorded: cannot be checked"
         elif size is not None and str(size) != str(len(data)):
-            report.changed[name] = f"changed: {len(data)} bytes, {size} recorded"
+            report.changed[name] = f"changed: {plural(len(data), 'byte')}, {size} recorded"
         elif hashlib.sha256(data).hexdigest() != digest:
             report.changed[name] = "changed: its SHA-256 is not the one recorded"
     if report.cid:

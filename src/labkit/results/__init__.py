@@ -19,10 +19,10 @@ from labkit.results.checkpoint import Checkpointed, checkpoint
 from labkit.results.manifest import Manifest
 from labkit.results.result_store import ResultStore
 from labkit.results.serializers import NgffLabels, Npy, OmeTiff, OmeZarr, Parquet, Png, Serializer
-from labkit.results.versioned import Change, Commit, VersionedResultStore
+from labkit.results.versioned import Change, Commit, History, VersionedResultStore
 
-__all__ = ["Change", "Checkpointed", "Commit", "Manifest", "NgffLabels", "Npy", "OmeTiff", "OmeZarr", "Parquet",
-           "Png", "ResultStore", "Serializer", "VersionedResultStore", "checkpoint"]
+__all__ = ["Change", "Checkpointed", "Commit", "History", "Manifest", "NgffLabels", "Npy", "OmeTiff", "OmeZarr",
+           "Parquet", "Png", "ResultStore", "Serializer", "VersionedResultStore", "checkpoint"]
 
 
 def __getattr__(name: str) -> Any:

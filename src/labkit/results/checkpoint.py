@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from labkit._text import plural
 from labkit.errors import ConfigurationError, FormatError, NotFoundError, StaleResultWarning
 from labkit.results import provenance as prov
 from labkit.results.result_store import PROVENANCE_SUFFIX, ResultStore
@@ -186,7 +187,7 @@ class Checkpointed:
         store = self.store
         in_run = store._run is not None or store._fork
         context = contextlib.nullcontext() if in_run else \
-            store.run(message or f"{self.func.__qualname__} over {len(calls)} inputs")
+            store.run(message or f"{self.func.__qualname__} over {plural(len(calls), 'input')}")
         with context:
             done = dask.compute(*[dask.delayed(_call_in_fork, pure=False)(self, store.fork(), args) for args in calls])
             store.merge(*[fork for _, fork in done])

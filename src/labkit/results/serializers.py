@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from labkit._lazy import attempt_import
+from labkit._text import plural
 from labkit.errors import ConfigurationError, FormatError, IntegrityError
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ class OmeTiff(Serializer):
         if self.channel_names is not None and "C" in self.dims:
             n_c = obj.shape[self.dims.index("C")]
             if n_c != len(self.channel_names):
-                raise FormatError(f"{len(self.channel_names)} channel names for {n_c} channels")
+                raise FormatError(f"{plural(len(self.channel_names), 'channel name')} for {plural(n_c, 'channel')}")
 
     def dumps(self, obj: Any) -> bytes:
         """Encode an array as OME-TIFF (the OME UUID is derived from the content, so bytes are reproducible)."""

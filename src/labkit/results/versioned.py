@@ -116,14 +116,45 @@ class Commit:
     """One commit of a versioned store: a run.
 
     ``provenance`` maps each result the run wrote to its provenance record (function, code and
-    argument hashes, SHA-256, versions, git state); ``metadata`` is all the commit recorded.
+    argument hashes, SHA-256, versions, git state); ``metadata`` is what else the commit recorded (the
+    run's ``metadata=``, labkit's version); ``tags`` name this commit. Its repr leaves out the records.
     """
 
     id: str
     time: dt.datetime
     message: str
-    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False)
+    tags: tuple[str, ...] = ()
+
+
+class History(list):
+    """The commits of a versioned store, newest first: a list of :class:`Commit` shown as a compact table.
+
+    :meth:`table` is that table (a ``pandas.DataFrame``); each commit keeps its full provenance and metadata.
+    """
+
+    def table(self) -> Any:
+        """The commits as a ``pandas.DataFrame``, one row each.
+
+        Columns: ``id``, ``tags``, ``time``, ``message``, ``results`` (how many the run wrote), then each key of
+        the runs' ``metadata=`` and ``labkit_version``.
+
+        Examples
+        --------
+        >>> store.history().table()  # doctest: +SKIP
+                     id tags                             time    message  results  denoise labkit_version
+        0  1CECHNKREP0F   v2 2026-12-06 20:51:28.123456+00:00     second        5      2.0          0.4.0
+        """
+        pd = attempt_import("pandas")
+        keys = list(dict.fromkeys(k for c in self for k in c.metadata if k != "labkit_version"))
+        rows = [{"id": c.id, "tags": ", ".join(c.tags), "time": c.time, "message": c.message,
+                 "results": len(c.provenance), **{k: c.metadata.get(k) for k in keys},
+                 "labkit_version": c.metadata.get("labkit_version")} for c in self]
+        return pd.DataFrame(rows, columns=["id", "tags", "time", "message", "results", *keys, "labkit_version"])
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
 
 
 @dataclass(frozen=True)
@@ -563,8 +594,8 @@ class VersionedResultStore(ResultStore):
         repo = self.repository
         return {t: repo.lookup_tag(t) for t in sorted(repo.list_tags())}
 
-    def history(self, version: str | None = None) -> list[Commit]:
-        """The commits of the branch (or before ``version``), newest first; ``pandas.DataFrame(...)`` makes a table.
+    def history(self, version: str | None = None) -> History:
+        """The commits of the branch (or before ``version``), newest first, shown as a table (``.table()``).
 
         The repository's own first commit (its root group) is left out.
         """
@@ -574,12 +605,17 @@ class VersionedResultStore(ResultStore):
             where = {"snapshot_id": self.session.snapshot_id}
         else:
             where = {"branch": self.branch}
-        out = []
+        out = History()
+        tags: dict[str, list[str]] = {}
+        for tag, commit in self.tags().items():
+            tags.setdefault(commit, []).append(tag)
         for info in self.repository.ancestry(**where):
             meta = dict(info.metadata or {})
             if (meta.get("__icechunk") or {}).get("is_root") or meta.get("labkit") == "root":
                 continue
-            out.append(Commit(info.id, info.written_at, info.message, dict(meta.get("results") or {}), meta))
+            provenance = dict(meta.pop("results", None) or {})
+            meta = {k: v for k, v in meta.items() if not k.startswith("__")}
+            out.append(Commit(info.id, info.written_at, info.message, provenance, meta, tuple(tags.get(info.id, ()))))
         return out
 
     def diff(self, before: str, after: str | None = None) -> list[Change]:

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,8 @@ def _resolve(services: Iterable[str] | str | None) -> tuple[str, ...]:
     wanted = list(services)
     unknown = sorted(set(wanted) - set(SERVICES))
     if unknown:
-        raise ConfigurationError(f"unknown sandbox service(s) {unknown}; choose from {list(SERVICES)}")
+        raise ConfigurationError(f"unknown sandbox {'service' if len(unknown) == 1 else 'services'} {unknown}; "
+                                 f"choose from {list(SERVICES)}")
     for s in list(wanted):
         wanted += [r for r in REQUIRES.get(s, ()) if r not in wanted]
     return tuple(s for s in SERVICES if s in wanted)
@@ -179,8 +180,8 @@ class Sandbox:
         record = service.start(ctx)
         self._watchdog.watch(record.get("pid"))
         if progress is not None:
-            address = next((v for k, v in record.items() if k in ("endpoint_url", "url", "api", "address")), "")
-            progress(f"started {service.name:8s} {address}  in {time.perf_counter() - t0:.1f} s")
+            progress(f"started {service.name:8s} {_shown_address(service.name, record)}  in "
+                     f"{time.perf_counter() - t0:.1f} s")
         return record
 
     def health(self) -> dict[str, str | None]:
@@ -374,13 +375,36 @@ class Sandbox:
         keys = {"s3": "idr_s3", "stac": "stac", "gateway": "gateway", "omero": "omero", "ipfs": "ipfs_gateway"}
         return {name: getattr(ep, keys[name]) for name in self.records}
 
+    def shown_addresses(self) -> dict[str, str]:
+        """Each running service's address as labkit prints it: IPFS's two named (``gateway ...  API ...``).
+
+        Examples
+        --------
+        >>> sb.shown_addresses()["ipfs"]  # doctest: +SKIP
+        'gateway http://127.0.0.1:41235  API http://127.0.0.1:41234'
+        """
+        shown = self.addresses()
+        if "ipfs" in shown:
+            shown["ipfs"] = _shown_address("ipfs", self.records["ipfs"])
+        return shown
+
     def __repr__(self) -> str:
-        lines = [f"<labkit Sandbox at {self.root}>"] + [f"  {k:8s} {v}" for k, v in self.addresses().items()]
+        lines = [f"<labkit Sandbox at {self.root}>"] + [f"  {k:8s} {v}" for k, v in self.shown_addresses().items()]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{k}</td><td><code>{v}</code></td></tr>" for k, v in self.addresses().items())
+        import html
+
+        rows = "".join(f"<tr><td>{k}</td><td><code>{html.escape(v)}</code></td></tr>"
+                       for k, v in self.shown_addresses().items())
         return f"<b>labkit sandbox</b> <small>{self.root}</small><table>{rows}</table>"
+
+
+def _shown_address(name: str, record: Mapping[str, Any]) -> str:
+    """A service's address for people: its one address, or IPFS's gateway and API, each named."""
+    if name == "ipfs":
+        return f"gateway {record.get('gateway', '?')}  API {record.get('api', '?')}"
+    return str(next((v for k, v in record.items() if k in ("endpoint_url", "url", "address")), ""))
 
 
 def idr_copies(source: Path, data_dir: Path) -> dict[str, Path]:
