@@ -77,13 +77,14 @@ def plot_map(
     if nodata is not None and classes is None:
         values = np.where(values == nodata, np.nan, values)
     # the map's projection is in metres unless its coordinates say otherwise
-    vs = voxel_size(da, (ydim, xdim), unit="kilometer" if units == "km" else "meter", assume="meter")
+    vs = voxel_size(da, (ydim, xdim), unit="meter", assume="meter")
+    scale = (1000.0 if units == "km" else 1.0) if vs.known else 1.0
     units = units if vs.known else "pixel"
     x0, y0, nx, ny = vs.origin[xdim], vs.origin[ydim], da.sizes[xdim], da.sizes[ydim]
     dx = vs.steps[xdim]
     dy = vs.steps[ydim] if ny > 1 else -vs.steps[ydim]  # one row: north up
     x1, y1 = x0 + dx * (nx - 1), y0 + dy * (ny - 1)
-    extent = [x0 - dx / 2, x1 + dx / 2, y1 + dy / 2, y0 - dy / 2]
+    extent = [(x0 - dx / 2) / scale, (x1 + dx / 2) / scale, (y1 + dy / 2) / scale, (y0 - dy / 2) / scale]
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 5.5), constrained_layout=True)
     origin = "upper" if dy < 0 else "lower"
