@@ -77,7 +77,11 @@ def plot_map(
     if nodata is not None and classes is None:
         values = np.where(values == nodata, np.nan, values)
     # the map's projection is in metres unless its coordinates say otherwise
-    vs = voxel_size(da, (ydim, xdim), unit="meter", assume="meter")
+    try:
+        vs = voxel_size(da, (ydim, xdim), unit="meter", assume="meter")
+    except FormatError as exc:  # degrees of a geographic CRS, say
+        raise FormatError(f"plot_map draws maps in a projected CRS, in metres: {exc}. Reproject the map first, "
+                          "e.g. da.rio.reproject('EPSG:3857') with rioxarray") from None
     scale = (1000.0 if units == "km" else 1.0) if vs.known else 1.0
     units = units if vs.known else "pixel"
     x0, y0, nx, ny = vs.origin[xdim], vs.origin[ydim], da.sizes[xdim], da.sizes[ydim]

@@ -256,3 +256,12 @@ def test_a_map_in_kilometres_or_metres_has_the_same_extent():
     np.testing.assert_allclose(extent(None, 1), expected)  # a map's coordinates without units: metres
     np.testing.assert_allclose(extent("metre", 1), expected)
     np.testing.assert_allclose(extent("kilometer", 1000), expected)
+
+
+def test_a_map_in_degrees_is_refused_with_the_fix():
+    from labkit.viewers import plot_map
+
+    da = xr.DataArray(np.ones((2, 2)), dims=("y", "x"), coords={"y": [27.0, 26.9], "x": [67.4, 67.5]})
+    da.x.attrs["units"], da.y.attrs["units"] = "degrees_east", "degrees_north"
+    with pytest.raises(FormatError, match="projected CRS.*'degrees_north'.*reproject"):
+        plot_map(da)
