@@ -161,14 +161,14 @@ def voxel_size(image: Any, dims: Sequence[str] | None = None, *, unit: str = "mi
         raise FormatError(f"voxel_size(unit={unit!r}): not a length unit; ask for one such as 'micrometer'")
     dims = tuple(d for d in getattr(image, "dims", ()) if d in SPATIAL) if dims is None else tuple(dims)
     coords: Mapping[str, Any] = getattr(image, "coords", {})
-    found: dict[str, tuple[str | None, float, float]] = {}  # dim -> (unit name or None, step, origin)
+    found: dict[str, tuple[str | None, float | None, float]] = {}  # dim -> (unit, step or None, origin)
     for d in dims:
         c = coords[d] if d in coords else None
         if c is None or c.ndim != 1 or c.size == 0:
-            found[d] = (None, 1.0, 0.0)
+            found[d] = (None, None, 0.0)
             continue
-        values = np.asarray(c.values, dtype=float)
-        step = float(values[1] - values[0]) if values.size > 1 else 1.0
+        values = np.asarray(c.values[:2], dtype=float)
+        step = float(values[1] - values[0]) if values.size > 1 else None
         raw = c.attrs.get("units", c.attrs.get("unit", assume))
         name = unit_name(raw) if raw not in (None, "") else None
         if raw not in (None, "") and name is None:
@@ -178,15 +178,9 @@ def voxel_size(image: Any, dims: Sequence[str] | None = None, *, unit: str = "mi
                 "or open the image with labkit.open_image(..., pixel_sizes={...}) in micrometres")
         found[d] = (name, step, float(values[0]))
     names = {name for name, _, _ in found.values()}
-    if dims and None not in names and PIXEL not in names:
-        factor = {d: METRES[n] / METRES[target] for d, (n, _, _) in found.items() if n is not None}
-        steps = {d: (s * factor[d] if _has(coords, d, 2) else 1.0) for d, (_, s, _) in found.items()}
-        return VoxelSize(target, steps, {d: o * factor[d] for d, (_, _, o) in found.items()})
-    if names == {PIXEL}:  # coordinates in pixels (of the full-resolution level): their steps and origin
-        return VoxelSize(PIXEL, {d: s for d, (_, s, _) in found.items()}, {d: o for d, (_, _, o) in found.items()})
+    if dims and (names == {PIXEL} or not names & {None, PIXEL}):  # every axis in a length unit, or all in pixels
+        factor = {d: 1.0 if n == PIXEL else METRES[str(n)] / METRES[target] for d, (n, _, _) in found.items()}
+        return VoxelSize(PIXEL if names == {PIXEL} else target,
+                         {d: 1.0 if s is None else s * factor[d] for d, (_, s, _) in found.items()},
+                         {d: o * factor[d] for d, (_, _, o) in found.items()})
     return VoxelSize(PIXEL, dict.fromkeys(dims, 1.0), dict.fromkeys(dims, 0.0))
-
-
-def _has(coords: Mapping[str, Any], dim: str, n: int) -> bool:
-    """Whether ``coords`` has a 1D coordinate of at least ``n`` values for ``dim``."""
-    return dim in coords and coords[dim].ndim == 1 and coords[dim].size >= n
