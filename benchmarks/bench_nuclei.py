@@ -28,7 +28,10 @@ VOXEL_UM = (1.0, 0.5, 0.5)
 def _volume(shape: tuple[int, int, int]) -> xr.DataArray:
     field = nuclei_field(shape, chunks=BLOCK, voxel_um=VOXEL_UM, seed=3)
     coords = {d: np.arange(n) * v for d, n, v in zip("zyx", shape, VOXEL_UM, strict=True)}
-    return xr.DataArray(field.image, dims=("z", "y", "x"), coords=coords)
+    volume = xr.DataArray(field.image, dims=("z", "y", "x"), coords=coords)
+    for d in "zyx":  # micrometres, as open_image says (coordinates without a unit count in pixels)
+        volume[d].attrs["units"] = "micrometer"
+    return volume
 
 
 def _parameters() -> nuclei_method.NucleiParameters:

@@ -32,7 +32,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "labels",
               "load_remote", "measurements", "modes", "ngff", "nuclei_method", "packages", "plate_plots", "plates",
               "recipes", "results", "sandbox", "segment", "stac", "storage", "studies", "synthetic", "tutorials",
-              "viewer3d", "viewers", "write")
+              "units", "viewer3d", "viewers", "write")
 #: public name -> module that defines it
 _API = {
     "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel", "progress": "cluster_progress",

@@ -487,19 +487,19 @@ def write_labels(
 
 
 def _physical(meta: ngff.Multiscale, labels: Any) -> ngff.Multiscale:
-    """A v0.1-0.3 source (no physical scales) in the labels' units, from their coordinates, for its copy."""
+    """A v0.1-0.3 source (no physical scales) in micrometres, from the labels' coordinates, for its copy."""
     from dataclasses import replace
 
     coords = getattr(labels, "coords", {})
-    sizes = {a.name: float(abs(coords[a.name].values[1] - coords[a.name].values[0])) for a in meta.axes
-             if a.type == ngff.SPACE and a.name in coords and coords[a.name].size > 1}
-    if meta.scales_known or not sizes:
+    vs = ngff.voxel_size(labels, [a.name for a in meta.axes if a.type == ngff.SPACE and a.name in coords])
+    sizes = {d: s for d, s in vs.sizes.items() if coords[d].size > 1}
+    if meta.scales_known or not vs.known or not sizes:  # pixels stay pixels: no physical scale is made up
         return meta
     def physical(values: tuple[float, ...]) -> tuple[float, ...]:
         return tuple(v * sizes.get(a.name, 1.0) for v, a in zip(values, meta.axes, strict=True))
 
     levels = tuple(replace(lv, scale=physical(lv.scale), translation=physical(lv.translation)) for lv in meta.levels)
-    axes = tuple(replace(a, unit=coords[a.name].attrs.get("units", "micrometer")) if a.name in sizes else a
+    axes = tuple(replace(a, unit=vs.unit) if a.name in sizes else a
                  for a in meta.axes)
     return replace(meta, levels=levels, axes=axes, scales_known=True)
 

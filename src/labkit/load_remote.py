@@ -262,8 +262,11 @@ def image_of(
     for i, axis in enumerate(meta.axes):
         if axis.type == ngff.SPACE:
             coords[axis.name] = lv.translation[i] + scale[i] * np.arange(lv.shape[i])
-            unit = axis.unit or ("micrometer" if pixel_sizes else "pixel")
-            units[axis.name] = unit
+            # no unit: micrometres when pixel_sizes gave the sizes; pixels of level 0 for scales that are shape
+            # ratios (v0.1-0.3); none (unknown, see labkit.units.voxel_size) for v0.4+ scales without a unit
+            unit = axis.unit or ("micrometer" if pixel_sizes else None if meta.scales_known else "pixel")
+            if unit:
+                units[axis.name] = unit
     if "c" in meta.axis_names and meta.channels and len(meta.channels) == lv.shape[meta.axis_names.index("c")]:
         coords["c"] = [c.label for c in meta.channels]
     name = meta.name or str(url).rstrip("/").rsplit("/")[-1]

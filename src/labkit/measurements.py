@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from labkit.errors import FormatError
+from labkit.units import voxel_size
 
 SPATIAL = ("z", "y", "x")
 #: voxels measured by one task at most
@@ -25,8 +26,9 @@ def measure(labels: Any, image: Any = None) -> Any:
     ----------
     labels : xarray.DataArray, dask or numpy array
         Integer labels with spatial dims ``(z, y, x)`` or ``(y, x)`` (e.g. from :func:`labkit.segment_nuclei` or
-        :func:`labkit.open_labels`); 0 is background. Physical coordinates give the units (µm); without them
-        sizes are in pixels.
+        :func:`labkit.open_labels`); 0 is background. Sizes and positions are in micrometres when the coordinates
+        carry a length unit (converted from nanometres, millimetres ...: :func:`labkit.units.voxel_size`), in
+        pixels otherwise.
     image : xarray.DataArray, dask or numpy array, optional
         The intensities, with the labels' spatial shape, and optionally a ``c`` dimension (every channel is
         measured, columns named after the channel labels).
@@ -34,10 +36,11 @@ def measure(labels: Any, image: Any = None) -> Any:
     Returns
     -------
     pandas.DataFrame
-        One row per object, sorted by label: ``label``, ``volume_um3`` (3D) or ``area_um2`` (2D) (``_px`` without
-        physical coordinates), ``centroid_<axis>``, ``bbox_min_<axis>``, ``bbox_max_<axis>`` (the outermost voxel
-        centres), then ``mean_<channel>`` and ``max_<channel>``. Computed with the current Dask scheduler or
-        cluster, a task per block.
+        One row per object, sorted by label: ``label``, ``volume_um3`` (3D) or ``area_um2`` (2D) (``volume_px``,
+        ``area_px`` when the unit is not known), ``centroid_<axis>``, ``bbox_min_<axis>``, ``bbox_max_<axis>`` (the
+        outermost voxel centres), then ``mean_<channel>`` and ``max_<channel>``. ``table.attrs["units"]`` names
+        the unit of the sizes and positions (``"micrometer"`` or ``"pixel"``), ``table.attrs["voxel_size"]`` the
+        voxel size per axis in it. Computed with the current Dask scheduler or cluster, a task per block.
 
     Examples
     --------
@@ -143,26 +146,21 @@ def _combine(partial: Any, lab: Any, channels: list[str]) -> Any:
     if partial.empty:
         partial = pd.DataFrame(columns=["label", *how])
     rows = partial.groupby("label", sort=True).agg(how)
-    scale, offset, unit = {}, {}, "px"
-    for d in dims:
-        c = lab.coords[d] if d in lab.coords else None
-        if c is not None and c.size > 1:
-            scale[d], offset[d] = float(c.values[1] - c.values[0]), float(c.values[0])
-            unit = "um"
-        else:
-            scale[d], offset[d] = 1.0, float(c.values[0]) if c is not None and c.size else 0.0
+    vs = voxel_size(lab, dims)  # micrometres when the coordinates' unit is known, else pixels
+    step, offset = vs.steps, vs.origin
     size = "volume" if len(dims) == 3 else "area"
     out = pd.DataFrame({"label": rows.index.to_numpy()})
-    out[f"{size}_{unit}{len(dims)}" if unit == "um" else f"{size}_px"] = \
-        rows["n"].to_numpy() * float(np.prod([abs(scale[d]) for d in dims]))
+    out[f"{size}_{vs.suffix}{len(dims)}" if vs.known else f"{size}_px"] = \
+        rows["n"].to_numpy() * float(np.prod([vs[d] for d in dims]))
     for d in dims:
-        out[f"centroid_{d}"] = offset[d] + scale[d] * rows[f"sum_{d}"].to_numpy() / rows["n"].to_numpy()
+        out[f"centroid_{d}"] = offset[d] + step[d] * rows[f"sum_{d}"].to_numpy() / rows["n"].to_numpy()
     for d in dims:
-        out[f"bbox_min_{d}"] = offset[d] + scale[d] * rows[f"min_{d}"].to_numpy()
-        out[f"bbox_max_{d}"] = offset[d] + scale[d] * rows[f"max_{d}"].to_numpy()
+        out[f"bbox_min_{d}"] = offset[d] + step[d] * rows[f"min_{d}"].to_numpy()
+        out[f"bbox_max_{d}"] = offset[d] + step[d] * rows[f"max_{d}"].to_numpy()
     for c, name in enumerate(channels):
         suffix = f"_{name}" if name else ""
         out[f"mean{suffix}"] = rows[f"isum_{c}"].to_numpy() / rows["n"].to_numpy()
         out[f"max{suffix}"] = rows[f"imax_{c}"].to_numpy()
-    out.attrs["units"] = "micrometer" if unit == "um" else "pixel"
+    out.attrs["units"] = vs.unit  # of the sizes, centroids and bounding boxes
+    out.attrs["voxel_size"] = vs.sizes
     return out

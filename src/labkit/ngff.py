@@ -5,6 +5,10 @@
   (and translation); v0.5 is v0.4 on zarr v3 under the attribute ``ome``, with
   sharded arrays allowed.
 
+The units of an image's axes, once it is opened as an ``xarray.DataArray``, are read by one function,
+:func:`voxel_size` (from :mod:`labkit.units`, which this module owns: it imports no I/O, so analysis modules
+import it directly).
+
 Examples
 --------
 >>> import numpy as np, zarr
@@ -28,6 +32,7 @@ from labkit import _zarr
 from labkit._lazy import attempt_import
 from labkit._text import plural
 from labkit.errors import FormatError, LabkitError
+from labkit.units import VoxelSize, unit_name, voxel_size  # noqa: F401 - the one rule for units, owned here
 
 VERSIONS = ("0.1", "0.2", "0.3", "0.4", "0.5")
 SPACE, TIME, CHANNEL = "space", "time", "channel"

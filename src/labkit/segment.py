@@ -65,8 +65,9 @@ def segment_nuclei(
         Core size of a block per spatial axis (``{"z": 64, "y": 256, "x": 256}``); default about 4 Mi voxels.
         A block must not be smaller than the halo.
     diameter : float, optional
-        Typical nucleus diameter in the image's units (µm with physical coordinates, pixels without);
-        estimated from the sample when not given.
+        Typical nucleus diameter in micrometres when the coordinates carry a length unit (nanometres and
+        millimetres converted), in pixels otherwise (:func:`labkit.units.voxel_size`); estimated from the sample
+        when not given.
     halo : int or sequence, optional
         Margin around each block, voxels per spatial axis; default from the method (two nucleus diameters for
         the default method and for a callable given ``diameter``, else 32 voxels). It must exceed the largest
@@ -181,12 +182,11 @@ def _spatial_image(image: Any, channel: str | int | None) -> Any:
 
 
 def _spacing(image: Any) -> tuple[float, ...]:
-    """Voxel size per dim from the coordinates (1.0 where there are none)."""
-    out = []
-    for d in image.dims:
-        c = image.coords[d] if d in image.coords else None
-        out.append(float(abs(c.values[1] - c.values[0])) if c is not None and c.size > 1 else 1.0)
-    return tuple(out)
+    """Voxel size per dim: micrometres when the coordinates' unit is known, else pixels (:func:`voxel_size`)."""
+    from labkit.units import voxel_size
+
+    sizes = voxel_size(image, image.dims).sizes
+    return tuple(sizes[d] or 1.0 for d in image.dims)
 
 
 def _per_axis(value: Any, ndim: int, what: str) -> tuple[int, ...]:

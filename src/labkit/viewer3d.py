@@ -15,8 +15,7 @@ import numpy as np
 from labkit._images import as_dataarray, as_labels, channels_of, label_hex
 from labkit._lazy import attempt_import
 from labkit.errors import FormatError
-
-_UNITS = {"micrometer": "um", "µm": "um", "um": "um", "nanometer": "nm", "nm": "nm", "millimeter": "mm"}
+from labkit.units import voxel_size
 
 
 class _Chunks:
@@ -144,18 +143,10 @@ def _segmentation_layer(ng: Any, labels: Any, image: Any, space: Any) -> Any:
 
 
 def _voxel_size(da: Any) -> tuple[list[float], str]:
-    """z, y, x voxel sizes and their neuroglancer unit, from the coordinates (1 pixel without them)."""
-    sizes, units = [], set()
-    for dim in ("z", "y", "x"):
-        if dim in da.coords and da.sizes[dim] > 1:
-            v = np.asarray(da[dim].values, float)
-            sizes.append(float(f"{abs(float(v[1] - v[0])) or 1.0:.3g}"))  # 3 digits: what the viewer prints
-            units.add(_UNITS.get(da[dim].attrs.get("units", ""), ""))
-        else:
-            sizes.append(1.0)
-            units.add("")
-    unit = units.pop() if len(units) == 1 else ""
-    return sizes, unit
+    """z, y, x voxel sizes and their neuroglancer unit: µm (:func:`labkit.units.voxel_size`), or none (pixels)."""
+    vs = voxel_size(da, ("z", "y", "x"))
+    sizes = [float(f"{vs[d] or 1.0:.3g}") for d in ("z", "y", "x")]  # 3 digits: what the viewer prints
+    return sizes, "um" if vs.known else ""
 
 
 def _window(channel: dict[str, Any], volume: Any) -> tuple[float, float]:

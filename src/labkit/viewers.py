@@ -10,6 +10,7 @@ import numpy as np
 from labkit._images import as_dataarray, as_labels, channels_of, label_colors
 from labkit._lazy import attempt_import
 from labkit.errors import ConfigurationError, FormatError
+from labkit.units import voxel_size
 
 
 def plot_map(
@@ -35,7 +36,8 @@ def plot_map(
     Parameters
     ----------
     da : xarray.DataArray
-        2D, dims ``("y", "x")``; coordinates in metres of its projection.
+        2D, dims ``("y", "x")``; coordinates in metres of its projection (or in the length unit their ``units``
+        attribute names: :func:`labkit.units.voxel_size`).
     ax : matplotlib Axes, optional
     cmap : str
     title : str, optional
@@ -74,11 +76,19 @@ def plot_map(
     nodata = nodata if nodata is not None else da.attrs.get("nodata", da.attrs.get("_FillValue"))
     if nodata is not None and classes is None:
         values = np.where(values == nodata, np.nan, values)
-    x, y = np.asarray(da[xdim], float), np.asarray(da[ydim], float)
-    scale = 1000.0 if units == "km" else 1.0
-    dx = (x[1] - x[0]) if x.size > 1 else 1.0
-    dy = (y[1] - y[0]) if y.size > 1 else -1.0
-    extent = [(x[0] - dx / 2) / scale, (x[-1] + dx / 2) / scale, (y[-1] + dy / 2) / scale, (y[0] - dy / 2) / scale]
+    # the map's projection is in metres unless its coordinates say otherwise
+    try:
+        vs = voxel_size(da, (ydim, xdim), unit="meter", assume="meter")
+    except FormatError as exc:  # degrees of a geographic CRS, say
+        raise FormatError(f"plot_map draws maps in a projected CRS, in metres: {exc}. Reproject the map first, "
+                          "e.g. da.rio.reproject('EPSG:3857') with rioxarray") from None
+    scale = (1000.0 if units == "km" else 1.0) if vs.known else 1.0
+    units = units if vs.known else "pixel"
+    x0, y0, nx, ny = vs.origin[xdim], vs.origin[ydim], da.sizes[xdim], da.sizes[ydim]
+    dx = vs.steps[xdim]
+    dy = vs.steps[ydim] if ny > 1 else -vs.steps[ydim]  # one row: north up
+    x1, y1 = x0 + dx * (nx - 1), y0 + dy * (ny - 1)
+    extent = [(x0 - dx / 2) / scale, (x1 + dx / 2) / scale, (y1 + dy / 2) / scale, (y0 - dy / 2) / scale]
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 5.5), constrained_layout=True)
     origin = "upper" if dy < 0 else "lower"
@@ -210,12 +220,11 @@ class Viewer:
         return rgb
 
     def _pixel_size(self) -> tuple[float | None, str]:
-        """Size of one x pixel and its unit, from the x coordinates (``None`` without physical coordinates)."""
-        unit = self.data.x.attrs.get("units", "") if "x" in self.data.coords else ""
-        if unit in ("", "pixel") or self.data.sizes["x"] < 2:
+        """Size of one x pixel and its unit (µm), from :func:`labkit.units.voxel_size` (``None`` when unknown)."""
+        vs = voxel_size(self.data, ("x",))
+        if not vs.known or self.data.sizes["x"] < 2:
             return None, "pixel"
-        x = np.asarray(self.data.x.values, float)
-        return abs(float(x[1] - x[0])), {"micrometer": "µm", "nanometer": "nm"}.get(unit, unit)
+        return vs["x"], vs.symbol
 
     def zoom(self) -> int:
         """Whole-number magnification: small images are enlarged to at least 400 pixels wide, pixel for pixel."""

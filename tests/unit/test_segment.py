@@ -105,6 +105,8 @@ def test_measure_matches_scikit_image_and_objects_across_blocks_are_measured_onc
               "x": np.arange(image.shape[2]) * 0.25}
     intensity = xr.DataArray(np.stack([image, image // 3 + truth.astype(np.uint16)]), dims=("c", "z", "y", "x"),
                              coords={**coords, "c": ["Dapi", "GFP"]})
+    for d in "zyx":  # as labkit.open_image sets them: coordinates without a unit are measured in pixels
+        intensity[d].attrs["units"] = "micrometer"
     labels = segment_nuclei(intensity, channel="Dapi", method=threshold, chunks=(20, 48, 48), halo=16)
     table = measure(labels, intensity)
     assert len(table) == 5 and table["label"].is_unique
