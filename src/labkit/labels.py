@@ -293,6 +293,9 @@ def write_labels(
         One row per label with a ``label`` column (a measurement table): its other columns become each
         label's properties (numbers as JSON numbers, missing values left out). Then the labels' values
         listed in ``colors`` and ``properties`` are the table's labels; else the values in the image.
+        The table is also written into the image as the labels' feature table, ``tables/<name>``, as
+        Fractal and ngio keep one (:mod:`labkit.tables`; read it with :func:`labkit.open_table`). An index
+        named ``label`` (ngio's tables) serves as the column. Every row must name a label in the image.
     colors : mapping, optional
         Label value -> colour (``"FF00FF"``, ``"FF00FF80"`` or 3-4 integers 0-255), replacing the
         generated ones (:func:`label_colors`).
@@ -316,9 +319,12 @@ def write_labels(
         Labels that are not integers or not of the image's shape; ``url`` not an OME-Zarr image (without
         ``image``), or of an NGFF version labkit cannot add labels to.
     labkit.errors.ConfigurationError
-        A ``name`` with ``/``; ``properties`` without a ``label`` column; a bad colour.
+        A ``name`` with ``/``; ``properties`` without a ``label`` column (or index), naming labels that are not
+        in the image, or a label twice; a bad colour. Nothing is written then (new lazy labels, whose values
+        are known once written, are removed again).
     labkit.errors.AlreadyExistsError
-        Labels ``name`` exist (pass ``overwrite=True``); with ``image``, ``url`` holds something else.
+        Labels ``name`` exist (pass ``overwrite=True``), or with ``properties`` a table ``name``; with
+        ``image``, ``url`` holds something else.
 
     Examples
     --------

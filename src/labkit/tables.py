@@ -87,8 +87,9 @@ def labelled(table: Any) -> Any:
     elif index_name == INDEX:
         out = table.reset_index()
     else:
+        index = f"named {index_name!r}" if index_name else "unnamed"
         raise ConfigurationError(
-            f"the table has no 'label' column and its index is {'named ' + repr(index_name) if index_name else 'unnamed'}"
+            f"the table has no 'label' column and its index is {index}"
             f" (columns {list(columns)[:8]}): give each row's label value in a 'label' column, as labkit.measure's "
             "tables have, or as the index named 'label' (table.rename_axis('label'), as ngio's)")
     raw = out[INDEX]
