@@ -204,3 +204,33 @@ def test_properties_added_later_and_missing_tables(tmp_path):
     assert _ngio_rows(url, "nuclei").label.tolist() == [1, 7]
     with pytest.raises(NotFoundError, match=r"no labels 'cells'.*write them first"):
         write_table(url, _table(), labels="cells")
+
+
+def test_a_versioned_store_keeps_the_table_in_zarr_attributes(tmp_path):
+    pytest.importorskip("icechunk")
+    from labkit.results import NgffLabels, ResultStore, checkpoint
+
+    image = _image(tmp_path / "image.ome.zarr", "0.5")
+    store = ResultStore(tmp_path / "repo", versioned=True)
+
+    @checkpoint(store, target="{name}.ome.zarr", serializer=NgffLabels("nuclei", image=image, table=True))
+    def nuclei(name, scale):
+        table = _table()
+        table["area"] *= scale
+        return da.from_array(_seg(), chunks=(1, 16, 16)), table
+
+    nuclei("cells", 1)
+    store.tag("one")
+    nuclei("cells", 2)
+    labels, table = nuclei.serializer.load(store, "cells.ome.zarr")
+    assert table.attrs["backend"] == "json"  # icechunk takes zarr keys only: no table.parquet
+    np.testing.assert_array_equal(table.area.to_numpy(), [96.0, 600.0, np.nan])
+    assert int(labels.max()) == 12
+    old = ResultStore(tmp_path / "repo", version="one")
+    assert nuclei.serializer.load(old, "cells.ome.zarr")[1].area.tolist()[:2] == [48.0, 300.0]
+    # ngio reads the committed version: a zarr group like any other
+    group = zarr.open_group(old.zarr_location("cells.ome.zarr"), mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = ngio.open_ome_zarr_container(group, mode="r").get_table("nuclei").dataframe
+    assert theirs.index.tolist() == [1, 7, 12] and theirs.area.tolist()[:2] == [48.0, 300.0]
