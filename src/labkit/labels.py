@@ -295,7 +295,8 @@ def write_labels(
         listed in ``colors`` and ``properties`` are the table's labels; else the values in the image.
         The table is also written into the image as the labels' feature table, ``tables/<name>``, as
         Fractal and ngio keep one (:mod:`labkit.tables`; read it with :func:`labkit.open_table`). An index
-        named ``label`` (ngio's tables) serves as the column. Every row must name a label in the image.
+        named ``label`` (ngio's tables) serves as the column. Every row must name a label in the image
+        (lazy labels that replace existing ones are computed once more to check it before anything is replaced).
     colors : mapping, optional
         Label value -> colour (``"FF00FF"``, ``"FF00FF80"`` or 3-4 integers 0-255), replacing the
         generated ones (:func:`label_colors`).
