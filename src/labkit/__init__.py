@@ -31,8 +31,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "labels",
               "load_remote", "measurements", "modes", "ngff", "nuclei_method", "packages", "plate_plots", "plates",
-              "recipes", "results", "sandbox", "segment", "stac", "storage", "studies", "synthetic", "tutorials",
-              "units", "viewer3d", "viewers", "write")
+              "recipes", "results", "sandbox", "segment", "stac", "storage", "studies", "synthetic", "tables",
+              "tutorials", "units", "viewer3d", "viewers", "write")
 #: public name -> module that defines it
 _API = {
     "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel", "progress": "cluster_progress",
@@ -45,7 +45,7 @@ _API = {
     "write_zarr": "write",
     "write_image": "ngff",
     "segment_nuclei": "segment", "measure": "measurements",
-    "write_labels": "labels", "open_labels": "labels",
+    "write_labels": "labels", "open_labels": "labels", "open_table": "tables",
     "open_plate": "plates", "open_collection": "plates",
     "map_images": "studies", "plate_summary": "plate_plots", "plate_heatmap": "plate_plots",
     "plate_thumbnails": "plate_plots",

@@ -189,3 +189,32 @@ if os.environ.get("LABKIT_CODEC_PIPELINE"):  # else zarr's own configuration sta
     use_codec_pipeline()
 if ZARR3 and zarr.config.get("async.concurrency") == 10:  # zarr's default, not the user's choice
     zarr.config.set({"async.concurrency": CONCURRENCY})
+
+
+# --------------------------------------------------------------------------- files beside zarr keys
+def holds_files(group: Any) -> bool:
+    """Whether ``group``'s store takes a file that is not a zarr key (a Parquet table): not an icechunk session."""
+    return getattr(getattr(group, "store", None), "session", None) is None
+
+
+def put_bytes(group: Any, name: str, data: bytes) -> None:
+    """Write ``data`` as the file ``name`` inside ``group`` (through its store: a folder, S3, memory)."""
+    if not ZARR3:  # pragma: no cover - zarr 2.18
+        group.store[f"{group.path}/{name}".lstrip("/")] = data
+        return
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    sync((group.store_path / name).set(default_buffer_prototype().buffer.from_bytes(data)))
+
+
+def get_bytes(group: Any, name: str) -> bytes | None:
+    """The file ``name`` inside ``group`` (``None`` if there is none)."""
+    if not ZARR3:  # pragma: no cover - zarr 2.18
+        key = f"{group.path}/{name}".lstrip("/")
+        return bytes(group.store[key]) if key in group.store else None
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    buf = sync((group.store_path / name).get(default_buffer_prototype()))
+    return None if buf is None else buf.to_bytes()

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit import _zarr, ngff
+from labkit import _zarr, ngff, tables
 from labkit._lazy import attempt_import
 from labkit.errors import AlreadyExistsError, ConfigurationError, FormatError, NotFoundError
 
@@ -354,6 +354,10 @@ def write_labels(
         One row per label with a ``label`` column (a measurement table): its other columns become each
         label's properties (numbers as JSON numbers, missing values left out). Then the labels' values
         listed in ``colors`` and ``properties`` are the table's labels; else the values in the image.
+        The table is also written into the image as the labels' feature table, ``tables/<name>``, as
+        Fractal and ngio keep one (:mod:`labkit.tables`; read it with :func:`labkit.open_table`). An index
+        named ``label`` (ngio's tables) serves as the column. Every row must name a label in the image
+        (lazy labels that replace existing ones are computed once more to check it before anything is replaced).
     colors : mapping, optional
         Label value -> colour (``"FF00FF"``, ``"FF00FF80"`` or 3-4 integers 0-255), replacing the
         generated ones (:func:`label_colors`).
@@ -377,9 +381,12 @@ def write_labels(
         Labels that are not integers or not of the image's shape; ``url`` not an OME-Zarr image (without
         ``image``), or of an NGFF version labkit cannot add labels to.
     labkit.errors.ConfigurationError
-        A ``name`` with ``/``; ``properties`` without a ``label`` column; a bad colour.
+        A ``name`` with ``/``; ``properties`` without a ``label`` column (or index), naming labels that are not
+        in the image, or a label twice; a bad colour. Nothing is written then (new lazy labels, whose values
+        are known once written, are removed again).
     labkit.errors.AlreadyExistsError
-        Labels ``name`` exist (pass ``overwrite=True``); with ``image``, ``url`` holds something else.
+        Labels ``name`` exist (pass ``overwrite=True``), or with ``properties`` a table ``name``; with
+        ``image``, ``url`` holds something else.
 
     Examples
     --------
@@ -408,7 +415,8 @@ def write_labels(
         meta = _physical(meta, labels)
     arr, names = _as_label_array(labels, meta, str(source))
     keep = [i for i, n in enumerate(meta.axis_names) if n != "c"]
-    props = _properties(properties) if properties is not None else None
+    table = tables.labelled(properties) if properties is not None else None  # ngio's index or labkit's column
+    props = _properties(table) if table is not None else None
     own = {int(k): _rgba(v) for k, v in (colors or {}).items()}
     if image is None:
         if meta.version not in WRITABLE:
@@ -439,6 +447,8 @@ def write_labels(
                 raise AlreadyExistsError(
                     f"{_join(url, 'labels', name)} already exists: pass overwrite=True to replace it, or another name"
                 )
+            if table is not None:
+                tables.check_free(root, name, overwrite, url)
 
     def image_label_json(values: list[int]) -> dict[str, Any]:
         unknown = sorted(set(own) - set(values))
@@ -457,6 +467,8 @@ def write_labels(
 
     if props is not None:
         image_label_json(sorted(props))  # a bad colour is refused before anything is written
+        if not hasattr(arr, "dask") or (root is not None and _exists(root, f"labels/{name}")):
+            tables.check_labels(table, _values(arr), str(_join(url, "labels", name)))  # before a write
     elif own and not hasattr(arr, "dask"):
         image_label_json([int(v) for v in np.unique(arr) if v != 0])
 
@@ -474,6 +486,8 @@ def write_labels(
             out = _zarr.create_array(group, lv.path, shape, arr.dtype, chunks, dimension_names=names, shards=shards)
             if k == 0:  # written once, listing its values on the way: a lazy segmentation is computed once
                 found = _store_listing_values(arr, out, shards or chunks)
+                if table is not None and hasattr(arr, "dask"):
+                    _check_table_or_remove(table, found, labels_group, name, _join(url, "labels", name))
                 level0 = attempt_import("dask.array").from_zarr(_zarr.readable(out)) if hasattr(arr, "dask") else arr
             else:  # smaller levels from the stored level 0
                 ngff._store_array(_level_of(level0, shape), out, shards or chunks)
@@ -481,6 +495,8 @@ def write_labels(
         multiscale = _multiscale_json(meta, keep, name, version, "nearest",
                                       "the labels at each level of the image: nearest pixel (stride), no smoothing")
         group.attrs.update(_wrap(version, {"multiscales": [multiscale], "image-label": image_label}))
+        if table is not None:  # the feature table in the image (tables/<name>), as Fractal and ngio read it
+            tables.write_into(root, table, name, name, overwrite=overwrite)
         listed = [n for n in _ome(labels_group.attrs, version).get("labels", []) if n != name] + [name]
         labels_group.attrs.update(_wrap(version, {"labels": listed}))
     return _join(url, "labels", name)
@@ -502,6 +518,21 @@ def _physical(meta: ngff.Multiscale, labels: Any) -> ngff.Multiscale:
     axes = tuple(replace(a, unit=vs.unit) if a.name in sizes else a
                  for a in meta.axes)
     return replace(meta, levels=levels, axes=axes, scales_known=True)
+
+
+def _values(arr: Any) -> list[int]:
+    """The non-zero values of a label image (numpy, or dask: computed)."""
+    values = attempt_import("dask.array").unique(arr).compute() if hasattr(arr, "dask") else np.unique(arr)
+    return [int(v) for v in values if v != 0]
+
+
+def _check_table_or_remove(table: Any, found: list[int], labels_group: Any, name: str, where: Any) -> None:
+    """Lazy labels, new: their table is checked once they are written; refused, the new labels are removed."""
+    try:
+        tables.check_labels(table, found, str(where))
+    except ConfigurationError:
+        del labels_group[name]
+        raise
 
 
 def _store_listing_values(src: Any, arr: Any, block: Sequence[int]) -> list[int]:
@@ -606,10 +637,11 @@ def write_label_properties(url: Any, properties: Any, name: str = "nuclei", *,
     from labkit.load_remote import open_multiscale
     from labkit.storage import open_store
 
-    props = _properties(properties)
+    props = _properties(tables.labelled(properties))
     where = _join(url, "labels", _check_name(name))
     if name not in label_names(url, storage_options):
         raise NotFoundError(f"{url} has no labels {name!r} to describe: write them first with write_labels")
+    tables.write_table(url, properties, labels=name, overwrite=True, storage_options=storage_options)
     _, meta = open_multiscale(where, storage_options=storage_options)
     group = _zarr.open_group(open_store(where, storage_options, mode="a"), mode="a")
     raw = ngff.ome_attributes(dict(group.attrs))

@@ -239,7 +239,8 @@ def _run_one(ck: Checkpointed, keys: dict[str, Any], image: Any, whole: bool = F
         if source:  # the labels go into a copy of this image (the source is read-only, or not a results store)
             ck = copy.copy(ck)
             ck.serializer = NgffLabels(ck.serializer.name, image=str(source),
-                                       image_storage_options=ck.serializer.image_storage_options)
+                                       image_storage_options=ck.serializer.image_storage_options,
+                                       table=ck.serializer.table)
     before = ck.state(**keys, image=argument)
     if before == "fresh" and not ck.overwrite:
         state = "read back"
@@ -332,7 +333,10 @@ def map_images(
     serializer : Serializer, optional
         How to store a result; default from the target's suffix (``.parquet``: Parquet). Pass
         :class:`labkit.results.NgffLabels` for label images: each goes into a copy of its image (or, with
-        ``NgffLabels(image=...)``, that image).
+        ``NgffLabels(image=...)``, that image). ``NgffLabels("nuclei", table=True)`` for a recipe returning
+        ``(labels, labkit.measure(labels, image))``: the table goes into the image too, as its feature table
+        (``tables/nuclei``, read by Fractal and ngio, and by :func:`labkit.open_table`), and :func:`combine`
+        concatenates those tables.
     client : distributed.Client, optional
         Default: the current client (a local one, or a dask-gateway cluster's).
     window : int, optional
@@ -512,12 +516,15 @@ def _combine(run: Any, columns: Iterable[str] | None = None) -> Any:
     store = run.attrs.get("_store") or ResultStore(run.attrs["store"])
     keys = list(run.attrs.get("key_columns", []))
     serializer = run.attrs.get("_serializer") or for_target(str(run.target.iloc[0]))
-    if not hasattr(serializer, "loads") or getattr(serializer, "kind", "") != "table":
+    in_image = isinstance(serializer, NgffLabels) and serializer.table  # (labels, table): the image's table
+    if not in_image and (not hasattr(serializer, "loads") or getattr(serializer, "kind", "") != "table"):
         raise ConfigurationError(f"combine concatenates tables; these results are stored by {serializer!r}")
     parts = []
     for row in run.itertuples(index=False):
         record = store.read_json(row.target + ".prov.json") or {}
         table = serializer.load(store, row.target, sha256=record.get("sha256"))
+        if in_image:
+            table = table[1]
         if columns is not None:
             table = table[list(columns)]
         table = table.reset_index(drop=True)

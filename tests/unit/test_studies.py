@@ -207,6 +207,36 @@ def test_labels_stored_as_ngff_labels(plate, client, tmp_path):
     assert set(again.state) == {"read back"}
 
 
+def test_labels_and_their_table_go_into_each_image(plate, client, tmp_path):
+    ngio = pytest.importorskip("ngio")
+    p = labkit.open_plate(plate.path)
+    pairs = [({"well": w, "field": 0}, p.image(w, 0)) for w in ("A1", "B3")]
+
+    def labelled(image):
+        labels = labkit.segment_nuclei(image, channel="DAPI")
+        return labels, labkit.measure(labels, image)
+
+    serializer = NgffLabels("nuclei", table=True)
+    run = labkit.map_images(labelled, pairs, store=tmp_path, target="{well}/{field}.ome.zarr",
+                            serializer=serializer, progress=False)
+    assert set(run.state) == {"computed"}
+    for (_, image), target in zip(pairs, run.target, strict=True):
+        url = str(tmp_path / target)
+        expected = labelled(image)[1]
+        container = ngio.open_ome_zarr_container(url)
+        assert container.list_tables() == ["nuclei"]
+        theirs = container.get_table("nuclei").dataframe
+        assert theirs.index.tolist() == expected.label.tolist() and len(theirs) > 0
+        np.testing.assert_allclose(theirs[expected.columns[1]].to_numpy(), expected.iloc[:, 1].to_numpy())
+        pd.testing.assert_frame_equal(labkit.open_table(url, "nuclei"), expected, check_dtype=False)
+    again = labkit.map_images(labelled, pairs, store=tmp_path, target="{well}/{field}.ome.zarr",
+                              serializer=serializer, progress=False)
+    assert set(again.state) == {"read back"}
+    both = combine(again)
+    assert len(both) == sum(len(labelled(image)[1]) for _, image in pairs)
+    assert list(both.columns[:3]) == ["well", "field", "label"]
+
+
 def _counts_table(plate, drop=()):
     """One row per nucleus of the truth, measurements made up: the per-image tables of a perfect recipe."""
     rows = [{"well": r.well, "field": r.field, "label": k + 1, "area_um2": 10.0 * (k + 1)}

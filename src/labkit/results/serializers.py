@@ -351,6 +351,11 @@ class NgffLabels(Serializer):
         The source image when the target is not the image itself.
     image_storage_options : mapping, optional
         Options to read ``image`` (e.g. ``{"endpoint_url": ...}``).
+    table : bool
+        The result is ``(labels, table)``, the labels and their measurement table (one row per label, e.g.
+        :func:`labkit.measure`): the table becomes the labels' properties and the image's feature table
+        ``tables/<name>`` (as Fractal and ngio read it, :func:`labkit.open_table`); it loads back as
+        ``(labels, table)``.
 
     Examples
     --------
@@ -364,29 +369,55 @@ class NgffLabels(Serializer):
     kind = "label image"
 
     def __init__(self, name: str = "nuclei", image: str | None = None,
-                 image_storage_options: Mapping[str, Any] | None = None) -> None:
+                 image_storage_options: Mapping[str, Any] | None = None, *, table: bool = False) -> None:
         self.name = name
         self.image = image
         self.image_storage_options = dict(image_storage_options or {})
+        self.table = table
+        if table:
+            self.kind = "(label image, table) pair"
 
     def accepts(self, obj: Any) -> bool:
-        """Integer arrays (numpy, dask or xarray)."""
+        """Integer arrays (numpy, dask or xarray); with ``table=True``, ``(labels, DataFrame)`` pairs."""
+        if self.table:
+            return (isinstance(obj, tuple) and len(obj) == 2 and self._labels(obj[0])
+                    and hasattr(obj[1], "columns"))
+        return self._labels(obj)
+
+    def _labels(self, obj: Any) -> bool:
         return super().accepts(obj) and np.dtype(obj.dtype).kind in "iu"
 
+    def check(self, obj: Any) -> None:
+        """A clear error for what it cannot store (a table without ``table=True`` says how)."""
+        if not self.table and isinstance(obj, tuple) and len(obj) == 2 and hasattr(obj[1], "columns"):
+            raise FormatError(f"{self!r} stores label images; for (labels, table) results pass "
+                              f"NgffLabels({self.name!r}, table=True)")
+        if self.table and not self.accepts(obj):
+            raise FormatError(f"{self!r} stores (labels, table) pairs (an integer label image and a DataFrame with "
+                              f"a 'label' column), not a {type(obj).__name__}: return (labels, labkit.measure(labels, "
+                              "image)), or pass table=False for labels alone")
+        super().check(obj)
+
     def save(self, store: ResultStore, name: str, obj: Any) -> None:
-        """Write the labels (computing them block by block); no single digest (a folder)."""
+        """Write the labels (computing them block by block) and their table; no single digest (a folder)."""
         from labkit.labels import write_labels
 
         self.check(obj)
-        write_labels(store.zarr_location(name, mode="w"), obj, self.name, image=self.image, overwrite=True,
-                     version=None if 2 in store.zarr_formats or self.image is None else "0.5",
+        labels, table = obj if self.table else (obj, None)
+        write_labels(store.zarr_location(name, mode="w"), labels, self.name, image=self.image, overwrite=True,
+                     properties=table, version=None if 2 in store.zarr_formats or self.image is None else "0.5",
                      storage_options=store.storage_options, image_storage_options=self.image_storage_options)
 
     def load(self, store: ResultStore, name: str, sha256: str | None = None) -> Any:
-        """The labels, lazily, aligned with the image (:func:`labkit.open_labels`)."""
+        """The labels, lazily, aligned with the image (:func:`labkit.open_labels`); with their table if ``table``."""
         from labkit.labels import open_labels
 
-        return open_labels(store.zarr_location(name), self.name, storage_options=store.storage_options)
+        labels = open_labels(store.zarr_location(name), self.name, storage_options=store.storage_options)
+        if not self.table:
+            return labels
+        from labkit.tables import open_table
+
+        return labels, open_table(store.zarr_location(name), self.name, storage_options=store.storage_options)
 
     def exists(self, store: ResultStore, name: str) -> bool:
         """Whether the image lists the labels (done last, once they are written)."""
@@ -398,7 +429,7 @@ class NgffLabels(Serializer):
             return False
 
     def __repr__(self) -> str:
-        return f"NgffLabels({self.name!r}, image={self.image!r})"
+        return f"NgffLabels({self.name!r}, image={self.image!r}{', table=True' if self.table else ''})"
 
 
 SUFFIXES: dict[str, Serializer] = {
