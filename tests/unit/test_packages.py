@@ -142,8 +142,10 @@ def test_code_parameters_inputs_and_versions_of_each_result(store, packages):
 def test_zip_is_the_same_package_and_verifies(store, packages):
     folder, archive = packages
     assert archive.url.endswith(".zip") and zipfile.is_zipfile(archive.url)
-    names = set(zipfile.ZipFile(archive.url).namelist())
+    entries = zipfile.ZipFile(archive.url).namelist()
+    names = {n for n in entries if not n.endswith("/")}
     assert names == {f["name"] for f in folder.files} | {"ro-crate-metadata.json"}
+    assert entries[0] == "ro-crate-metadata.json" and {"vol/1.ome.zarr/", "vol/"} <= set(entries)  # folders too
     assert rocrate.ROCrate(archive.url).name == "Cells"
     report = labkit.verify(archive.url)
     assert report.ok and report.checked == len(store.list())

@@ -4,8 +4,8 @@ Each result's provenance record becomes a ``CreateAction``, as the Process Run C
 package claims) describes a run: its ``instrument`` is the code (a ``SoftwareApplication``: function, code hash,
 repository, commit, notebook) and the software versions (``SoftwareApplication`` with a ``url``), its ``object``
 the parameters (``PropertyValue``) and the inputs that are URLs (an ``ipfs://`` input carries its CID), its
-``result`` the file or folder. Every ``@id`` is an IRI, whatever the function (lambda, nested, method). Authors and licence come from configuration (:func:`labkit.config.authors`,
-``$LABKIT_LICENSE``), never from code.
+``result`` the file or folder. Every ``@id`` is an IRI, whatever the function (lambda, nested, method).
+Authors and licence come from configuration (:func:`labkit.config.authors`, ``$LABKIT_LICENSE``), never from code.
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def software_entity(package: str, version: str) -> dict[str, Any]:
 
 
 def _labkit_url() -> str:
-    """labkit's own source address (its ``Source`` project URL); labkit is not on PyPI under that name."""
+    """The labkit project's own source address (its ``Source`` project URL); labkit is not on PyPI under that name."""
     from importlib.metadata import PackageNotFoundError, metadata
 
     try:
