@@ -189,6 +189,8 @@ def code_entity(record: Mapping[str, Any]) -> dict[str, Any]:
     ...                  "git_remote": "git@github.com:lab/analysis.git", "git_commit": "c0ffee"})
     >>> e["@id"], e["url"], e["version"]
     ('#code-m.f.%3Clocals%3E.%3Clambda%3E-ab12', 'https://github.com/lab/analysis', 'c0ffee')
+    >>> code_entity({"function": "f", "code_hash": "ab12"})["url"]  # run outside any repository
+    {'@id': '#code-f-ab12'}
     """
     function = record.get("function", "unknown")
     code_id = f"#code-{fragment(function)}-{fragment(record.get('code_hash') or '')}"
