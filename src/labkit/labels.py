@@ -461,8 +461,7 @@ def write_labels(
                                "source": {"image": "../../"}}
         if props is not None:
             out["properties"] = [props[v] for v in values]
-        if version == "0.4":
-            out["version"] = "0.4"
+        out["version"] = version  # in 0.5 too, inside "ome", as ome-zarr-py writes it
         return out
 
     if props is not None:

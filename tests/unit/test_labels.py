@@ -150,6 +150,23 @@ def test_labels_display_as_a_summary_whatever_their_number(tmp_path):
     assert abs(sizes[400] - sizes[25]) < 100, sizes
 
 
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_image_label_carries_its_version_as_ome_zarr_py_writes_it(tmp_path, version):
+    from ome_zarr.format import format_from_version
+    from ome_zarr.writer import write_label_metadata
+
+    def image_label(root):
+        attrs = dict(zarr.open_group(root / "labels" / "nuclei", mode="r").attrs)
+        return (attrs if version == "0.4" else attrs["ome"])["image-label"]
+
+    ours, theirs = _image(tmp_path / "ours.ome.zarr", version), _image(tmp_path / "theirs.ome.zarr", version)
+    write_labels(ours, _seg(), "nuclei")
+    labels = zarr.open_group(theirs, mode="a").require_group("labels")
+    labels.create_group("nuclei")
+    write_label_metadata(labels, "nuclei", fmt=format_from_version(version))  # ome-zarr-py's own writer
+    assert image_label(ours)["version"] == image_label(theirs)["version"] == version
+    _validate(ours, version)  # ome-zarr-models accepts it
+
 
 def test_xarray_labels_and_a_channel_axis_of_one(tmp_path):
     path = _image(tmp_path / "img.ome.zarr", "0.4")

@@ -15,6 +15,7 @@ import pytest
 
 import labkit
 from labkit.errors import ConfigurationError, PackageIntegrityError, StaleResultError
+from labkit.packages.crate import _web_url
 from labkit.results import Manifest, OmeTiff, OmeZarr, Png, ResultStore, checkpoint
 
 rocrate = pytest.importorskip("rocrate.rocrate")
@@ -119,13 +120,16 @@ def test_code_parameters_inputs_and_versions_of_each_result(store, packages):
     assert action.type == "CreateAction" and action["result"].id == "cells/1.ome.tiff"
     assert action["endTime"] == record["computed_at"]
     code, *software = action["instrument"]
-    assert code.type == "SoftwareSourceCode" and code["name"].endswith("test_packages.cell_image")
+    assert code.type == "SoftwareApplication" and code["name"].endswith("test_packages.cell_image")
     assert code["identifier"] == record["code_hash"]
     head = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "HEAD"], capture_output=True,
                           text=True).stdout.strip()
     assert code["version"] == head
-    assert code["codeRepository"] in (record.get("git_remote"), record["git_repository"])
+    remote = record.get("git_remote")  # as a web address (git@host:o/r.git -> https://host/o/r), else the folder
+    assert code["codeRepository"] == code["url"] == (_web_url(remote) if remote else
+                                                     Path(record["git_repository"]).as_uri())
     versions = {s["name"]: s["version"] for s in software}
+    assert {s["name"]: s["url"] for s in software}["numpy"] == f"https://pypi.org/project/numpy/{np.__version__}/"
     assert versions["numpy"] == np.__version__ and versions["labkit"] == record["versions"]["labkit"]
     objects = {o.id: o for o in action["object"]}
     params = {o["name"]: o["value"] for o in objects.values() if o.type == "PropertyValue"}
@@ -138,8 +142,10 @@ def test_code_parameters_inputs_and_versions_of_each_result(store, packages):
 def test_zip_is_the_same_package_and_verifies(store, packages):
     folder, archive = packages
     assert archive.url.endswith(".zip") and zipfile.is_zipfile(archive.url)
-    names = set(zipfile.ZipFile(archive.url).namelist())
+    entries = zipfile.ZipFile(archive.url).namelist()
+    names = {n for n in entries if not n.endswith("/")}
     assert names == {f["name"] for f in folder.files} | {"ro-crate-metadata.json"}
+    assert entries[0] == "ro-crate-metadata.json" and {"vol/1.ome.zarr/", "vol/"} <= set(entries)  # folders too
     assert rocrate.ROCrate(archive.url).name == "Cells"
     report = labkit.verify(archive.url)
     assert report.ok and report.checked == len(store.list())

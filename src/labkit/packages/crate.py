@@ -1,11 +1,11 @@
 """The RO-Crate of a package: every file with size, SHA-256 and format, how each result was made, who and what licence.
 
-Each result's provenance record becomes a ``CreateAction`` (as RO-Crate's provenance profiles describe a
-run): its ``instrument`` is the code (``SoftwareSourceCode``: repository, commit, function, code hash,
-notebook) and the software versions (``SoftwareApplication``), its ``object`` the parameters
-(``PropertyValue``) and the inputs that are URLs (an ``ipfs://`` input carries its CID), its ``result``
-the file or folder. Authors and licence come from configuration (:func:`labkit.config.authors`,
-``$LABKIT_LICENSE``), never from code.
+Each result's provenance record becomes a ``CreateAction``, as the Process Run Crate profile (which the
+package claims) describes a run: its ``instrument`` is the code (a ``SoftwareApplication``: function, code hash,
+repository, commit, notebook) and the software versions (``SoftwareApplication`` with a ``url``), its ``object``
+the parameters (``PropertyValue``) and the inputs that are URLs (an ``ipfs://`` input carries its CID), its
+``result`` the file or folder. Every ``@id`` is an IRI, whatever the function (lambda, nested, method).
+Authors and licence come from configuration (:func:`labkit.config.authors`, ``$LABKIT_LICENSE``), never from code.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from labkit.packages.formats import NGFF, PRONOM, file_format, folder_of
 #: the RO-Crate version labkit writes
 ROCRATE_VERSION = "1.2"
 METADATA = "ro-crate-metadata.json"
+#: the profile of RO-Crate for runs of code, which provenance tools (WorkflowHub, runcrate) read; packages claim it
+PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.5"
 _URL = re.compile(r"^(s3|gs|https?|ipfs)://", re.IGNORECASE)
 
 
@@ -102,6 +104,9 @@ def build_crate(staging: Path, contents: Contents, digests: Mapping[str, str], *
     actions = [_action(crate, r, entities[r.name], etags or {}) for r in contents.results]
     if actions:
         crate.root_dataset["mentions"] = actions
+        crate.root_dataset["conformsTo"] = [_entity(crate, {
+            "@id": PROCESS_RUN_CRATE, "@type": ["CreativeWork", "Profile"], "name": "Process Run Crate",
+            "version": PROCESS_RUN_CRATE.rsplit("/", 1)[-1]})]
     return crate
 
 
@@ -138,23 +143,13 @@ def _action(crate: Any, result: Result, entity: Any, etags: Mapping[str, str]) -
     record = result.record
     slug = quote(result.name, safe="")
     function = record.get("function", "unknown")
-    code: dict[str, Any] = {"@id": f"#code-{function}-{record.get('code_hash', '')}", "@type": "SoftwareSourceCode",
-                            "name": function, "identifier": record.get("code_hash"), "programmingLanguage": "Python"}
-    repository = record.get("git_remote") or record.get("git_repository")
-    if repository:
-        code["codeRepository"] = repository
-    if record.get("git_commit"):
-        code["version"] = record["git_commit"]
-        if record.get("git_dirty"):
-            code["description"] = "the repository had uncommitted changes when this ran"
+    instrument = [_entity(crate, code_entity(record))]
     if record.get("notebook"):
-        code["isPartOf"] = _entity(crate, {"@id": f"#notebook-{quote(record['notebook'], safe='')}",
-                                           "@type": "SoftwareSourceCode", "name": record["notebook"],
-                                           "programmingLanguage": "Python"})
-    instrument = [_entity(crate, code)]
+        notebook = _entity(crate, {"@id": f"#notebook-{fragment(record['notebook'])}", "@type": "CreativeWork",
+                                   "name": record["notebook"], "encodingFormat": "application/x-ipynb+json"})
+        crate.get(instrument[0]["@id"])["isPartOf"] = notebook
     for package, version in sorted((record.get("versions") or {}).items()):
-        instrument.append(_entity(crate, {"@id": f"#software-{package}-{version}", "@type": "SoftwareApplication",
-                                          "name": package, "version": str(version)}))
+        instrument.append(_entity(crate, software_entity(package, str(version))))
     objects = []
     for key, value in sorted((record.get("arguments") or {}).items()):
         shown = value if isinstance(value, (int, float, bool)) else str(value)
@@ -168,6 +163,94 @@ def _action(crate: Any, result: Result, entity: Any, etags: Mapping[str, str]) -
     if record.get("computed_at"):
         action["endTime"] = record["computed_at"]
     return crate.add_jsonld(action)
+
+
+def fragment(text: str) -> str:
+    """``text`` made safe for the fragment of an ``#id``: any function's name, ``<locals>`` and ``<lambda>`` too.
+
+    Examples
+    --------
+    >>> fragment("steps.<locals>.<lambda>")
+    'steps.%3Clocals%3E.%3Clambda%3E'
+    """
+    return quote(text, safe="._-~")
+
+
+def code_entity(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The code that made a result, as the ``SoftwareApplication`` its run used (Process Run Crate's instrument).
+
+    Not a ``SoftwareSourceCode``: RO-Crate 1.2 makes that a file of the crate, and a provenance record names a
+    function, not its file. ``url`` is where the code was (the repository's remote, else its folder), else the
+    entity itself; ``version`` the commit, else the code's hash.
+
+    Examples
+    --------
+    >>> e = code_entity({"function": "m.f.<locals>.<lambda>", "code_hash": "ab12",
+    ...                  "git_remote": "git@github.com:lab/analysis.git", "git_commit": "c0ffee"})
+    >>> e["@id"], e["url"], e["version"]
+    ('#code-m.f.%3Clocals%3E.%3Clambda%3E-ab12', 'https://github.com/lab/analysis', 'c0ffee')
+    >>> code_entity({"function": "f", "code_hash": "ab12"})["url"]  # run outside any repository
+    {'@id': '#code-f-ab12'}
+    """
+    function = record.get("function", "unknown")
+    code_id = f"#code-{fragment(function)}-{fragment(record.get('code_hash') or '')}"
+    code: dict[str, Any] = {"@id": code_id, "@type": "SoftwareApplication", "name": function,
+                            "identifier": record.get("code_hash"), "programmingLanguage": "Python",
+                            "version": record.get("git_commit") or record.get("code_hash") or "unknown"}
+    remote = _web_url(record["git_remote"]) if record.get("git_remote") else None
+    folder = record.get("git_repository")
+    repository = remote or (Path(folder).as_uri() if folder and Path(folder).is_absolute() else None)
+    if repository:
+        code["codeRepository"] = code["url"] = repository
+    else:
+        code["url"] = {"@id": code_id}  # no repository recorded: this description is all there is
+    if record.get("git_commit") and record.get("git_dirty"):
+        code["description"] = "the repository had uncommitted changes when this ran"
+    return code
+
+
+def software_entity(package: str, version: str) -> dict[str, Any]:
+    """A ``SoftwareApplication`` of a recorded package version, with a ``url`` known without network.
+
+    Examples
+    --------
+    >>> software_entity("numpy", "2.1.0")["url"]
+    'https://pypi.org/project/numpy/2.1.0/'
+    >>> software_entity("python", "3.13.0")["url"]
+    'https://www.python.org/downloads/release/python-3130/'
+    """
+    if package == "python":
+        url = f"https://www.python.org/downloads/release/python-{version.replace('.', '')}/"
+    elif package == "labkit":
+        url = _labkit_url()
+    else:
+        url = f"https://pypi.org/project/{quote(package, safe='')}/{quote(version, safe='')}/"
+    return {"@id": f"#software-{fragment(package)}-{fragment(version)}", "@type": "SoftwareApplication",
+            "name": package, "version": version, "url": url}
+
+
+def _labkit_url() -> str:
+    """The labkit project's own source address (its ``Source`` project URL); labkit is not on PyPI under that name."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        for entry in metadata("labkit").get_all("Project-URL") or []:
+            label, _, url = entry.partition(",")
+            if label.strip().lower() == "source" and url.strip():
+                return url.strip()
+    except PackageNotFoundError:
+        pass
+    return "https://github.com/labkit/labkit"
+
+
+def _web_url(remote: str) -> str:
+    """A git remote as a web address: ``git@host:owner/repo.git`` -> ``https://host/owner/repo``; no credentials."""
+    scp = re.fullmatch(r"[\w.-]+@([\w.-]+):(?!/)(.+)", remote)
+    url = f"https://{scp[1]}/{scp[2]}" if scp else remote
+    url = re.sub(r"^(\w+://)[^/@]*@", r"\1", url)  # user:token@ never published
+    if url.startswith("ssh://"):
+        url = "https://" + url[len("ssh://"):]
+    return url.removesuffix(".git")
 
 
 def urls_in(contents: Contents) -> list[str]:

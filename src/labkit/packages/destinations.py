@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,39 @@ def deliver(crate: Any, to: str | os.PathLike[str], work: Path, *, overwrite: bo
     if proto == "ipfs":
         return _to_ipfs(folder, url, ipfs_api)
     if is_zip(url):
-        archive = crate.write_zip(work / "package.zip")
+        archive = zip_folder(folder, work / "package.zip")
         if proto == "file":
             return _move_into_place(archive, Path(url), overwrite), None
         return _upload_zip(archive, url, overwrite), None
     if proto == "file":
         return _move_into_place(folder, Path(url), overwrite), None
     return _upload_folder(folder, url, overwrite), None
+
+
+def zip_folder(folder: Path, archive: Path) -> Path:
+    """Zip a written crate: ``ro-crate-metadata.json`` first, then every folder (as its own entry) and file.
+
+    Folders get entries, as ``zip -r`` makes them: a crate's folder datasets (``cells.ome.zarr/``) are then in the
+    zip as in a folder, where validators look for them.
+
+    Examples
+    --------
+    >>> import tempfile, zipfile
+    >>> crate = Path(tempfile.mkdtemp())
+    >>> (crate / "a.ome.zarr").mkdir(); _ = (crate / "a.ome.zarr" / "zarr.json").write_text("{}")
+    >>> _ = (crate / METADATA).write_text("{}")
+    >>> zipfile.ZipFile(zip_folder(crate, crate.with_suffix(".zip"))).namelist()
+    ['ro-crate-metadata.json', 'a.ome.zarr/', 'a.ome.zarr/zarr.json']
+    """
+    paths = sorted(folder.rglob("*"), key=lambda p: (p.name != METADATA or p.parent != folder, p.as_posix()))
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for path in paths:
+            name = path.relative_to(folder).as_posix()
+            if path.is_dir():
+                z.mkdir(name)
+            else:
+                z.write(path, name)
+    return archive
 
 
 def _move_into_place(made: Path, target: Path, overwrite: bool) -> str:
