@@ -3,7 +3,8 @@
 A sandbox of its own (the gateway and its identity provider only) whose access tokens live 10 s: a run of 25 s
 makes gateway API calls long after the first token expired, and succeeds because labkit's ``OIDCAuth``
 refreshes it; a token that is not refreshed is refused by the gateway. Then every failure a user can meet:
-a wrong scheduler proxy, a revoked session, a refused password, options the gateway refuses, no gateway at all.
+a wrong scheduler proxy, a revoked session, a refused password, options the gateway refuses
+(no gateway at all: tests/unit/test_gateway_config.py).
 """
 
 from __future__ import annotations
@@ -170,10 +171,3 @@ def test_options_the_gateway_refuses_are_a_clear_error(eodc_env):
     assert gw.list_clusters() == []
     gw.close()
 
-
-def test_a_gateway_backend_without_a_gateway_is_an_error_not_a_local_cluster(monkeypatch):
-    for key in ("LABKIT_GATEWAY_ADDRESS", "LABKIT_GATEWAY_PROXY_ADDRESS"):
-        monkeypatch.delenv(key, raising=False)
-    with dask.config.set({"gateway.address": None}), \
-            pytest.raises(ConfigurationError, match=r"LABKIT_GATEWAY_ADDRESS.*backend='local'"):
-        ClusterPanel(backend="gateway")
