@@ -34,7 +34,8 @@ def test_up_status_down_leaves_nothing_behind(tmp_path, request):
     assert "s3" in labkit("sandbox", "status", root=tmp_path).stdout
 
     # leave a running gateway cluster: its scheduler and workers must go too
-    gw = Gateway(sb.gateway.address, auth=BasicAuth(sb.gateway.username, sb.gateway.password))
+    gw = Gateway(sb.gateway.address, proxy_address=sb.gateway.proxy_address,
+                 auth=BasicAuth(sb.gateway.username, sb.gateway.password))
     cluster = gw.new_cluster(shutdown_on_close=False)
     cluster.scale(1)
     client = cluster.get_client()
