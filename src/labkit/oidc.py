@@ -21,8 +21,8 @@ Examples
 >>> from labkit.oidc import OIDCAuth
 >>> auth = OIDCAuth("http://127.0.0.1:8080/realms/labkit/protocol/openid-connect/token", "dask",
 ...                 username="ada", password="secret")
->>> auth
-OIDCAuth(token_url='http://127.0.0.1:8080/realms/labkit/protocol/openid-connect/token', client_id='dask', username='ada', grant='password', logged_in=False)
+>>> "secret" in repr(auth), auth.grant
+(False, 'password')
 """
 
 from __future__ import annotations

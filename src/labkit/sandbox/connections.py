@@ -124,8 +124,11 @@ class GatewayConnection:
         return gateway(self.address, auth=self.auth(), proxy_address=self.proxy_address, check=False)
 
     def env(self) -> dict[str, str]:
-        """``LABKIT_GATEWAY_ADDRESS``, ``LABKIT_GATEWAY_PROXY_ADDRESS``, the ``LABKIT_OIDC_*`` login and the
-        Basic ``LABKIT_GATEWAY_USER``/``LABKIT_GATEWAY_PASSWORD``."""
+        """The gateway's variables: address, scheduler proxy, OpenID Connect login, Basic user and password.
+
+        ``LABKIT_GATEWAY_ADDRESS``, ``LABKIT_GATEWAY_PROXY_ADDRESS``, ``LABKIT_OIDC_*``,
+        ``LABKIT_GATEWAY_USER``/``LABKIT_GATEWAY_PASSWORD``.
+        """
         env = {"LABKIT_GATEWAY_ADDRESS": self.address, "LABKIT_GATEWAY_USER": self.username,
                "LABKIT_GATEWAY_PASSWORD": self.password}
         if self.proxy_address:

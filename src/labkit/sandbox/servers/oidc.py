@@ -72,7 +72,8 @@ class Provider:
         if sid is None:
             sid = secrets.token_hex(8)
             self.sessions[sid] = {"user": user, "active": True}
-        claims = {"sub": user, "sid": sid, "iss": self.issuer, "azp": self.config["client_id"], "jti": secrets.token_hex(6)}
+        claims = {"sub": user, "sid": sid, "iss": self.issuer, "azp": self.config["client_id"],
+                  "jti": secrets.token_hex(6)}
         return {
             "access_token": self._sign({**claims, "typ": "Bearer", "exp": now + lifetime}),
             "expires_in": int(lifetime),
@@ -110,7 +111,8 @@ class Provider:
                 if device is None or device["expires"] < time.time():
                     return 400, {"error": "expired_token", "error_description": "Device code not valid"}
                 if device["user"] is None:
-                    return 400, {"error": "authorization_pending", "error_description": "The authorization request is still pending"}
+                    return 400, {"error": "authorization_pending",
+                                 "error_description": "The authorization request is still pending"}
                 del self.devices[form["device_code"]]
                 self.log(f"grant=device_code user={device['user']!r} ok")
                 return 200, self.issue(device["user"])
@@ -178,6 +180,7 @@ class Provider:
 
     @staticmethod
     def log(message: str) -> None:
+        """One line of the provider's log (grants and revocations; never a password or a token)."""
         print(time.strftime("%H:%M:%S"), message, flush=True)
 
 
@@ -232,7 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     provider = Provider(json.loads(args.config.read_text()), f"http://{args.host}:{args.port}")
     server = ThreadingHTTPServer((args.host, args.port), make_handler(provider))
-    provider.log(f"OpenID Connect provider {provider.issuer} (access tokens live {provider.config['access_lifetime']} s)")
+    lifetime = provider.config["access_lifetime"]
+    provider.log(f"OpenID Connect provider {provider.issuer} (access tokens live {lifetime} s)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
