@@ -83,7 +83,7 @@ def test_servers_stop_when_their_owner_is_killed(tmp_path):
     try:
         started = json.loads(owner.stdout.readline())
         servers = [psutil.Process(pid) for pid in started["pids"]]
-        assert len(servers) == 2 and all(p.is_running() for p in servers)
+        assert len(servers) == 3 and all(p.is_running() for p in servers)  # omero, the gateway, its OIDC provider
         assert all(port_in_use(p) for p in started["ports"])
         assert current(tmp_path) is not None
     finally:
