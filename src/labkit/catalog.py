@@ -201,3 +201,60 @@ IDR_PLATE = PublicPlate(
     channel_names=("GFP", "Cascade blue"),
     nuclear_channel="Cascade blue",
 )
+
+
+# --------------------------------------------------------------------------- EODC's dask-gateway
+@dataclass(frozen=True)
+class PublicGateway:
+    """A public dask-gateway: its API address, its scheduler proxy and the OpenID Connect login it takes.
+
+    Attributes
+    ----------
+    address : str
+        The gateway's HTTP API (``dask_gateway.Gateway(address=...)``).
+    proxy_address : str
+        The scheduler proxy clients dial for their cluster's scheduler (``proxy_address=...``); when a gateway
+        serves it on another port than its API, a client without it cannot reach its cluster.
+    token_url : str
+        The OpenID Connect token endpoint (Keycloak) of the login.
+    client_id : str
+        The OpenID Connect client the gateway's users log in with (a public client: no secret).
+    image : str
+        The worker image the provider's examples ask for.
+    sources : tuple of str
+        The public files these facts come from.
+    """
+
+    address: str
+    proxy_address: str
+    token_url: str
+    client_id: str
+    image: str = ""
+    sources: tuple[str, ...] = ()
+
+
+#: EODC's dask-gateway as EODC's own client (eodc-connect 0.2.1, ``eodc_connect/settings.py`` and ``auth.py``)
+#: reaches it: API over HTTPS, schedulers through a separate proxy on port 10000, a Keycloak password grant
+#: (client ``dedl-dask-gateway``) refreshed with the refresh-token grant when the access token expires.
+EODC_GATEWAY = PublicGateway(
+    address="https://dask.services.eodc.eu",
+    proxy_address="tcp://dask.services.eodc.eu:10000",
+    token_url="https://bouncer.eodc.eu/auth/realms/EODC/protocol/openid-connect/token",
+    client_id="dedl-dask-gateway",
+    image="ghcr.io/eodcgmbh/cluster_image:2025.7.1",
+    sources=(
+        # DASK_URL, DASK_URL_TCP, KEYCLOAK_TOKEN_URL (the package on PyPI, built from this repository)
+        "https://github.com/eodcgmbh/eodc-connect/blob/main/eodc_connect/settings.py",
+        # DaskOIDC: grant_type password / refresh_token, client_id dedl-dask-gateway, Bearer header
+        "https://github.com/eodcgmbh/eodc-connect/blob/main/eodc_connect/auth.py",
+        # EODCDaskGateway(address=DASK_URL, proxy_address=DASK_URL_TCP, auth=DaskOIDC(...))
+        "https://github.com/eodcgmbh/eodc-connect/blob/main/eodc_connect/dask.py",
+        # the same proxy in a user's notebook: settings.DASK_URL_TCP = "tcp://dask.services.eodc.eu:10000/"
+        "https://github.com/interTwin-eu/dask-flood-mapper/blob/main/README.md",
+        # the tutorial the flood notebook reproduces (its dashboard link is on https://dask.services.eodc.eu)
+        "https://github.com/eodcgmbh/eodc-examples/blob/main/demos/GFM/gfm_maximum_flood_extent_dask.ipynb",
+    ),
+)
+
+#: gateway address -> its scheduler proxy, for the gateways whose proxy is not on their API's port
+KNOWN_PROXIES = {EODC_GATEWAY.address: EODC_GATEWAY.proxy_address}

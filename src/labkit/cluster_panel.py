@@ -21,7 +21,7 @@ from typing import Any
 
 from labkit._lazy import attempt_import
 from labkit._text import plural as _plural
-from labkit.errors import ConfigurationError, LabkitError
+from labkit.errors import ConfigurationError, LabkitError, ServiceUnavailableError
 
 log = logging.getLogger("labkit.cluster_panel")
 BACKENDS = ("local", "gateway")
@@ -39,7 +39,8 @@ class ClusterPanel:
         Where the workers run.
     address : str, optional
         Gateway address (default: :func:`labkit.connect.gateway`'s lookup). When none is
-        found, the panel falls back to a local cluster and says so.
+        found, ``backend="gateway"`` is an error that says what to set: a local cluster runs only
+        when asked for (``backend="local"``).
     auth : dask_gateway.auth.GatewayAuth, optional
         Gateway authentication (default: from the environment, dask config or sandbox).
     options : mapping, optional
@@ -86,19 +87,17 @@ class ClusterPanel:
     def _connect_gateway(self) -> None:
         from labkit import connect
 
-        try:
-            self._gateway = connect.gateway(self.address, self.auth)
-        except ConfigurationError:
-            self.backend = "local"
-            self._say("no dask-gateway address was found: using a local cluster instead")
-            return
+        self._gateway = connect.gateway(self.address, self.auth)  # no address: ConfigurationError, no fallback
         self.address = self._gateway.address
         self._options = self._gateway.cluster_options()
         for key, value in self.options_values.items():
             if key not in self._options:
                 raise ConfigurationError(f"the gateway at {self.address} has no option {key!r}; it offers "
                                          f"{list(self._options)}")
-            self._options[key] = value
+            try:
+                self._options[key] = value
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(f"the gateway at {self.address} refuses {key}={value!r}: {exc}") from None
 
     @property
     def cluster_options(self) -> Any:
@@ -112,17 +111,33 @@ class ClusterPanel:
             if self.cluster is not None:
                 return self
             if self.backend == "gateway":
-                self.cluster = self._gateway.new_cluster(self._options, shutdown_on_close=True)
+                self.cluster = _new_gateway_cluster(self._gateway, self._options)
             else:
                 distributed = attempt_import("distributed")
                 kw = {"threads_per_worker": 1, **self.options_values}
                 self.cluster = distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0", **kw)
             with attempt_import("dask").config.set({"distributed.admin.low-level-log-length": CLIENT_MESSAGE_LOG}):
-                self._client = self.cluster.get_client()
+                self._client = self._get_client()
             atexit.register(self.close)
             self._say(f"started a {self.backend} cluster ({self.cluster.name})")
         self._start_refresh()
         return self
+
+    def _get_client(self) -> Any:
+        if self.backend != "gateway":
+            return self.cluster.get_client()
+        try:
+            return self.cluster.get_client()
+        except (OSError, TimeoutError) as exc:  # the scheduler proxy does not lead to the scheduler
+            proxy = self._gateway.proxy_address
+            self.cluster.shutdown()
+            self.cluster = None
+            raise ServiceUnavailableError(
+                f"the gateway at {self.address} started a cluster, but its scheduler cannot be reached through "
+                f"the scheduler proxy {proxy} ({exc.__class__.__name__}); the cluster was shut down. Check the "
+                "proxy address ($LABKIT_GATEWAY_PROXY_ADDRESS or the dask config key gateway.proxy-address; "
+                "EODC's is tcp://dask.services.eodc.eu:10000)."
+            ) from None
 
     def _require(self) -> Any:
         if self.cluster is None:
@@ -388,6 +403,15 @@ def start_cluster(
         panel.close()
         raise
     return panel
+
+
+def _new_gateway_cluster(gateway: Any, options: Any, **extra: Any) -> Any:
+    """``gateway.new_cluster``, with the gateway's refusal of the options as a labkit error."""
+    try:
+        return gateway.new_cluster(options, shutdown_on_close=True, **extra)
+    except ValueError as exc:  # 422: the server's own check of the options
+        raise ConfigurationError(f"the gateway at {gateway.address} refused the cluster options "
+                                 f"{ {**dict(options), **extra} }: {exc}") from None
 
 
 def _gib(n: Any) -> str:

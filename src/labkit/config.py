@@ -42,6 +42,11 @@ SETTINGS: dict[str, Setting] = {
     "idr_s3": Setting("LABKIT_IDR_S3_ENDPOINT", "labkit.idr-s3", catalog.IDR_S3_ENDPOINT),
     "stac": Setting("LABKIT_STAC_URL", "labkit.stac", catalog.EODC_STAC),
     "gateway": Setting("LABKIT_GATEWAY_ADDRESS", "gateway.address"),
+    # the gateway's scheduler proxy when it is not on the API's port (EODC's: catalog.EODC_GATEWAY.proxy_address)
+    "gateway_proxy": Setting("LABKIT_GATEWAY_PROXY_ADDRESS", "gateway.proxy-address"),
+    # OpenID Connect login to the gateway (Keycloak): token endpoint and client (labkit.oidc.OIDCAuth)
+    "oidc_token_url": Setting("LABKIT_OIDC_TOKEN_URL", "labkit.oidc.token-url"),
+    "oidc_client_id": Setting("LABKIT_OIDC_CLIENT_ID", "labkit.oidc.client-id"),
     "results_s3": Setting("AWS_ENDPOINT_URL_S3"),
     "ipfs_api": Setting("IPFS_API", None, "http://127.0.0.1:5001"),
     "ipfs_gateway": Setting("IPFS_GATEWAY"),
@@ -150,6 +155,9 @@ class Endpoints:
         STAC API URL.
     gateway : str or None
         dask-gateway address (``$LABKIT_GATEWAY_ADDRESS`` or dask config ``gateway.address``).
+    gateway_proxy : str or None
+        The gateway's scheduler proxy (``$LABKIT_GATEWAY_PROXY_ADDRESS`` or dask config ``gateway.proxy-address``),
+        when it is not on the gateway's own port.
     results_s3 : str or None
         S3 endpoint for writing results (``$AWS_ENDPOINT_URL_S3``, else AWS).
     ipfs_api, ipfs_gateway : str or None
@@ -167,6 +175,7 @@ class Endpoints:
     ipfs_api: str | None = None
     ipfs_gateway: str | None = None
     s3_metrics: str | None = field(default=None, repr=False)
+    gateway_proxy: str | None = None
 
     @classmethod
     def from_environment(cls, mode: str, env: Mapping[str, str] | None = None) -> Endpoints:

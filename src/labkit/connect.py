@@ -14,6 +14,7 @@ from labkit.errors import (
     AuthenticationError,
     ConfigurationError,
     FormatError,
+    LabkitError,
     NotFoundError,
     ServiceUnavailableError,
 )
@@ -21,6 +22,8 @@ from labkit.errors import (
 TOKEN_ENV = "LABKIT_GATEWAY_TOKEN"
 ADDRESS_ENV = SETTINGS["gateway"].env
 USER_ENV, PASSWORD_ENV = "LABKIT_GATEWAY_USER", "LABKIT_GATEWAY_PASSWORD"
+PROXY_ENV = SETTINGS["gateway_proxy"].env
+OIDC_TOKEN_URL_ENV = SETTINGS["oidc_token_url"].env
 
 
 def _bearer_auth(token: str) -> Any:
@@ -41,14 +44,47 @@ def _bearer_auth(token: str) -> Any:
     return BearerAuth(token)
 
 
-def _default_auth() -> Any:
+def _default_auth(address: str | None = None) -> Any:
     dask_gateway = attempt_import("dask_gateway")
     if token := os.environ.get(TOKEN_ENV):
         return _bearer_auth(token)
+    known = catalog.EODC_GATEWAY if address == catalog.EODC_GATEWAY.address else None
+    if os.environ.get(OIDC_TOKEN_URL_ENV) or known:  # an OpenID Connect login (EODC's Keycloak, the sandbox's)
+        from labkit import oidc
+
+        login = oidc.configured(token_url=known.token_url if known else None,
+                                client_id=known.client_id if known else None)
+        if login is not None:
+            return login
     if os.environ.get(PASSWORD_ENV):
         return dask_gateway.BasicAuth(os.environ.get(USER_ENV) or os.environ.get("USER", "labkit"),
                                       os.environ[PASSWORD_ENV])
     return None  # dask config `gateway.auth`, as dask_gateway.Gateway does it
+
+
+def _proxy_address(address: str, configured_address: str | None) -> str | None:
+    """The scheduler proxy of ``address``: configured for it, or known (EODC's), else dask-gateway's default."""
+    if address == configured_address and (proxy := resolve("gateway_proxy")):
+        return proxy
+    return catalog.KNOWN_PROXIES.get(address.rstrip("/"))
+
+
+def _check_proxy(proxy: str | None) -> None:
+    """Fail now, clearly, when nothing listens at the scheduler proxy (no cluster would be reachable)."""
+    import socket
+    from urllib.parse import urlparse
+
+    if not proxy:
+        return
+    parsed = urlparse(proxy if "://" in proxy else f"tcp://{proxy}")
+    try:
+        socket.create_connection((parsed.hostname, parsed.port or 443), timeout=10).close()
+    except OSError as exc:
+        raise ServiceUnavailableError(
+            f"nothing answers at the gateway's scheduler proxy {proxy} ({exc.strerror or exc.__class__.__name__}): "
+            f"clusters would start but stay unreachable. Check ${PROXY_ENV} (or the dask config key "
+            f"gateway.proxy-address); EODC's is {catalog.EODC_GATEWAY.proxy_address}"
+        ) from None
 
 
 @functools.cache
@@ -64,6 +100,15 @@ def _gateway_class() -> type:
     class Gateway(base):
         _closed = False
 
+        async def _request(self, method: str, url: str, json: Any = None) -> Any:
+            # a 401 although a token was sent (expired early, revoked): the auth refreshes it, one retry
+            try:
+                return await super()._request(method, url, json=json)
+            except attempt_import("aiohttp").ClientResponseError as exc:
+                if exc.status != 401 or not getattr(self.auth, "_stale", False):
+                    raise
+            return await super()._request(method, url, json=json)
+
         def close(self) -> None:
             if not self._closed:
                 self._closed = True
@@ -77,8 +122,9 @@ def _gateway_class() -> type:
     return Gateway
 
 
-def gateway(address: str | None = None, auth: Any = None, *, check: bool = True) -> Any:
-    """A ``dask_gateway.Gateway``, with address and credentials from outside the notebook.
+def gateway(address: str | None = None, auth: Any = None, *, proxy_address: str | None = None,
+            check: bool = True) -> Any:
+    """A ``dask_gateway.Gateway``, with address, scheduler proxy and credentials from outside the notebook.
 
     Parameters
     ----------
@@ -86,11 +132,17 @@ def gateway(address: str | None = None, auth: Any = None, *, check: bool = True)
         Gateway address. Default: ``$LABKIT_GATEWAY_ADDRESS``, then dask config ``gateway.address``
         (``labkit.endpoints("sandbox")`` sets the first to the sandbox's gateway).
     auth : dask_gateway.auth.GatewayAuth, optional
-        Any authenticator (``BasicAuth``, EODC's, ...). Default: a bearer token from
-        ``$LABKIT_GATEWAY_TOKEN``, else ``$LABKIT_GATEWAY_USER``/``$LABKIT_GATEWAY_PASSWORD``, else
-        dask config ``gateway.auth``.
+        Any authenticator (``BasicAuth``, :class:`labkit.oidc.OIDCAuth`, ...). Default: a bearer token from
+        ``$LABKIT_GATEWAY_TOKEN``; else an OpenID Connect login (:mod:`labkit.oidc`) when
+        ``$LABKIT_OIDC_TOKEN_URL`` is set or the address is EODC's; else
+        ``$LABKIT_GATEWAY_USER``/``$LABKIT_GATEWAY_PASSWORD``; else dask config ``gateway.auth``.
+    proxy_address : str, optional
+        The gateway's scheduler proxy, when it is not on the API's port (EODC's is
+        ``tcp://dask.services.eodc.eu:10000``). Default: ``$LABKIT_GATEWAY_PROXY_ADDRESS`` or dask config
+        ``gateway.proxy-address`` for the configured gateway, the known proxy of a known gateway
+        (``labkit.catalog.KNOWN_PROXIES``), else dask-gateway's own default (the API's host and port).
     check : bool
-        Contact the server once now, so a wrong password or address fails here, clearly.
+        Contact the server once now, so a wrong password, address or proxy fails here, clearly.
 
     Returns
     -------
@@ -101,34 +153,44 @@ def gateway(address: str | None = None, auth: Any = None, *, check: bool = True)
     labkit.errors.ConfigurationError
         No address anywhere.
     labkit.errors.AuthenticationError
-        The server refused the credentials.
+        The server or the OpenID Connect provider refused the credentials.
     labkit.errors.ServiceUnavailableError
-        Nothing answers at the address.
+        Nothing answers at the address, or at the scheduler proxy.
 
     Examples
     --------
     >>> gw = gateway()  # doctest: +SKIP
     >>> gw.cluster_options()  # doctest: +SKIP
+    >>> gw = gateway(catalog.EODC_GATEWAY.address)  # doctest: +SKIP  (proxy and Keycloak login: EODC's)
     """
-    address = resolve("gateway", address)
+    configured_address = resolve("gateway")
+    address = address or configured_address
     if address is None:
         raise ConfigurationError(
             f"no dask-gateway address: pass address=..., set ${ADDRESS_ENV} or the dask config key "
-            "gateway.address, or use the sandbox's (labkit.endpoints('sandbox'))."
+            f"gateway.address (EODC's is {catalog.EODC_GATEWAY.address}), or use the sandbox's "
+            "(labkit.endpoints('sandbox')); for a cluster on this machine ask for backend='local'."
         )
+    address = address.rstrip("/")
+    proxy_address = proxy_address or _proxy_address(address, configured_address)
     if auth is None:
-        auth = _default_auth()
-    gw = _gateway_class()(address, auth=auth)
+        auth = _default_auth(address)
+    gw = _gateway_class()(address, proxy_address=proxy_address, auth=auth)
     if check:
         aiohttp = attempt_import("aiohttp")
         try:
             gw.list_clusters()
+            _check_proxy(proxy_address)
+        except LabkitError:
+            gw.close()
+            raise
         except aiohttp.ClientResponseError as exc:
             gw.close()
             if exc.status in (401, 403):
                 raise AuthenticationError(
                     f"the dask-gateway at {address} refused the credentials ({exc.status}). Check the user name "
-                    f"and password (${USER_ENV}/${PASSWORD_ENV}) or the token (${TOKEN_ENV})."
+                    f"and password (${USER_ENV}/${PASSWORD_ENV}), the token (${TOKEN_ENV}) or the OpenID "
+                    "Connect login (labkit.oidc)."
                 ) from None
             raise ServiceUnavailableError(
                 f"the dask-gateway at {address} answered {exc.status}: {exc.message}"

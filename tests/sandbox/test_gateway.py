@@ -14,7 +14,8 @@ from labkit.errors import AuthenticationError, ServiceUnavailableError
 
 
 def test_options_cluster_scale_adapt_compute(sandbox):
-    gw = Gateway(sandbox.gateway.address, auth=BasicAuth(sandbox.gateway.username, sandbox.gateway.password))
+    gw = Gateway(sandbox.gateway.address, proxy_address=sandbox.gateway.proxy_address,
+                 auth=BasicAuth(sandbox.gateway.username, sandbox.gateway.password))  # its scheduler proxy, as EODC
     opts = gw.cluster_options()
     assert set(opts) == {"worker_cores", "worker_memory", "image"}
     with pytest.raises(ValueError):

@@ -34,7 +34,8 @@ def test_up_status_down_leaves_nothing_behind(tmp_path, request):
     assert "s3" in labkit("sandbox", "status", root=tmp_path).stdout
 
     # leave a running gateway cluster: its scheduler and workers must go too
-    gw = Gateway(sb.gateway.address, auth=BasicAuth(sb.gateway.username, sb.gateway.password))
+    gw = Gateway(sb.gateway.address, proxy_address=sb.gateway.proxy_address,
+                 auth=BasicAuth(sb.gateway.username, sb.gateway.password))
     cluster = gw.new_cluster(shutdown_on_close=False)
     cluster.scale(1)
     client = cluster.get_client()
@@ -82,7 +83,7 @@ def test_servers_stop_when_their_owner_is_killed(tmp_path):
     try:
         started = json.loads(owner.stdout.readline())
         servers = [psutil.Process(pid) for pid in started["pids"]]
-        assert len(servers) == 2 and all(p.is_running() for p in servers)
+        assert len(servers) == 3 and all(p.is_running() for p in servers)  # omero, the gateway, its OIDC provider
         assert all(port_in_use(p) for p in started["ports"])
         assert current(tmp_path) is not None
     finally:

@@ -90,26 +90,53 @@ class StacConnection:
 
 @dataclass(frozen=True)
 class GatewayConnection:
-    """The sandbox dask-gateway (proxy address and password authentication)."""
+    """The sandbox dask-gateway: API address, scheduler proxy, and its OpenID Connect login (or Basic).
+
+    Examples
+    --------
+    >>> gc = GatewayConnection("http://127.0.0.1:8000", "labkit", "pw", proxy_address="tcp://127.0.0.1:8001")
+    >>> "pw" in repr(gc)
+    False
+    """
 
     address: str
     username: str
     password: str = field(repr=False)
+    proxy_address: str | None = None
+    token_url: str | None = None
+    client_id: str | None = None
 
     def auth(self) -> Any:
         """A ``dask_gateway.BasicAuth`` for the sandbox user."""
         return attempt_import("dask_gateway").BasicAuth(self.username, self.password)
 
+    def oidc_auth(self, **kwargs: Any) -> Any:
+        """A :class:`labkit.oidc.OIDCAuth` logging in at the sandbox's provider (password grant by default)."""
+        from labkit.oidc import OIDCAuth
+
+        return OIDCAuth(self.token_url, self.client_id, **{"username": self.username, "password": self.password,
+                                                           **kwargs})
+
     def gateway(self) -> Any:
-        """A connected ``dask_gateway.Gateway``."""
+        """A connected ``dask_gateway.Gateway`` (Basic authentication, the scheduler proxy)."""
         from labkit.connect import gateway
 
-        return gateway(self.address, auth=self.auth(), check=False)
+        return gateway(self.address, auth=self.auth(), proxy_address=self.proxy_address, check=False)
 
     def env(self) -> dict[str, str]:
-        """``LABKIT_GATEWAY_ADDRESS``, ``LABKIT_GATEWAY_USER`` and ``LABKIT_GATEWAY_PASSWORD``."""
-        return {"LABKIT_GATEWAY_ADDRESS": self.address, "LABKIT_GATEWAY_USER": self.username,
-                "LABKIT_GATEWAY_PASSWORD": self.password}
+        """The gateway's variables: address, scheduler proxy, OpenID Connect login, Basic user and password.
+
+        ``LABKIT_GATEWAY_ADDRESS``, ``LABKIT_GATEWAY_PROXY_ADDRESS``, ``LABKIT_OIDC_*``,
+        ``LABKIT_GATEWAY_USER``/``LABKIT_GATEWAY_PASSWORD``.
+        """
+        env = {"LABKIT_GATEWAY_ADDRESS": self.address, "LABKIT_GATEWAY_USER": self.username,
+               "LABKIT_GATEWAY_PASSWORD": self.password}
+        if self.proxy_address:
+            env["LABKIT_GATEWAY_PROXY_ADDRESS"] = self.proxy_address
+        if self.token_url and self.client_id:
+            env.update({"LABKIT_OIDC_TOKEN_URL": self.token_url, "LABKIT_OIDC_CLIENT_ID": self.client_id,
+                        "LABKIT_OIDC_USERNAME": self.username, "LABKIT_OIDC_PASSWORD": self.password})
+        return env
 
 
 @dataclass(frozen=True)

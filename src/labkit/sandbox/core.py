@@ -77,6 +77,8 @@ class Sandbox:
         Seed of the synthetic data.
     flood_size, flood_dates : int
         Size in pixels and number of dates of the synthetic flood scenes.
+    token_lifetime : float, optional
+        Seconds the access tokens of the gateway's OpenID Connect login live (default 60).
 
     Examples
     --------
@@ -93,10 +95,13 @@ class Sandbox:
         seed: int = 0,
         flood_size: int = 2048,
         flood_dates: int = 6,
+        token_lifetime: float | None = None,
     ) -> None:
         self.services = _resolve(services)
         self.root = Path(root).resolve() if root else default_root()
         self.options = {"seed": seed, "flood_size": flood_size, "flood_dates": flood_dates}
+        if token_lifetime is not None:  # seconds the gateway login's access tokens live
+            self.options["token_lifetime"] = token_lifetime
         self.records: dict[str, dict[str, Any]] = {}
         self._secrets: dict[str, str] = {}
         self._running: dict[str, Service] = {}
@@ -178,7 +183,8 @@ class Sandbox:
         t0 = time.perf_counter()
         self._running[service.name] = service
         record = service.start(ctx)
-        self._watchdog.watch(record.get("pid"))
+        for key in ("pid", "oidc_pid"):  # the gateway's identity provider runs beside it
+            self._watchdog.watch(record.get(key))
         if progress is not None:
             progress(f"started {service.name:8s} {_shown_address(service.name, record)}  in "
                      f"{time.perf_counter() - t0:.1f} s")
@@ -301,7 +307,7 @@ class Sandbox:
 
     def pids(self) -> list[int]:
         """Process ids of the servers."""
-        return [r["pid"] for r in self.records.values() if r.get("pid")]
+        return [r[k] for r in self.records.values() for k in ("pid", "oidc_pid") if r.get(k)]
 
     def ports(self) -> list[int]:
         """Every port the servers listen on."""
@@ -334,7 +340,9 @@ class Sandbox:
     def gateway(self) -> GatewayConnection:
         """The dask-gateway server."""
         r = self._record("gateway")
-        return GatewayConnection(r["address"], GATEWAY_USER, self._secrets["gateway_password"])
+        return GatewayConnection(r["address"], GATEWAY_USER, self._secrets["gateway_password"],
+                                 proxy_address=r.get("proxy_address"), token_url=r.get("token_url"),
+                                 client_id=r.get("client_id"))
 
     @property
     def omero(self) -> OmeroConnection:
@@ -620,7 +628,7 @@ def down(root: str | Path | None = None, timeout: float = 30) -> bool:
     if not state:
         return False
     owner = state.get("owner_pid")
-    pids = [r.get("pid") for r in state.get("services", {}).values()]
+    pids = [r.get(k) for r in state.get("services", {}).values() for k in ("pid", "oidc_pid")]
     if owner and owner != os.getpid() and alive(owner):
         os.kill(owner, signal.SIGTERM)
         try:
