@@ -30,8 +30,12 @@ def slurm_sandbox(tmp_path_factory):
         yield sb
 
 
+PATH = os.environ.get("PATH", "")  # as it was: a test takes SLURM's commands off it
+
+
 def run(args: list[str], sb: Sandbox, check: bool = True) -> subprocess.CompletedProcess:
-    out = subprocess.run(args, env={**os.environ, **sb.slurm.env()}, capture_output=True, text=True, timeout=60)
+    env = {**os.environ, **sb.slurm.env(), "PATH": PATH}
+    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
     if check:
         assert out.returncode == 0, out.stderr
     return out
@@ -101,3 +105,129 @@ def test_two_sandboxes_run_side_by_side_and_stopping_one_ends_its_jobs(slurm_san
     # started again in the same folder: a fresh SLURM, no job of the one before comes back
     with Sandbox(services=["slurm"], root=tmp_path) as again:
         assert squeue(again) == {}
+
+
+# ---------------------------------------------------------------------- start_cluster("slurm") and its panel
+@pytest.fixture
+def slurm_env(slurm_sandbox, monkeypatch):
+    """SLURM_CONF (and SBATCH_OUTPUT) of this file's sandbox in the test's environment, as sandbox mode sets them."""
+    for key, value in slurm_sandbox.slurm.env().items():
+        monkeypatch.setenv(key, value)
+    yield slurm_sandbox
+    assert squeue(slurm_sandbox) == {}, "a test left jobs in the queue"
+
+
+def test_start_cluster_runs_workers_as_jobs_and_close_cancels_them(slurm_env):
+    import labkit
+
+    panel = labkit.start_cluster("slurm", workers=2, memory=0.5, cores=1, walltime="00:10:00")
+    try:
+        panel.wait_for_workers(2, timeout=120)
+        assert panel.client.submit(sum, [1, 2]).result() == 3
+        jobs = panel.jobs
+        assert len(jobs) == 2 and {s for s, _ in jobs.values()} == {"RUNNING"}
+        assert set(jobs) <= set(squeue(slurm_env))
+        s = panel.status
+        assert s["workers"] == 2 and s["jobs"] == {"pending": 0, "running": 2}
+        assert s["memory"] == 2 * 2**29
+        script = panel.cluster.job_script()
+        assert "#SBATCH -t 00:10:00" in script and "--mem=512M" in script
+        assert "--lifetime 480s --lifetime-stagger 40s" in script  # retire 2 minutes before the walltime
+        assert "tcp://127.0.0.1:" in script  # the node is this machine: the scheduler listens on loopback
+        panel.adapt(1, 3)
+        pytest.importorskip("ipywidgets")
+        panel._widget()
+        panel._update_widget()
+        facts, details = (w.value for w in panel._widgets["slurm"])
+        assert "queue <code>(default)</code>" in facts and "walltime <code>00:10:00</code>" in facts
+        assert details.startswith("<details>") and "dask_worker" in details
+        assert "2 running, 0 pending" in panel._widgets["status"].value
+        assert panel.dashboard_link in panel._widgets["status"].value
+        assert (panel._widgets["minimum"].value, panel._widgets["maximum"].value) == (1, 3)
+        submitted = list(panel.cluster.labkit_jobs)
+    finally:
+        panel.close()
+    assert not set(submitted) & set(squeue(slurm_env))
+
+
+def test_a_job_of_the_sandbox_sees_its_environment(slurm_env, monkeypatch):
+    """The sandbox's S3 credentials and the like reach the workers: sbatch exports the environment."""
+    import labkit
+
+    monkeypatch.setenv("LABKIT_TEST_MARK", "from-the-client")
+    panel = labkit.start_cluster("slurm", workers=1, memory=0.5, walltime="00:05:00")
+    try:
+        assert set(panel.client.run(lambda: os.environ.get("LABKIT_TEST_MARK")).values()) == {"from-the-client"}
+        assert set(panel.client.run(lambda: os.environ.get("SLURM_JOB_ID")).values()) <= set(panel.cluster.labkit_jobs)
+    finally:
+        panel.close()
+
+
+def test_no_sbatch_is_a_clear_error(slurm_env, monkeypatch, tmp_path):
+    import labkit
+    from labkit.errors import ServiceUnavailableError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no SLURM command here
+    with pytest.raises(ServiceUnavailableError, match="sbatch.*not on this machine.*login node"):
+        labkit.start_cluster("slurm", workers=1, memory=0.5)
+
+
+def test_a_controller_that_does_not_answer_is_a_clear_error(slurm_env, monkeypatch, tmp_path):
+    import labkit
+    from labkit._process import free_port
+    from labkit.errors import ServiceUnavailableError
+
+    conf = open(slurm_env.slurm.conf).read().replace(
+        f"SlurmctldPort={slurm_env.records['slurm']['port']}", f"SlurmctldPort={free_port()}")
+    (tmp_path / "slurm.conf").write_text(conf)
+    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "slurm.conf"))
+    with pytest.raises(ServiceUnavailableError, match="SLURM does not answer.*Unable to contact.*scontrol ping"):
+        labkit.start_cluster("slurm", workers=1, memory=0.5)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"queue": "nope"}, r"invalid partition.*no partition of that name: choose one that `sinfo` lists"),
+    ({"memory": 100_000}, r"Requested node configuration is not available.*ask for less.*memory"),
+    ({"cores": 512}, r"Requested node configuration is not available.*ask for less \(cores"),
+])
+def test_what_sbatch_refuses_is_a_clear_error_and_nothing_is_queued(slurm_env, kwargs, match):
+    import labkit
+    from labkit.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=match):
+        labkit.start_cluster("slurm", workers=1, **{"memory": 0.5, **kwargs})
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"queue": "short", "walltime": "00:05:00"}, r"cannot start \(PartitionTimeLimit\).*shorter walltime"),
+    ({"queue": "lab", "account": "nobody"}, r"cannot start \(.*account.*\).*choose another account or queue"),
+])
+def test_a_job_that_can_never_start_is_an_error_at_once(slurm_env, kwargs, match):
+    import labkit
+    from labkit.errors import LabkitError
+
+    with pytest.raises(LabkitError, match=match):
+        labkit.start_cluster("slurm", workers=1, memory=0.5, timeout=120, **kwargs)
+    # the slurm_env fixture checks that the refused job left the queue
+
+
+def test_a_job_that_stays_pending_is_a_bounded_wait_naming_the_reason(slurm_env):
+    import labkit
+    from labkit.errors import LabkitError
+
+    blocker = submit(slurm_env, f"--cpus-per-task={os.cpu_count()}", "--wrap", "sleep 300")  # the whole node
+    try:
+        wait_for(lambda: squeue(slurm_env).get(blocker) == "RUNNING", what="the job that fills the node runs")
+        with pytest.raises(LabkitError, match=r"no Dask worker connected within 5 s: job \d+ pending \(Resources\)"):
+            labkit.start_cluster("slurm", workers=1, memory=0.5, timeout=5)
+    finally:
+        run(["scancel", blocker], slurm_env)
+    wait_for(lambda: squeue(slurm_env) == {}, what="the queue empties")
+
+
+def test_slurm_arguments_on_another_backend_are_refused():
+    import labkit
+    from labkit.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="walltime apply to SLURM clusters only"):
+        labkit.start_cluster("local", walltime="01:00:00")
