@@ -3,8 +3,9 @@
 :class:`labkit.ClusterPanel` (``backend="slurm"``) and :func:`labkit.start_cluster` build on this module. It
 adds to dask-jobqueue only what keeps a run alive and a failure readable:
 
-- workers retire before their job's walltime (``--lifetime``, with a stagger), so adaptive scaling replaces them
-  instead of SLURM killing them in the middle of a task;
+- workers retire before their job's walltime (``--lifetime``, with a stagger) instead of SLURM killing them in the
+  middle of a task, and a job that ends (retired, cancelled, killed) is replaced by a new one, at a fixed size as
+  when adapting (distributed alone replaces none);
 - the scheduler listens where the jobs reach it (127.0.0.1 when every node of the cluster is this machine);
 - every job submitted is remembered, so that closing the cluster cancels them all;
 - ``sbatch``'s refusals and ``squeue``'s pending reasons become labkit errors that say what to change.
@@ -243,8 +244,13 @@ def slurm_cluster(
     >>> cluster = slurm_cluster(cores=1, memory=1, walltime="00:10:00")  # doctest: +SKIP
     >>> print(cluster.job_script())  # doctest: +SKIP
     """
+    import asyncio
+
     jq = attempt_import("dask_jobqueue")
     dask = attempt_import("dask")
+    from dask.utils import parse_timedelta
+    from distributed.core import Status
+
     config = dask.config.get("jobqueue.slurm", {}) or {}
     check_reachable()
     if cores is None and config.get("cores") is None:
@@ -285,6 +291,19 @@ def slurm_cluster(
 
     class Cluster(jq.SLURMCluster):
         job_cls = Job
+
+        def _update_worker_status(self, op: str, msg: Any) -> None:
+            # distributed forgets a worker's job a lost-worker-timeout after the worker left (retired at its
+            # lifetime, cancelled, killed at walltime) but starts no job in its place, even when adapting (its
+            # plan still counts it): labkit does, so that the cluster keeps the workers asked for
+            super()._update_worker_status(op, msg)
+            if op == "remove":
+                delay = parse_timedelta(dask.config.get("distributed.deploy.lost-worker-timeout"))
+                asyncio.get_running_loop().call_later(delay + 1, self._replace_lost)
+
+        def _replace_lost(self) -> None:
+            if self.status == Status.running and set(self.worker_spec) - set(self.workers):
+                self._correct_state()
 
     args = {"cores": cores, "memory": job_memory, "processes": processes, "walltime": walltime, "queue": queue,
             "account": account, "worker_extra_args": extra_args, "scheduler_options": options, **kwargs}

@@ -1,7 +1,8 @@
-"""The sandbox's real SLURM (Debian's slurmctld and slurmd): start, run jobs, stop without leftovers.
+"""The sandbox's real SLURM (Debian's slurmctld and slurmd), and start_cluster("slurm") on it.
 
-Every test here talks to real SLURM daemons through SLURM's own commands (``sbatch``, ``squeue``, ``sinfo``).
-This file's sandbox runs SLURM only; the suite's other sandbox (another pytest process) may run its own beside it.
+Every test here talks to real SLURM daemons through SLURM's own commands (``sbatch``, ``squeue``, ``sinfo``) and
+dask-jobqueue. This file's sandbox runs SLURM only; other test files (other pytest processes) run their own beside
+it. Long runs on SLURM: test_slurm_runs.py.
 """
 
 from __future__ import annotations
@@ -9,55 +10,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
 
 from labkit._process import port_in_use
 from labkit.sandbox import Sandbox
-from labkit.sandbox.core import slurm_missing
 from labkit.sandbox.servers.slurm import job_steps
+from tests.sandbox._slurm import needs_slurm, run, squeue, submit, wait_for
 
-pytestmark = pytest.mark.skipif(bool(slurm_missing()), reason=f"SLURM is not installed ({', '.join(slurm_missing())} "
-                                "missing): apt-get install slurmctld slurmd slurm-client, or make setup as root")
-
-
-@pytest.fixture(scope="module")
-def slurm_sandbox(tmp_path_factory):
-    """A sandbox running SLURM only, for this file."""
-    with Sandbox(services=["slurm"], root=tmp_path_factory.mktemp("slurm-sandbox")) as sb:
-        yield sb
-
-
-PATH = os.environ.get("PATH", "")  # as it was: a test takes SLURM's commands off it
-
-
-def run(args: list[str], sb: Sandbox, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, **sb.slurm.env(), "PATH": PATH}
-    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
-    if check:
-        assert out.returncode == 0, out.stderr
-    return out
-
-
-def squeue(sb: Sandbox) -> dict[str, str]:
-    """Job id -> state (``PENDING``, ``RUNNING`` ...) of every job in the sandbox's queue."""
-    lines = run(["squeue", "-h", "-o", "%i %T"], sb).stdout.split("\n")
-    return dict(line.split() for line in lines if line.strip())
-
-
-def wait_for(condition, timeout: float = 60, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.2)
-
-
-def submit(sb: Sandbox, *args: str) -> str:
-    out = run(["sbatch", "--parsable", *args], sb)
-    return out.stdout.strip().split(";")[0]
+pytestmark = needs_slurm
 
 
 def test_the_node_is_idle_and_a_job_runs_on_it(slurm_sandbox):
@@ -108,15 +70,6 @@ def test_two_sandboxes_run_side_by_side_and_stopping_one_ends_its_jobs(slurm_san
 
 
 # ---------------------------------------------------------------------- start_cluster("slurm") and its panel
-@pytest.fixture
-def slurm_env(slurm_sandbox, monkeypatch):
-    """SLURM_CONF (and SBATCH_OUTPUT) of this file's sandbox in the test's environment, as sandbox mode sets them."""
-    for key, value in slurm_sandbox.slurm.env().items():
-        monkeypatch.setenv(key, value)
-    yield slurm_sandbox
-    assert squeue(slurm_sandbox) == {}, "a test left jobs in the queue"
-
-
 def test_start_cluster_runs_workers_as_jobs_and_close_cancels_them(slurm_env):
     import labkit
 
