@@ -89,6 +89,8 @@ class ClusterPanel:
         self._adapt = (1, 4)  # what the panel's Min and Max show: the last adapt() asked
         if backend == "gateway":
             self._connect_gateway()
+        if backend == "slurm":
+            _sandbox_slurm()
 
     # ------------------------------------------------------------------ gateway
     def _connect_gateway(self) -> None:
@@ -511,6 +513,22 @@ def start_cluster(
         panel.close()
         raise
     return panel
+
+
+def _sandbox_slurm() -> None:
+    """Start the sandbox's SLURM in sandbox mode when no ``SLURM_CONF`` is set.
+
+    Sandbox mode: :func:`labkit.endpoints` exported a sandbox's environment. Its ``SLURM_CONF`` is exported then,
+    as the gateway's address is for ``backend="gateway"``.
+    """
+    import os
+
+    from labkit import config
+
+    if "LABKIT_SANDBOX_DIR" in config._exported and not os.environ.get("SLURM_CONF"):
+        from labkit.modes import endpoints
+
+        endpoints("sandbox", services=["slurm"])
 
 
 def _gib(n: Any) -> str:
