@@ -211,10 +211,15 @@ class ClusterPanel:
                 if self.backend == "slurm":  # every job it submitted, also those dask-jobqueue forgot
                     from labkit import slurm
 
+                    jobs = self.cluster.labkit_jobs
                     try:
-                        slurm.cancel(slurm.queue(self.cluster.labkit_jobs))
+                        try:
+                            jobs = list(slurm.queue(jobs))
+                        except LabkitError:  # squeue failed: cancel every job it submitted, to be sure
+                            pass
+                        slurm.cancel(jobs)
                     except Exception as exc:  # noqa: BLE001
-                        self._say(f"could not cancel the SLURM jobs {self.cluster.labkit_jobs}: {exc}")
+                        self._say(f"could not cancel the SLURM jobs {jobs}: {exc}")
                 self.cluster = None
                 self._say(f"cluster {name} shut down")
             atexit.unregister(self.close)
@@ -285,7 +290,11 @@ class ClusterPanel:
             "tasks": int(tasks),
         }
         if self.backend == "slurm":
-            jobs = self.jobs
+            try:
+                jobs = self.jobs
+            except LabkitError as exc:  # the controller went away: the panel says so, it does not fail
+                log.debug("squeue: %s", exc)
+                return {**status, "jobs": {"pending": "?", "running": "?"}, "reasons": [str(exc)[:200]]}
             status["jobs"] = {"pending": sum(s == "PENDING" for s, _ in jobs.values()),
                               "running": sum(s == "RUNNING" for s, _ in jobs.values())}
             status["reasons"] = sorted({r for s, r in jobs.values() if s == "PENDING"})

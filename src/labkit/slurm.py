@@ -144,6 +144,10 @@ def check_reachable(timeout: float = 30) -> list[str]:
     """The cluster's partitions; raise :class:`ServiceUnavailableError` when SLURM cannot be reached."""
     if missing_commands():
         raise ServiceUnavailableError(_no_commands())
+    conf = os.environ.get("SLURM_CONF")
+    if conf and not os.path.isfile(conf):  # SLURM's commands would retry for a minute
+        raise ServiceUnavailableError(f"SLURM_CONF names {conf}, which does not exist: point it at your cluster's "
+                                      "slurm.conf, or unset it to use the system's")
     out = _run(["sinfo", "-h", "-o", "%P"], timeout=timeout)
     if out.returncode != 0:
         raise ServiceUnavailableError(
@@ -177,11 +181,18 @@ def scheduler_host() -> str | None:
 
 
 def queue(job_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
-    """State and reason (squeue ``%T``, ``%r``) of each of ``job_ids`` still in the queue."""
+    """State and reason (squeue ``%T``, ``%r``) of each of ``job_ids`` still in the queue.
+
+    Raises :class:`ServiceUnavailableError` when ``squeue`` fails (the controller does not answer).
+    """
     ids = [str(j) for j in job_ids if j]
     if not ids:
         return {}
     out = _run(["squeue", "-h", "-j", ",".join(ids), "-o", "%i|%T|%r"], timeout=30)
+    if out.returncode != 0:
+        if "invalid job id" in out.stderr.lower():  # none of them is known any more: long gone
+            return {}
+        raise ServiceUnavailableError(f"squeue failed: {out.stderr.strip() or out.stdout.strip()}")
     found = {}
     for line in out.stdout.splitlines():
         parts = line.split("|", 2)
