@@ -12,7 +12,8 @@ COLUMNS = default_parameters("05_screen.ipynb")["columns"] or range(1, 13)  # as
 WELLS = [f"{r}{c}" for r in "ABCDEFGH" for c in COLUMNS if f"{r}{c}" not in EMPTY_WELLS]
 
 
-@pytest.fixture(params=["local", "gateway", pytest.param("slurm", marks=needs_slurm)])
+# on SLURM, 01 took 8.5 min on two cores with a load average of 15 (other test runs): a longer timeout there
+@pytest.fixture(params=["local", "gateway", pytest.param("slurm", marks=[needs_slurm, pytest.mark.timeout(900)])])
 def backend(request) -> str:
     """This tutorial runs on every backend, the sandbox's SLURM too, with the same assertions."""
     return on_slurm_too(request)
