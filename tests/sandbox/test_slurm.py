@@ -184,3 +184,35 @@ def test_slurm_arguments_on_another_backend_are_refused():
 
     with pytest.raises(ConfigurationError, match="walltime apply to SLURM clusters only"):
         labkit.start_cluster("local", walltime="01:00:00")
+
+
+def test_in_sandbox_mode_start_cluster_has_the_sandbox_start_its_slurm(tmp_path, monkeypatch):
+    """A background sandbox without SLURM (as `labkit sandbox up` leaves it) starts it when a notebook asks."""
+    import labkit
+    from labkit.config import restore_environment
+    from labkit.sandbox import current, down, start_background
+
+    monkeypatch.setenv("LABKIT_SANDBOX_DIR", str(tmp_path))
+    monkeypatch.delenv("SLURM_CONF", raising=False)
+    start_background(["omero"], tmp_path)
+    try:
+        ep = labkit.endpoints("sandbox", services=["omero"])
+        assert ep.slurm is None
+        panel = labkit.start_cluster("slurm", ep, workers=1, memory=0.5, walltime="00:05:00")
+        try:
+            assert panel.client.submit(sum, [2, 3]).result() == 5
+            sb = current(tmp_path)
+            assert "slurm" in sb.records and os.environ["SLURM_CONF"] == sb.slurm.conf
+            steps = [psutil.Process(p) for p in job_steps(sb.slurm.conf)]
+            assert steps
+        finally:
+            panel.close()
+        job = submit(sb, "--wrap", "sleep 300")  # left running: `down` must end it
+        wait_for(lambda: squeue(sb).get(job) == "RUNNING", what="the job runs")
+        steps = [psutil.Process(p) for p in job_steps(sb.slurm.conf)]
+        tree = [p for s in steps for p in (s, *s.children(recursive=True))]
+    finally:
+        restore_environment()
+        down(tmp_path)
+    _, alive = psutil.wait_procs(tree, timeout=20)
+    assert alive == [], f"left running after `labkit sandbox down`: {[(p.pid, p.name()) for p in alive]}"
