@@ -24,9 +24,9 @@ tutorials site test test-notebooks test-itk bench: export LABKIT_SANDBOX_DIR ?= 
 # JupyterLab refuses to run as root (a container) unless told
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup chromium tutorials site test test-notebooks test-itk lab bench sandbox-up sandbox-down lint clean
+.PHONY: setup chromium slurm tutorials site test test-notebooks test-itk lab bench sandbox-up sandbox-down lint clean
 
-setup: $(PY_STAMP) $(NODE_STAMP) chromium
+setup: $(PY_STAMP) $(NODE_STAMP) chromium slurm
 
 # Debian's Chromium for the browser tests; never a browser downloaded by a test tool
 chromium:
@@ -34,6 +34,15 @@ chromium:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || echo "could not install chromium: browser tests will be skipped"; \
 	  else echo "chromium is missing: browser tests will be skipped (install it with: sudo apt-get install chromium)"; fi; }
+
+# Debian's SLURM for the sandbox's single-node cluster (backend "slurm"): without it those tests are skipped
+SLURM_PACKAGES := slurmctld slurmd slurm-client
+slurm:
+	@PATH="$$PATH:/usr/sbin:/sbin" command -v slurmctld >/dev/null && PATH="$$PATH:/usr/sbin:/sbin" command -v slurmd >/dev/null \
+	  && command -v sbatch >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SLURM_PACKAGES) >/dev/null || echo "could not install SLURM: its tests will be skipped"; \
+	  else echo "SLURM is missing: its tests will be skipped (install it with: sudo apt-get install $(SLURM_PACKAGES))"; fi; }
 
 $(PY_STAMP): pyproject.toml
 	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null || { \

@@ -15,8 +15,11 @@ import bench_nuclei  # noqa: E402
 import bench_plates  # noqa: E402
 import bench_s3  # noqa: E402
 import bench_sandbox  # noqa: E402
+import bench_slurm  # noqa: E402
 import bench_versioned  # noqa: E402
 from common import print_table, sandbox  # noqa: E402
+
+from labkit.sandbox.core import slurm_missing  # noqa: E402
 
 
 def main() -> None:
@@ -30,6 +33,9 @@ def main() -> None:
     with sandbox(["s3", "stac", "gateway"], flood_size=4096, flood_dates=4) as sb:
         bench_flood.run(sb)
         bench_versioned.run_flood(sb)
+    if not slurm_missing():  # Debian's SLURM packages (make setup installs them as root)
+        with sandbox(["s3", "slurm"]) as sb:
+            bench_slurm.run(sb)
     bench_cells.run()
     bench_nuclei.run()
     print_table(Path("build/bench/results.json"))

@@ -20,6 +20,7 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "pystac_client": ("geo", "searching STAC APIs"),
     "rioxarray": ("geo", "georeferenced xarray objects"),
     "dask_gateway": ("gateway", "dask-gateway clusters"),
+    "dask_jobqueue": ("slurm", "SLURM clusters (backend='slurm')"),
     "itkwidgets": ("itk", "the itkwidgets viewer"),
     "neuroglancer": ("viewer3d", "the 3D viewer (neuroglancer)"),
     "ome_zarr_models": ("ngff", "validating OME-NGFF metadata"),

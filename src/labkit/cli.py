@@ -28,7 +28,8 @@ def sandbox() -> None:
 
 
 @sandbox.command("up")
-@click.option("--services", default=None, help="Comma-separated subset of s3,stac,gateway,omero,ipfs.")
+@click.option("--services", default=None,
+              help="Comma-separated subset of s3,stac,gateway,omero,ipfs,slurm (slurm starts only when named).")
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="Sandbox folder.")
 def sandbox_up(services: str | None, root: Path | None) -> None:
     """Start the sandbox in the background (or the services a running one lacks) and print its endpoints.

@@ -1,5 +1,8 @@
 """ClusterPanel: one object that is both the Python API and the JupyterLab widget for a Dask cluster.
 
+Three backends: ``"local"`` (this machine), ``"gateway"`` (a dask-gateway server, e.g. on Kubernetes) and
+``"slurm"`` (workers as SLURM jobs, through dask-jobqueue: :mod:`labkit.slurm`).
+
 Headless code calls the same methods the buttons call::
 
     with ClusterPanel(backend="gateway", options={"worker_cores": 1}) as panel:
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,19 +28,20 @@ from labkit._text import plural as _plural
 from labkit.errors import ConfigurationError, LabkitError, ServiceUnavailableError
 
 log = logging.getLogger("labkit.cluster_panel")
-BACKENDS = ("local", "gateway")
+BACKENDS = ("local", "gateway", "slurm")
 # Messages the client keeps of what it sent, for debugging only. distributed's default (1000) keeps every
 # task graph under 1 MB the client submitted, and labkit.write.write_zarr submits one small graph per region.
 CLIENT_MESSAGE_LOG = 0
 
 
 class ClusterPanel:
-    """A local or dask-gateway cluster with start, scale, adapt, close and a live status.
+    """A local, dask-gateway or SLURM cluster with start, scale, adapt, close and a live status.
 
     Parameters
     ----------
-    backend : {"local", "gateway"}
-        Where the workers run.
+    backend : {"local", "gateway", "slurm"}
+        Where the workers run: this machine, a dask-gateway, or SLURM jobs (one job holds ``processes``
+        workers; the SLURM commands read ``$SLURM_CONF``).
     address : str, optional
         Gateway address (default: :func:`labkit.connect.gateway`'s lookup). When none is
         found, ``backend="gateway"`` is an error that says what to set: a local cluster runs only
@@ -44,8 +49,11 @@ class ClusterPanel:
     auth : dask_gateway.auth.GatewayAuth, optional
         Gateway authentication (default: from the environment, dask config or sandbox).
     options : mapping, optional
-        Gateway cluster options (``worker_cores``, ``worker_memory``, ``image`` ...), or for
-        the local backend ``threads_per_worker`` and ``memory_limit``.
+        Gateway cluster options (``worker_cores``, ``worker_memory``, ``image`` ...); for
+        the local backend ``threads_per_worker`` and ``memory_limit``; for SLURM the arguments of
+        :func:`labkit.slurm.slurm_cluster` (``cores``, ``memory`` GiB a worker, ``processes``, ``walltime``,
+        ``queue``, ``account``, ``job_extra_directives``, ``scheduler_options`` ...), whose defaults come from
+        dask's ``jobqueue.slurm`` configuration.
     refresh : float
         Seconds between status refreshes of the widget.
 
@@ -80,8 +88,11 @@ class ClusterPanel:
         self._widgets: dict[str, Any] | None = None
         self._stop_refresh = threading.Event()
         self._lock = threading.RLock()
+        self._adapt = (1, 4)  # what the panel's Min and Max show: the last adapt() asked
         if backend == "gateway":
             self._connect_gateway()
+        if backend == "slurm":
+            _sandbox_slurm()
 
     # ------------------------------------------------------------------ gateway
     def _connect_gateway(self) -> None:
@@ -112,6 +123,16 @@ class ClusterPanel:
                 return self
             if self.backend == "gateway":
                 self.cluster = _new_gateway_cluster(self._gateway, self._options)
+            elif self.backend == "slurm":
+                from labkit import slurm
+
+                cluster = slurm.slurm_cluster(**self.options_values)
+                try:
+                    slurm.check_submission(cluster)  # sbatch --test-only: a refusal now, not a silent log later
+                except BaseException:
+                    cluster.close()
+                    raise
+                self.cluster = cluster
             else:
                 distributed = attempt_import("distributed")
                 kw = {"threads_per_worker": 1, **self.options_values}
@@ -165,12 +186,23 @@ class ClusterPanel:
         if not 0 <= minimum <= maximum:
             raise ConfigurationError(f"adapt needs 0 <= minimum <= maximum, got {minimum}, {maximum}")
         self._require().adapt(minimum=minimum, maximum=maximum)
+        self._adapt = (minimum, maximum)
         if self._widgets is not None:  # the panel shows what code asked for, as the buttons do
             self._widgets["minimum"].value, self._widgets["maximum"].value = minimum, maximum
         self._say(f"adapting between {minimum} and {_plural(maximum, 'worker')}")
 
     def wait_for_workers(self, n: int = 1, timeout: float = 120) -> None:
-        """Block until ``n`` workers are connected."""
+        """Block until ``n`` workers are connected.
+
+        On SLURM the jobs are watched meanwhile: a job that ``sbatch`` refused, or that is pending for a reason
+        no wait resolves (a walltime above the partition's limit, an account it does not accept), is an error
+        at once, and the timeout's error gives each job's state and pending reason.
+        """
+        if self.backend == "slurm":
+            from labkit import slurm
+
+            slurm.wait_for_workers(self._require(), self.client, n, timeout=timeout)
+            return
         self.client.wait_for_workers(n, timeout=timeout)
 
     def close(self) -> None:
@@ -192,6 +224,18 @@ class ClusterPanel:
                         self.cluster.close()
                 except Exception as exc:  # noqa: BLE001
                     log.debug("closing the cluster: %s", exc)
+                if self.backend == "slurm":  # every job it submitted, also those dask-jobqueue forgot
+                    from labkit import slurm
+
+                    jobs = self.cluster.labkit_jobs
+                    try:
+                        try:
+                            jobs = list(slurm.queue(jobs))
+                        except LabkitError:  # squeue failed: cancel every job it submitted, to be sure
+                            pass
+                        slurm.cancel(jobs)
+                    except Exception as exc:  # noqa: BLE001
+                        self._say(f"could not cancel the SLURM jobs {jobs}: {exc}")
                 self.cluster = None
                 self._say(f"cluster {name} shut down")
             atexit.unregister(self.close)
@@ -223,7 +267,24 @@ class ClusterPanel:
         from labkit._jupyter_proxy import browser_url
 
         link = self.cluster.dashboard_link
-        return browser_url(link) if self.backend == "local" else link
+        if self.backend == "slurm":  # the scheduler runs in this kernel, listening on every interface
+            from urllib.parse import urlsplit
+
+            from labkit._jupyter_proxy import proxy_prefix
+
+            parts = urlsplit(link)
+            if proxy_prefix() and parts.port:
+                link = parts._replace(netloc=f"127.0.0.1:{parts.port}").geturl()
+        return browser_url(link) if self.backend in ("local", "slurm") else link
+
+    @property
+    def jobs(self) -> dict[str, tuple[str, str]]:
+        """SLURM only: each job of this cluster still in the queue, with its state and pending reason."""
+        if self.backend != "slurm" or self.cluster is None:
+            return {}
+        from labkit import slurm
+
+        return slurm.queue(self.cluster.labkit_jobs)
 
     @property
     def status(self) -> dict[str, Any]:
@@ -237,13 +298,23 @@ class ClusterPanel:
             tasks = self._client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
         except Exception:  # noqa: BLE001 - the gateway proxy may refuse run_on_scheduler
             tasks = sum(len(v) for v in self._client.processing().values())
-        return {
+        status = {
             "running": True,
             "workers": len(workers),
             "threads": sum(w.get("nthreads", 0) for w in workers.values()),
             "memory": sum(w.get("memory_limit", 0) or 0 for w in workers.values()),
             "tasks": int(tasks),
         }
+        if self.backend == "slurm":
+            try:
+                jobs = self.jobs
+            except LabkitError as exc:  # the controller went away: the panel says so, it does not fail
+                log.debug("squeue: %s", exc)
+                return {**status, "jobs": {"pending": "?", "running": "?"}, "reasons": [str(exc)[:200]]}
+            status["jobs"] = {"pending": sum(s == "PENDING" for s, _ in jobs.values()),
+                              "running": sum(s == "RUNNING" for s, _ in jobs.values())}
+            status["reasons"] = sorted({r for s, r in jobs.values() if s == "PENDING"})
+        return status
 
     def _say(self, message: str) -> None:
         stamp = time.strftime("%H:%M:%S")
@@ -263,8 +334,8 @@ class ClusterPanel:
         stop = w.Button(description="Stop", button_style="danger", icon="stop")
         n = w.BoundedIntText(value=2, min=0, max=64, description="Workers", layout=w.Layout(width="160px"))
         scale = w.Button(description="Scale")
-        lo = w.BoundedIntText(value=1, min=0, max=64, description="Min", layout=w.Layout(width="130px"))
-        hi = w.BoundedIntText(value=4, min=1, max=64, description="Max", layout=w.Layout(width="130px"))
+        lo = w.BoundedIntText(value=self._adapt[0], min=0, max=64, description="Min", layout=w.Layout(width="130px"))
+        hi = w.BoundedIntText(value=self._adapt[1], min=1, max=64, description="Max", layout=w.Layout(width="130px"))
         adapt = w.Button(description="Adapt")
         status = w.HTML()
         messages = w.HTML()
@@ -275,12 +346,30 @@ class ClusterPanel:
         rows = [title]
         if self._options is not None:
             rows.append(self._options._widget())
+        slurm_rows = [w.HTML(), w.HTML()] if self.backend == "slurm" else []
+        rows += slurm_rows
         rows += [w.HBox([start, stop]), w.HBox([n, scale]), w.HBox([lo, hi, adapt]), status, messages]
         box = w.VBox(rows)
         self._widgets = {"box": box, "start": start, "stop": stop, "scale": scale, "n": n, "adapt": adapt,
-                         "minimum": lo, "maximum": hi, "status": status, "messages": messages}
+                         "minimum": lo, "maximum": hi, "status": status, "messages": messages, "slurm": slurm_rows}
         self._update_widget()
         return box
+
+    def _slurm_html(self) -> tuple[str, str]:
+        """The queue, account and walltime of the jobs; their script in a collapsed section."""
+        import html
+
+        if self.cluster is None:
+            return "<small>SLURM: start the cluster to see its jobs</small>", ""
+        header = self.cluster.job_header
+        found = dict(re.findall(r"#SBATCH -([pAt]) (\S+)", header))
+        facts = [f"queue <code>{html.escape(found.get('p', '(default)'))}</code>",
+                 f"walltime <code>{html.escape(found.get('t', '?'))}</code>"]
+        if "A" in found:
+            facts.append(f"account <code>{html.escape(found['A'])}</code>")
+        script = (f"<details><summary><small>job script</small></summary>"
+                  f"<pre style='font-size:smaller'>{html.escape(self.cluster.job_script())}</pre></details>")
+        return "<small>SLURM " + " · ".join(facts) + "</small>", script
 
     def _guard(self, fn: Callable[[Any], Any]) -> Callable[[Any], None]:
         """Wrap a button callback: errors are logged into the panel, never raised into the frontend."""
@@ -304,11 +393,19 @@ class ClusterPanel:
         link = self.dashboard_link
         dash = f" · <a href='{link}' target='_blank'>dashboard</a>" if link else ""
         state = "running" if s["running"] else "stopped"
+        jobs = ""
+        if "jobs" in s:
+            jobs = (f" · SLURM jobs: {s['jobs']['running']} running, {s['jobs']['pending']} pending"
+                    + (f" ({', '.join(s['reasons'])})" if s.get("reasons") else ""))
         self._widgets["status"].value = (
             f"<span class='labkit-status'>{state}: {_plural(s['workers'], 'worker')}, "
             f"{_plural(s['threads'], 'thread')}, "
-            f"{_gib(s['memory'])} memory, {s['tasks']} tasks</span>{dash}"
+            f"{_gib(s['memory'])} memory, {s['tasks']} tasks{jobs}</span>{dash}"
         )
+        for widget, value in zip(self._widgets["slurm"], self._slurm_html() if self.backend == "slurm" else (),
+                                 strict=True):
+            if widget.value != value:
+                widget.value = value
         self._widgets["messages"].value = "<br>".join(f"<small>{m}</small>" for m in self.messages[-5:])
 
     def _start_refresh(self) -> None:
@@ -332,8 +429,10 @@ class ClusterPanel:
 
     def _repr_html_(self) -> str:
         s = self.status
+        jobs = (f", SLURM jobs: {s['jobs']['running']} running, {s['jobs']['pending']} pending" if "jobs" in s
+                else "")
         return (f"<b>Dask cluster</b> ({self.backend}): {'running' if s['running'] else 'stopped'}, "
-                f"{_plural(s['workers'], 'worker')}, {_plural(s['threads'], 'thread')}")
+                f"{_plural(s['workers'], 'worker')}, {_plural(s['threads'], 'thread')}{jobs}")
 
     def __repr__(self) -> str:
         s = self.status
@@ -349,8 +448,15 @@ def start_cluster(
     adapt: tuple[int, int] | None = None,
     memory: float | None = None,
     options: Mapping[str, Any] | None = None,
+    walltime: str | None = None,
+    queue: str | None = None,
+    account: str | None = None,
+    cores: int | None = None,
+    processes: int | None = None,
+    job_extra_directives: list[str] | None = None,
+    timeout: float = 300,
 ) -> ClusterPanel:
-    """Start a Dask cluster, local or on a dask-gateway, and wait for its first worker: one call for both.
+    """Start a Dask cluster, local, on a dask-gateway or on SLURM, and wait for its first worker: one call for all.
 
     The tutorials' ``backend`` parameter goes here; nothing else in a notebook changes between a laptop
     and a cluster. The panel it returns is the widget (status, dashboard link, buttons) and
@@ -358,20 +464,35 @@ def start_cluster(
 
     Parameters
     ----------
-    backend : {"local", "gateway"}
-        Where the workers run.
+    backend : {"local", "gateway", "slurm"}
+        Where the workers run. ``"slurm"``: each worker is a SLURM job (dask-jobqueue), configured as
+        dask-jobqueue's users configure it (``jobqueue.slurm`` in ``~/.config/dask/jobqueue.yaml``); the
+        arguments below win over that configuration.
     endpoints : labkit.Endpoints, optional
-        Where the gateway is (``endpoints.gateway``); default: :func:`labkit.connect.gateway`'s lookup.
+        Where the gateway is (``endpoints.gateway``); default: :func:`labkit.connect.gateway`'s lookup. In
+        sandbox mode the sandbox starts the gateway, or SLURM, when the backend needs it.
     workers : int
         Number of workers (ignored when ``adapt`` is given).
     adapt : (int, int), optional
         Adaptive scaling between these numbers of workers instead of a fixed number.
     memory : float, optional
-        Memory of each worker, GiB, on either backend (the gateway's ``worker_memory``, a local cluster's
-        ``memory_limit``); default: the gateway's default, or the machine's memory shared by the workers.
+        Memory of each worker, GiB, on every backend (the gateway's ``worker_memory``, a local cluster's
+        ``memory_limit``, SLURM's ``--mem`` of a job divided by its workers); default: the gateway's default,
+        the machine's memory shared by the workers, or ``jobqueue.slurm.memory``.
     options : mapping, optional
         Gateway cluster options (``worker_cores``, ``worker_memory`` ...); for a local cluster
-        ``threads_per_worker`` and ``memory_limit``.
+        ``threads_per_worker`` and ``memory_limit``; for SLURM any argument of
+        :func:`labkit.slurm.slurm_cluster` (``scheduler_options``, ``interface``, ``log_directory`` ...).
+    walltime, queue, account : str, optional
+        SLURM only: each job's time limit (``"01:00:00"``), partition and account. Workers retire a margin
+        before the walltime and adaptive scaling (``adapt=``) starts new jobs in their place.
+    cores, processes : int, optional
+        SLURM only: cores of one job and the workers it holds.
+    job_extra_directives : list of str, optional
+        SLURM only: more ``#SBATCH`` lines, e.g. ``["--qos=short"]``.
+    timeout : float
+        Seconds to wait for the first worker (a SLURM job may wait in the queue; the error names its pending
+        reason).
 
     Returns
     -------
@@ -388,17 +509,31 @@ def start_cluster(
         from labkit.modes import endpoints as find_endpoints
 
         endpoints = find_endpoints("sandbox", services=["gateway"])  # the sandbox starts its gateway
+    if backend == "slurm" and endpoints is not None and endpoints.mode == "sandbox" and not endpoints.slurm:
+        from labkit.modes import endpoints as find_endpoints
+
+        endpoints = find_endpoints("sandbox", services=["slurm"])  # the sandbox starts its SLURM
     address = getattr(endpoints, "gateway", None) if backend == "gateway" else None
-    if memory is not None:
-        options = {**(options or {}), **({"worker_memory": memory} if backend == "gateway" else
-                                         {"memory_limit": f"{memory}GiB"})}
+    slurm_only = {"walltime": walltime, "queue": queue, "account": account, "cores": cores, "processes": processes,
+                  "job_extra_directives": job_extra_directives}
+    if backend == "slurm":
+        options = {**(options or {}), **{k: v for k, v in slurm_only.items() if v is not None}}
+        if memory is not None:
+            options["memory"] = memory
+    else:
+        if given := sorted(k for k, v in slurm_only.items() if v is not None):
+            raise ConfigurationError(f"{', '.join(given)} apply to SLURM clusters only (backend='slurm'), "
+                                     f"not to backend={backend!r}")
+        if memory is not None:
+            options = {**(options or {}), **({"worker_memory": memory} if backend == "gateway" else
+                                             {"memory_limit": f"{memory}GiB"})}
     panel = ClusterPanel(backend=backend, address=address, options=options).start()
     try:
         if adapt is not None:
             panel.adapt(*adapt)
         else:
             panel.scale(workers)
-        panel.wait_for_workers(1)
+        panel.wait_for_workers(1, timeout=timeout)
     except BaseException:
         panel.close()
         raise
@@ -412,6 +547,22 @@ def _new_gateway_cluster(gateway: Any, options: Any, **extra: Any) -> Any:
     except ValueError as exc:  # 422: the server's own check of the options
         raise ConfigurationError(f"the gateway at {gateway.address} refused the cluster options "
                                  f"{ {**dict(options), **extra} }: {exc}") from None
+
+
+def _sandbox_slurm() -> None:
+    """Start the sandbox's SLURM in sandbox mode when no ``SLURM_CONF`` is set.
+
+    Sandbox mode: :func:`labkit.endpoints` exported a sandbox's environment. Its ``SLURM_CONF`` is exported then,
+    as the gateway's address is for ``backend="gateway"``.
+    """
+    import os
+
+    from labkit import config
+
+    if "LABKIT_SANDBOX_DIR" in config._exported and not os.environ.get("SLURM_CONF"):
+        from labkit.modes import endpoints
+
+        endpoints("sandbox", services=["slurm"])
 
 
 def _gib(n: Any) -> str:

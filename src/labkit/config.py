@@ -51,6 +51,8 @@ SETTINGS: dict[str, Setting] = {
     "ipfs_api": Setting("IPFS_API", None, "http://127.0.0.1:5001"),
     "ipfs_gateway": Setting("IPFS_GATEWAY"),
     "s3_metrics": Setting("LABKIT_S3_METRICS"),
+    # a SLURM cluster: the configuration file its commands read (else the system's, /etc/slurm/slurm.conf)
+    "slurm": Setting("SLURM_CONF"),
     # who publishes (labkit.publish): set once per person, never typed into a notebook
     "authors": Setting("LABKIT_AUTHORS", "labkit.authors"),
     "license": Setting("LABKIT_LICENSE", "labkit.license"),
@@ -66,7 +68,7 @@ def resolve(
     ----------
     service : str
         One of :data:`SETTINGS` (``"omero"``, ``"idr_s3"``, ``"stac"``, ``"gateway"``, ``"results_s3"``,
-        ``"ipfs_api"``, ``"ipfs_gateway"``, ``"s3_metrics"``), or a publishing setting (``"authors"``,
+        ``"ipfs_api"``, ``"ipfs_gateway"``, ``"s3_metrics"``, ``"slurm"``), or a publishing setting (``"authors"``,
         ``"license"``).
     value : str, optional
         An address given explicitly (wins).
@@ -164,6 +166,8 @@ class Endpoints:
         Kubo RPC API and HTTP gateway of an IPFS node.
     s3_metrics : str or None
         The S3 server's Prometheus metrics (the sandbox's SeaweedFS exports them), to count what it sends.
+    slurm : str or None
+        The SLURM configuration file (``$SLURM_CONF``; ``None``: the system's, where SLURM's commands look).
     """
 
     mode: str
@@ -176,6 +180,7 @@ class Endpoints:
     ipfs_gateway: str | None = None
     s3_metrics: str | None = field(default=None, repr=False)
     gateway_proxy: str | None = None
+    slurm: str | None = None
 
     @classmethod
     def from_environment(cls, mode: str, env: Mapping[str, str] | None = None) -> Endpoints:

@@ -196,6 +196,11 @@ def _checkpointed(fn: Callable[[Any], Any], columns: list[str], store: ResultSto
     return ck
 
 
+def _recipe(ck: Checkpointed) -> Checkpointed:
+    """A Dask task that holds the run's recipe on the cluster (see :func:`map_images`)."""
+    return ck
+
+
 def _run_batch(ck: Checkpointed, batch: list[tuple[int, dict[str, Any], Any]], whole: bool,
                fork: Any = None) -> tuple[list[tuple[int, dict[str, Any] | str]], Any]:
     """A Dask task: :func:`_run_one` for each ``(index, keys, image)`` of ``batch``, one after the other.
@@ -412,8 +417,10 @@ def map_images(
     batch_of: dict[Any, list[int]] = {}
     run_id = uuid.uuid4().hex[:8]
     versioned = getattr(result_store, "versioned", False)
-    # the recipe is pickled once (cloudpickle of a notebook's function costs milliseconds), not for every task
-    shared = client.scatter(ck, broadcast=True, hash=False)
+    # the recipe is pickled once (cloudpickle of a notebook's function costs milliseconds), not for every task: a
+    # task that returns it, not scattered data, so that the scheduler computes it again if every worker holding it
+    # leaves (workers retired before a SLURM walltime, or cancelled): scattered data would be lost for good
+    shared = client.submit(_recipe, ck, key=f"map_images-{run_id}-recipe", pure=False)
 
     def submit(done: Any) -> bool:
         batch = next(pending, None)
@@ -447,6 +454,8 @@ def map_images(
             if future.status == "error":  # the task itself (a worker lost, say), not the recipe
                 exc = future.exception()
                 result = ([(i, f"{type(exc).__name__}: {exc}") for i in indices], None)
+            elif future.status != "finished":  # cancelled: what it needed was lost
+                result = ([(i, f"the task was {future.status}") for i in indices], None)
             done, fork = result
             if fork is not None:
                 result_store.merge(fork)

@@ -63,6 +63,24 @@ def backend(request) -> str:
 
 
 @pytest.fixture
+def sandbox_slurm(sandbox):
+    """The test sandbox with its SLURM running (started when first needed); no job may be left in its queue."""
+    from tests.sandbox._slurm import squeue
+
+    if "slurm" not in sandbox.records:
+        sandbox.add(["slurm"])
+    yield sandbox
+    assert squeue(sandbox) == {}, "the tutorial left SLURM jobs in the queue"
+
+
+def on_slurm_too(request) -> str:
+    """A ``backend`` fixture's body for the tutorials that also run on the sandbox's SLURM (``make test``)."""
+    if request.param == "slurm":
+        request.getfixturevalue("sandbox_slurm")
+    return request.param
+
+
+@pytest.fixture
 def run_notebook(request, tmp_path, monkeypatch):
     """A tutorial's probed values, executed on a backend.
 

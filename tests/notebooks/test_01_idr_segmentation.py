@@ -8,9 +8,18 @@ import zarr
 from labkit import tutorials
 from labkit.recipes import count_objects
 from labkit.sandbox.locate import idr_image_path
+from tests.sandbox._slurm import needs_slurm
 from tests.unit.test_labels import _validate as validate_with_labels
 
+from .conftest import on_slurm_too
 from .probes import NOTEBOOKS, probed, with_probe
+
+
+# on SLURM, 01 took 8.5 min on two cores with a load average of 15 (other test runs): a longer timeout there
+@pytest.fixture(params=["local", "gateway", pytest.param("slurm", marks=[needs_slurm, pytest.mark.timeout(900)])])
+def backend(request) -> str:
+    """This tutorial runs on every backend, the sandbox's SLURM too, with the same assertions."""
+    return on_slurm_too(request)
 
 
 def test_counts_the_nuclei_of_every_plane_on_both_backends(run_notebook, backend):

@@ -3,12 +3,20 @@ from __future__ import annotations
 import pytest
 
 from labkit.synthetic.plate import EMPTY_WELLS
+from tests.sandbox._slurm import needs_slurm
 
-from .conftest import default_parameters
+from .conftest import default_parameters, on_slurm_too
 
 COLUMNS = default_parameters("05_screen.ipynb")["columns"] or range(1, 13)  # as stored (None: the whole plate)
 #: wells of those columns with images (the sandbox plate has 8 rows x 12 columns, and empty wells), 2 fields each
 WELLS = [f"{r}{c}" for r in "ABCDEFGH" for c in COLUMNS if f"{r}{c}" not in EMPTY_WELLS]
+
+
+# on SLURM, 01 took 8.5 min on two cores with a load average of 15 (other test runs): a longer timeout there
+@pytest.fixture(params=["local", "gateway", pytest.param("slurm", marks=[needs_slurm, pytest.mark.timeout(900)])])
+def backend(request) -> str:
+    """This tutorial runs on every backend, the sandbox's SLURM too, with the same assertions."""
+    return on_slurm_too(request)
 
 
 def test_screen_notebook_on_both_backends(run_notebook, backend, tmp_path):

@@ -161,3 +161,26 @@ class IpfsConnection:
     def env(self) -> dict[str, str]:
         """``IPFS_API`` and ``IPFS_GATEWAY`` (what ipfsspec reads)."""
         return {"IPFS_API": self.api, "IPFS_GATEWAY": self.gateway}
+
+
+@dataclass(frozen=True)
+class SlurmConnection:
+    """The sandbox SLURM: its configuration file (what every SLURM command reads from ``SLURM_CONF``).
+
+    Examples
+    --------
+    >>> SlurmConnection("/tmp/sb/slurm/slurm.conf", "vm-1a2b3c").env()["SLURM_CONF"]
+    '/tmp/sb/slurm/slurm.conf'
+    """
+
+    conf: str
+    node: str
+    partitions: tuple[str, ...] = ("debug",)
+    jobs: str | None = None
+
+    def env(self) -> dict[str, str]:
+        """``SLURM_CONF``, and ``SBATCH_OUTPUT``: job logs go into the sandbox folder, not the working directory."""
+        env = {"SLURM_CONF": self.conf}
+        if self.jobs:
+            env["SBATCH_OUTPUT"] = f"{self.jobs}/%x-%j.out"
+        return env

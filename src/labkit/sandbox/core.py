@@ -30,11 +30,14 @@ from labkit.sandbox.connections import (
     IpfsConnection,
     OmeroConnection,
     S3Connection,
+    SlurmConnection,
     StacConnection,
 )
 from labkit.sandbox.state import default_root, read_state, remove_state, write_state
 
-SERVICES = ("s3", "stac", "gateway", "omero", "ipfs")
+SERVICES = ("s3", "stac", "gateway", "omero", "ipfs", "slurm")
+#: services started only when asked for (a SLURM controller and node are not what most tutorials need)
+ON_REQUEST = ("slurm",)
 REQUIRES = {"stac": ("s3",)}
 GATEWAY_USER = "labkit"
 REQUESTS = "requests"  # folder where a background sandbox takes requests for more services (see daemon)
@@ -44,8 +47,19 @@ PLATE_URLS = {v: f"s3://idr/zarr/v{v}/labkit-hcs/plate-96.zarr" for v in ("0.4",
 
 
 def default_services() -> tuple[str, ...]:
-    """Every service that can run on this machine (the IPFS node needs Node.js and its packages)."""
-    return tuple(s for s in SERVICES if s != "ipfs" or ipfs_available())
+    """Every service that can run on this machine and starts unasked (the IPFS node needs Node.js and its packages).
+
+    ``"slurm"`` starts only when asked for (``services=[..., "slurm"]``, or ``start_cluster("slurm")`` in sandbox
+    mode); it needs Debian's SLURM packages (:func:`slurm_missing`).
+    """
+    return tuple(s for s in SERVICES if s not in ON_REQUEST and (s != "ipfs" or ipfs_available()))
+
+
+def slurm_missing() -> list[str]:
+    """The SLURM commands the sandbox's ``slurm`` service needs and this machine lacks (``[]``: it can run)."""
+    from labkit.sandbox.services.slurm import missing
+
+    return missing()
 
 
 def _resolve(services: Iterable[str] | str | None) -> tuple[str, ...]:
@@ -60,6 +74,12 @@ def _resolve(services: Iterable[str] | str | None) -> tuple[str, ...]:
                                  f"choose from {list(SERVICES)}")
     for s in list(wanted):
         wanted += [r for r in REQUIRES.get(s, ()) if r not in wanted]
+    if "slurm" in wanted and (lacking := slurm_missing()):
+        from labkit.sandbox.services.slurm import PACKAGES
+
+        raise ConfigurationError(
+            f"the sandbox cannot run SLURM here: {', '.join(lacking)} not found. Install Debian's packages "
+            f"(sudo apt-get install {' '.join(PACKAGES)}, or `make setup` as root)")
     return tuple(s for s in SERVICES if s in wanted)
 
 
@@ -69,8 +89,9 @@ class Sandbox:
     Parameters
     ----------
     services : iterable of str or str, optional
-        Any of ``"s3"``, ``"stac"``, ``"gateway"``, ``"omero"``, ``"ipfs"`` (default: all
-        that can run here). Dependencies are added (``stac`` needs ``s3``).
+        Any of ``"s3"``, ``"stac"``, ``"gateway"``, ``"omero"``, ``"ipfs"``, ``"slurm"`` (default: all
+        that can run here, except ``"slurm"``, started only when named). Dependencies are added (``stac``
+        needs ``s3``).
     root : path, optional
         Sandbox folder for logs, data and the state file (default :func:`default_root`).
     seed : int
@@ -237,6 +258,7 @@ class Sandbox:
         from labkit.sandbox.services.ipfs import IpfsService
         from labkit.sandbox.services.omero import OmeroService
         from labkit.sandbox.services.s3 import IDR_PREFIX, S3Service
+        from labkit.sandbox.services.slurm import SlurmService
         from labkit.sandbox.services.stac import StacService
 
         built: list[Service] = []
@@ -260,6 +282,8 @@ class Sandbox:
             built.append(OmeroService())
         if "ipfs" in names:
             built.append(IpfsService())
+        if "slurm" in names:
+            built.append(SlurmService())
         return built
 
     def stop(self) -> None:
@@ -356,6 +380,12 @@ class Sandbox:
         r = self._record("ipfs")
         return IpfsConnection(r["api"], r["gateway"])
 
+    @property
+    def slurm(self) -> SlurmConnection:
+        """The SLURM controller and its node (``SLURM_CONF`` for the clients)."""
+        r = self._record("slurm")
+        return SlurmConnection(r["conf"], r["node"], tuple(r.get("partitions", ("debug",))), r.get("jobs"))
+
     def env(self) -> dict[str, str]:
         """Environment variables that point clients at the sandbox, credentials included (never print them).
 
@@ -380,7 +410,8 @@ class Sandbox:
     def addresses(self) -> dict[str, str]:
         """The address of each running service by name (no secrets)."""
         ep = self.endpoints()
-        keys = {"s3": "idr_s3", "stac": "stac", "gateway": "gateway", "omero": "omero", "ipfs": "ipfs_gateway"}
+        keys = {"s3": "idr_s3", "stac": "stac", "gateway": "gateway", "omero": "omero", "ipfs": "ipfs_gateway",
+                "slurm": "slurm"}
         return {name: getattr(ep, keys[name]) for name in self.records}
 
     def shown_addresses(self) -> dict[str, str]:
