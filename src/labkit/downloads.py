@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from labkit._lazy import attempt_import
+from labkit._bars import progress_bar
 from labkit.errors import IncompleteDownloadError, IntegrityError, LabkitError, NotFoundError
 
 __all__ = ["check_complete", "download"]
@@ -103,7 +103,6 @@ def download(
 
     from labkit.storage import filesystem, storage_error, write_local_atomic
 
-    tqdm = attempt_import("tqdm.auto")
     fs, root = filesystem(url, storage_options, endpoint_url=endpoint_url)
     root = root.rstrip("/")
     target = Path(dest).expanduser() / root.rsplit("/", 1)[-1]
@@ -159,7 +158,7 @@ def download(
         print(f"{target}: already complete ({len(files)} files, nothing to fetch)")
     total = sum(size or 0 for _, _, size, _ in todo)
     try:
-        with tqdm.tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"download {target.name}",
+        with progress_bar(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"download {target.name}",
                        disable=not progress or not todo) as bar, ThreadPoolExecutor(workers) as pool:
             for n in pool.map(fetch, todo):
                 bar.update(n)

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import requests
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from labkit._bars import progress_bar
 from labkit._lazy import attempt_import
 from labkit.config import resolve
 from labkit.errors import ConfigurationError, FormatError, NotFoundError, ServiceUnavailableError
@@ -164,7 +165,6 @@ def add(
     >>> add("images/6001240.zarr")  # doctest: +SKIP
     'bafybeigxtkiy6y6vlcyqjspxqkpfr2pignkzepbyhai3zfomut6mtbyu5u'
     """
-    tqdm = attempt_import("tqdm.auto")
     root = Path(path)
     if not root.exists():
         raise NotFoundError(f"{root} does not exist: nothing to add")
@@ -173,7 +173,7 @@ def add(
     boundary = uuid.uuid4().hex
     params = {"cid-version": cid_version, "raw-leaves": str(raw_leaves).lower(), "chunker": chunker,
               "wrap-with-directory": str(wrap).lower(), "pin": str(pin).lower(), "progress": "false"}
-    with tqdm.tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"ipfs add {root.name}",
+    with progress_bar(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"ipfs add {root.name}",
                    disable=not progress) as bar:
         r = _rpc(api_address(api), "add", params=params, data=_multipart(entries, boundary, bar),
                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
