@@ -60,12 +60,14 @@ def gateway() -> str:
 def use_gateway(url: str) -> None:
     """Point ipfsspec at ``url`` from now on in this process (it memoises its lookup, so clear that too)."""
     ipfsspec = attempt_import("ipfsspec.async_ipfs")
-    os.environ["IPFS_GATEWAY"] = url
-    ipfsspec.get_gateway.cache_clear()
-    ipfsspec.AsyncIPFSFileSystem.clear_instance_cache()
+    from labkit._sessions import retire
     from labkit.ipfs.gateway_fs import IPFSFileSystem
 
-    IPFSFileSystem.clear_instance_cache()
+    os.environ["IPFS_GATEWAY"] = url
+    ipfsspec.get_gateway.cache_clear()
+    for cls in (ipfsspec.AsyncIPFSFileSystem, IPFSFileSystem):
+        retire(list(vars(cls).get("_cache", {}).values()))  # their sessions are closed at exit, with the others'
+        cls.clear_instance_cache()
 
 
 def parse_cid(text: str) -> Any:
