@@ -43,7 +43,7 @@ def run_all(notebook: Path, parameters: dict[str, Any], extra: str = "", timeout
         sources.append(extra)
     # encrypted (CurveZMQ), as labkit's own runner: no "Kernel is running over TCP without encryption" warning
     km = KernelManager(kernel_name="python3", transport_encryption="auto")
-    km.start_kernel(cwd=str(cwd or notebook.parent), env=env)
+    km.start_kernel(cwd=str(cwd or notebook.parent), **({} if env is None else {"env": env}))
     kc = km.client()
     kc.start_channels()
     try:
