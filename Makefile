@@ -82,13 +82,13 @@ test: setup
 
 # Every tutorial as stored, the way a user who opens it in JupyterLab runs it: Run All (every code cell sent to one
 # kernel at once), default parameters, from a stopped sandbox to a stopped sandbox (tests/notebooks/run_stored.py).
-# A tutorial fails on any traceback, logged ERROR or "Exception ignored" in any output, and when a cell marked
-# NBVAL_CHECK_OUTPUT shows other text than its stored output (compared as nbval-lax does). On a cold sandbox, 01
-# first: the sandbox it starts must gain the services 02 and 03 need. The cells run in build/run-all, each notebook
-# followed by the notebook tests' probe cell (tests/notebooks/probes.py); the executed notebooks go to
-# build/tutorials without it, for the book, and what the probes printed beside them, for the notebook tests of each
-# tutorial's default backend: the suite then executes each tutorial once more, on its other backend, the same way
-# (twice in all).
+# A tutorial fails on any traceback, logged ERROR, "Exception ignored", warning of Dask's distributed or unclosed
+# HTTP session in any output, and when a cell marked NBVAL_CHECK_OUTPUT shows other text than its stored output
+# (compared as nbval-lax does). On a cold sandbox, 01 first: the sandbox it starts must gain the services 02 and 03
+# need. The cells run in build/run-all, each notebook followed by the notebook tests' probe cell
+# (tests/notebooks/probes.py); the executed notebooks go to build/tutorials without it, for the book, and what the
+# probes printed beside them, for the notebook tests of each tutorial's default backend: the suite then executes each
+# tutorial once more, on its other backend, the same way (twice in all).
 NOTEBOOK_ORDER := 01_idr_segmentation.ipynb 02_ipfs_zarr.ipynb 03_eodc_flood.ipynb 04_cell_pipeline.ipynb \
                   05_screen.ipynb 00_sandbox_tour.ipynb
 RUN_ALL_DIR := build/run-all

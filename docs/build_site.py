@@ -81,6 +81,8 @@ def main() -> int:
     if problems:
         print("tutorials that ended with an error:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
+    print(f"building the book from {len(list(EXECUTED.glob('[0-9][0-9]_*.ipynb')))} executed tutorials ...",
+          flush=True)
     shutil.rmtree(SOURCE, ignore_errors=True)
     shutil.copytree(ROOT / "docs", SOURCE, ignore=shutil.ignore_patterns("build_site.py", "__pycache__"))
     (SOURCE / "tutorials").mkdir()

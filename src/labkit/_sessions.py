@@ -18,6 +18,18 @@ from typing import Any
 
 #: attributes of fsspec filesystems that hold a client with an ``async close()``
 CLIENT_ATTRIBUTES = ("_s3", "_session")
+#: filesystems taken out of fsspec's caches while their sessions may still be open (see :func:`retire`)
+RETIRED: list[Any] = []
+
+
+def retire(filesystems: list[Any]) -> None:
+    """Keep filesystems that are being dropped from fsspec's cache, so their sessions are closed at exit too.
+
+    :func:`labkit.ipfs.use_gateway` empties ipfsspec's cache (the next ``ipfs://`` read must use the new
+    gateway); the filesystems made before may still serve open arrays. Without this they would close nothing:
+    each would print "Unclosed client session" when collected, or as its process (a Dask worker) exits.
+    """
+    RETIRED.extend(fs for fs in filesystems if all(fs is not kept for kept in RETIRED))
 
 
 def open_filesystems() -> list[Any]:
@@ -31,7 +43,7 @@ def open_filesystems() -> list[Any]:
     asyn = sys.modules.get("fsspec.asyn")
     if asyn is None:
         return []
-    found: dict[int, Any] = {}
+    found: dict[int, Any] = {id(fs): fs for fs in RETIRED}
     classes = [asyn.AsyncFileSystem]
     while classes:
         cls = classes.pop()

@@ -220,7 +220,7 @@ def tutorials_run(notebooks: tuple[Path, ...], live: bool, output: Path, folder:
         sbx.start_background()
         started = True
     try:
-        outcomes = tut.run(paths, output, {"mode": "live" if live else "sandbox"})
+        outcomes = tut.run(paths, output, {"mode": "live" if live else "sandbox"}, echo=click.echo)
     finally:
         if started:
             sbx.down()

@@ -16,6 +16,7 @@ Headless code calls the same methods the buttons call::
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import re
 import threading
@@ -32,6 +33,27 @@ BACKENDS = ("local", "gateway", "slurm")
 # Messages the client keeps of what it sent, for debugging only. distributed's default (1000) keeps every
 # task graph under 1 MB the client submitted, and labkit.write.write_zarr submits one small graph per region.
 CLIENT_MESSAGE_LOG = 0
+
+
+#: seconds a local worker process has to exit once asked to close (distributed's nanny waits 4 s, then kills it)
+WORKER_EXIT_TIMEOUT = 60
+
+
+@functools.cache
+def _patient_nanny() -> type:
+    """The ``distributed.Nanny`` that gives its worker process :data:`WORKER_EXIT_TIMEOUT` seconds to exit.
+
+    A worker that has read through zarr, aiohttp and IPFS holds some 1,800 modules; Python 3.13 takes seconds to
+    finalise them, and on a busy machine more than the 4 s the nanny allows by default: it then kills the process
+    and logs "Worker process still alive after 4.0 seconds, killing" into the cell that closed the cluster.
+    """
+    distributed = attempt_import("distributed")
+
+    class PatientNanny(distributed.Nanny):
+        async def close(self, timeout: float = WORKER_EXIT_TIMEOUT, reason: str = "nanny-close") -> Any:
+            return await super().close(timeout=timeout, reason=reason)
+
+    return PatientNanny
 
 
 class ClusterPanel:
@@ -136,7 +158,8 @@ class ClusterPanel:
             else:
                 distributed = attempt_import("distributed")
                 kw = {"threads_per_worker": 1, **self.options_values}
-                self.cluster = distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0", **kw)
+                self.cluster = distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0",
+                                                        worker_class=_patient_nanny(), **kw)
             with attempt_import("dask").config.set({"distributed.admin.low-level-log-length": CLIENT_MESSAGE_LOG}):
                 self._client = self._get_client()
             atexit.register(self.close)

@@ -9,7 +9,6 @@ Jupyter), and leaves nothing behind when it returns. An executed notebook keeps 
 
 from __future__ import annotations
 
-import html
 import sys
 import time
 from collections.abc import Iterable
@@ -95,28 +94,19 @@ class _Bar:
     """One bar redrawn in place: HTML in Jupyter (kept in the notebook as last drawn), text elsewhere."""
 
     def __init__(self, description: str) -> None:
+        from labkit._bars import in_notebook
+
         self.description = description
+        self.notebook = in_notebook()
         self.handle = None
-        try:
-            from IPython import get_ipython
-
-            if get_ipython() is not None and type(get_ipython()).__name__ != "TerminalInteractiveShell":
-                from IPython.display import HTML, display
-
-                self.handle = display(HTML(""), display_id=True)
-                self._html = HTML
-        except ImportError:
-            pass
 
     def draw(self, done: int, total: int, seconds: float, errors: int) -> None:
         text = f"{done}/{total} {self.description} · {seconds:.1f} s" + (f" · {errors} failed" if errors else "")
-        if self.handle is None:
+        if not self.notebook:
             sys.stderr.write(f"\r{text}")
             if done == total:
                 sys.stderr.write("\n")
             return
-        colour = "#c0392b" if errors else "#2e7d32"
-        self.handle.update(self._html(
-            f"<div class='labkit-progress'><progress value='{done}' max='{max(total, 1)}' "
-            f"style='width: 320px; accent-color: {colour}'></progress> <code>{html.escape(text)}</code></div>"
-        ))
+        from labkit._bars import show
+
+        self.handle = show(done, max(total, 1), text, failed=bool(errors), handle=self.handle)

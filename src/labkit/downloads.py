@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from labkit._lazy import attempt_import
+from labkit._bars import progress_bar
 from labkit._text import plural
 from labkit.errors import IncompleteDownloadError, IntegrityError, LabkitError, NotFoundError
 
@@ -111,7 +111,6 @@ def download(
         write_local_atomic,
     )
 
-    tqdm = attempt_import("tqdm.auto")
     fs, root = filesystem(url, storage_options, endpoint_url=endpoint_url)
     root = root.rstrip("/")
     target = Path(dest).expanduser() / root.rsplit("/", 1)[-1]
@@ -170,7 +169,7 @@ def download(
         print(f"{target}: already complete ({plural(len(files), 'file')}, nothing to fetch)")
     total = sum(size or 0 for _, _, size, _ in todo)
     try:
-        with tqdm.tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"download {target.name}",
+        with progress_bar(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"download {target.name}",
                        disable=not progress or not todo) as bar, ThreadPoolExecutor(workers) as pool:
             for n in pool.map(fetch, todo):
                 bar.update(n)

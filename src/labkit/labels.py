@@ -688,7 +688,7 @@ def open_labels(url: Any, name: str = "nuclei", level: int = 0,
     >>> lab.attrs["properties"][3]["area"]  # doctest: +SKIP
     412.0
     """
-    from labkit.load_remote import open_image, open_multiscale
+    from labkit.load_remote import array_token, open_image, open_multiscale
 
     xr = attempt_import("xarray")
     da = attempt_import("dask.array")
@@ -707,8 +707,9 @@ def open_labels(url: Any, name: str = "nuclei", level: int = 0,
     if meta.axis_names != dims or lv.shape != expected:
         raise FormatError(f"{where} level {level} is {lv.shape} ({''.join(meta.axis_names)}), not aligned with "
                           f"the image's {expected} ({''.join(dims)})")
-    data = da.from_zarr(group[lv.path], chunks=lv.shards or lv.chunks,
-                        name=f"labels-{abs(hash((str(where), level)))}")
+    arr = group[lv.path]
+    data = da.from_zarr(arr, chunks=lv.shards or lv.chunks, inline_array=True,
+                        name=f"labels-{array_token(arr, where, level, lv.shards or lv.chunks)}")
     coords = {d: img.coords[d] for d in dims if d in img.coords}
     out = xr.DataArray(data, dims=dims, coords=coords, name=name)
     raw = ngff.ome_attributes(dict(group.attrs))

@@ -233,6 +233,31 @@ def open_image(
     return image_of(group, meta, url, level, pixel_sizes=pixel_sizes, chunks=chunks)
 
 
+def array_token(arr: Any, url: Any, level: int, chunks: Any) -> str:
+    """A deterministic token of what a dask array read from the zarr array ``arr`` holds, for its key names.
+
+    Everything that decides the content goes in: the URL, the store (endpoint, options), the array's path in
+    it, the level, its shape, type and the dask chunks. The zarr array is inlined into each read task
+    (``from_zarr(..., inline_array=True)``): with a separate key holding it, dask's graph optimisation names the
+    fused read tasks after whatever it could fuse in that graph, so two computations gave one key (a channel
+    taken from the image, say) two different tasks, which distributed's scheduler warns about ("Detected
+    different run_spec ... Please ensure unique key names", dask/dask#9888).
+
+    Examples
+    --------
+    >>> import zarr
+    >>> arr = zarr.create_array(zarr.storage.MemoryStore(), shape=(4, 4), chunks=(2, 2), dtype="u2")
+    >>> array_token(arr, "memory://a", 0, (2, 2)) == array_token(arr, "memory://a", 0, (2, 2))
+    True
+    >>> array_token(arr, "memory://a", 0, (2, 2)) == array_token(arr, "memory://a", 0, (4, 4))
+    False
+    """
+    from dask.base import tokenize
+
+    return tokenize(str(url), getattr(arr, "store", None), getattr(arr, "path", None), level, str(chunks),
+                    tuple(arr.shape), str(arr.dtype))
+
+
 def image_of(
     group: Any, meta: ngff.Multiscale, url: Any, level: int = 0, *, pixel_sizes: Mapping[str, float] | None = None,
     chunks: Any = None,
@@ -253,7 +278,7 @@ def image_of(
         chunks = grouped_chunks(lv.shape, storage, np.dtype(lv.dtype).itemsize)
     elif isinstance(chunks, str) and chunks == "storage":
         chunks = storage
-    data = da.from_zarr(arr, chunks=chunks, name=f"ngff-{abs(hash((str(url), level, str(chunks))))}")
+    data = da.from_zarr(arr, chunks=chunks, inline_array=True, name=f"ngff-{array_token(arr, url, level, chunks)}")
     coords: dict[str, Any] = {}
     units: dict[str, str] = {}
     scale = np.asarray(lv.scale, float)

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from labkit._lazy import attempt_import
+from labkit._bars import progress_bar
 from labkit.storage import describe_credentials, filesystem, is_refusal, open_store, storage_options_for
 
 IN_FLIGHT = 2  # batches the workers hold at once: one running, one queued behind it
@@ -172,14 +172,13 @@ def _write_regions(ds: Any, store: Any, chunks_per_batch: int | None, progress: 
 
     from dask.utils import key_split
 
-    tqdm = attempt_import("tqdm.auto")
     client = _dask_client()
     if chunks_per_batch is None:
         threads = sum(client.nthreads().values()) if client is not None else (os.cpu_count() or 1)
         chunks_per_batch = max(8, 4 * threads)
     chunks = dict(ds.chunks)
     pending: deque[tuple[Any, int]] = deque()
-    with tqdm.tqdm(total=math.prod(len(c) for c in chunks.values()), unit="chunk", desc=desc,
+    with progress_bar(total=math.prod(len(c) for c in chunks.values()), unit="chunk", desc=desc,
                    disable=not progress) as bar:
         def finish_oldest() -> None:
             job, n = pending.popleft()

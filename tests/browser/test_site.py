@@ -108,6 +108,12 @@ def test_tutorial_pages_read_as_finished_work(tutorial):
     assert "VBox(" not in html and "HBox(" not in html
     bars = re.findall(r"<progress value=.(\d+). max=.(\d+).", html.replace("&#39;", "'"))
     assert all(done == total for done, total in bars)
+    # no bar frozen as it started: tqdm's text without its widget state ("0%| 0/42", "ipfs add 0%| 0.00/43.2M")
+    assert not re.search(r"\b0%\|", html), "a progress bar shows its first state, not its last"
+    if tutorial in ("02_ipfs_zarr", "03_eodc_flood"):  # the download and ipfs add, the write of the flood map
+        texts = re.findall(r"<progress [^>]*></progress> <code>([^<]*)</code>", html.replace("&#39;", "'"))
+        ended = [t for t in texts if re.search(r": 100% (\S+)/\1 ", t)]
+        assert ended, f"no bar of a download, ipfs add or write shows its end: {texts}"
     if tutorial in ("01_idr_segmentation", "02_ipfs_zarr", "04_cell_pipeline", "05_screen"):
         assert bars, "the progress of the work on the cluster is not shown"
     assert "labkit.css" in html and "pre-wrap" in (SITE / "_static" / "labkit.css").read_text()

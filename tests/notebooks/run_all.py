@@ -15,8 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: what must not appear in any output of a clean run
-PROBLEMS = re.compile(r"Traceback \(most recent call last\)|\bERROR\b|Exception ignored|CommClosedError|BrokenPipe")
+#: what must not appear in any output of a clean run: tracebacks, errors, what Python prints about objects it could
+#: not finalise, warnings logged by Dask's ``distributed`` (``distributed.scheduler - WARNING - ...``), and the
+#: HTTP clients left open (aiohttp's "Unclosed client session", "Unclosed connector", aiohttp-retry's "Aiohttp
+#: retry client was not closed")
+PROBLEMS = re.compile(r"Traceback \(most recent call last\)|\bERROR\b|Exception ignored|CommClosedError|BrokenPipe"
+                      r"|\bdistributed(\.\w+)* - WARNING\b|\bUnclosed\b|\bwas not closed\b")
 
 
 def run_all(notebook: Path, parameters: dict[str, Any], extra: str = "", timeout: float = 600,
@@ -27,7 +31,7 @@ def run_all(notebook: Path, parameters: dict[str, Any], extra: str = "", timeout
     ``extra`` is one more cell at the end (the tests' probe). The cells run in ``cwd`` (default: the notebook's
     folder), where the notebooks write what they keep beside themselves.
     """
-    from jupyter_client.manager import start_new_kernel
+    from jupyter_client.manager import KernelManager
 
     cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
     sources = []
@@ -37,8 +41,13 @@ def run_all(notebook: Path, parameters: dict[str, Any], extra: str = "", timeout
             sources.append("\n".join(f"{k} = {v!r}" for k, v in parameters.items()))
     if extra:
         sources.append(extra)
-    km, kc = start_new_kernel(kernel_name="python3", cwd=str(cwd or notebook.parent), env=env)
+    # encrypted (CurveZMQ), as labkit's own runner: no "Kernel is running over TCP without encryption" warning
+    km = KernelManager(kernel_name="python3", transport_encryption="auto")
+    km.start_kernel(cwd=str(cwd or notebook.parent), **({} if env is None else {"env": env}))
+    kc = km.client()
+    kc.start_channels()
     try:
+        kc.wait_for_ready(timeout=120)
         ids = [kc.execute(src, store_history=False) for src in sources]  # all at once, as Run All
         outputs: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
         idle: set[str] = set()

@@ -6,10 +6,12 @@ stopped, then each notebook, in the order given, has every code cell sent at onc
 (emptied first: the notebooks write beside themselves, 02's download, 04's local store), and the sandbox is
 stopped again at the end. On a cold sandbox, 01 first: the sandbox it starts gains the services 02 and 03 need.
 
-A notebook fails on any traceback, logged ``ERROR``, "Exception ignored" (:data:`run_all.PROBLEMS`) in any
-output, and when a cell marked ``# NBVAL_CHECK_OUTPUT`` shows other text than its stored output, compared as
-``pytest --nbval-lax`` compares (no sanitising: labkit's tests never gave nbval a sanitize file). Each failure
-names the notebook, the cell and the output. A notebook that passed is kept, executed, in
+A notebook fails on any traceback, logged ``ERROR``, "Exception ignored", warning logged by Dask's
+``distributed`` or HTTP session left open ("Unclosed client session", "... was not closed")
+(:data:`run_all.PROBLEMS`) in any output, stderr included, and when a cell marked ``# NBVAL_CHECK_OUTPUT`` shows
+other text than its stored output, compared as ``pytest --nbval-lax`` compares (no sanitising: labkit's tests
+never gave nbval a sanitize file). Each failure names the notebook, the cell and the output. A notebook that
+passed is kept, executed, in
 ``build/tutorials/<name>`` (``$LABKIT_EXECUTED_DIR``) without its probe cell, for the book (docs/build_site.py),
 and what its probe printed beside it (``<stem>.probe.json``), for the notebook tests of its default backend
 (tests/notebooks/conftest.py); a notebook that failed leaves neither, and its executed copy, probe included,

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import requests
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from labkit._bars import progress_bar
 from labkit._lazy import attempt_import
 from labkit.config import resolve
 from labkit.errors import ConfigurationError, FormatError, NotFoundError, ServiceUnavailableError
@@ -59,12 +60,14 @@ def gateway() -> str:
 def use_gateway(url: str) -> None:
     """Point ipfsspec at ``url`` from now on in this process (it memoises its lookup, so clear that too)."""
     ipfsspec = attempt_import("ipfsspec.async_ipfs")
-    os.environ["IPFS_GATEWAY"] = url
-    ipfsspec.get_gateway.cache_clear()
-    ipfsspec.AsyncIPFSFileSystem.clear_instance_cache()
+    from labkit._sessions import retire
     from labkit.ipfs.gateway_fs import IPFSFileSystem
 
-    IPFSFileSystem.clear_instance_cache()
+    os.environ["IPFS_GATEWAY"] = url
+    ipfsspec.get_gateway.cache_clear()
+    for cls in (ipfsspec.AsyncIPFSFileSystem, IPFSFileSystem):
+        retire(list(vars(cls).get("_cache", {}).values()))  # their sessions are closed at exit, with the others'
+        cls.clear_instance_cache()
 
 
 def parse_cid(text: str) -> Any:
@@ -164,7 +167,6 @@ def add(
     >>> add("images/6001240.zarr")  # doctest: +SKIP
     'bafybeigxtkiy6y6vlcyqjspxqkpfr2pignkzepbyhai3zfomut6mtbyu5u'
     """
-    tqdm = attempt_import("tqdm.auto")
     root = Path(path)
     if not root.exists():
         raise NotFoundError(f"{root} does not exist: nothing to add")
@@ -173,7 +175,7 @@ def add(
     boundary = uuid.uuid4().hex
     params = {"cid-version": cid_version, "raw-leaves": str(raw_leaves).lower(), "chunker": chunker,
               "wrap-with-directory": str(wrap).lower(), "pin": str(pin).lower(), "progress": "false"}
-    with tqdm.tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"ipfs add {root.name}",
+    with progress_bar(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"ipfs add {root.name}",
                    disable=not progress) as bar:
         r = _rpc(api_address(api), "add", params=params, data=_multipart(entries, boundary, bar),
                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
