@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit import catalog
+from labkit._bars import progress_bar
 from labkit._lazy import attempt_import
 from labkit.errors import IntegrityError, ServiceUnavailableError
 
@@ -154,7 +155,6 @@ def _fetch(dest: Path, base: str, names: list[str], *, complete: bool, workers: 
            progress: bool) -> None:
     pooch = attempt_import("pooch")
     requests = attempt_import("requests")
-    tqdm = attempt_import("tqdm.auto")
     known = registry()
     marker = dest.parent / _MARKER.format(name=dest.name)
     marker.unlink(missing_ok=True)
@@ -169,7 +169,7 @@ def _fetch(dest: Path, base: str, names: list[str], *, complete: bool, workers: 
     level, done, failed = logger.level, 0, ""
     logger.setLevel("WARNING")  # pooch says a line per file downloaded: the bar says it once
     try:
-        with ThreadPoolExecutor(workers) as pool, tqdm.tqdm(
+        with ThreadPoolExecutor(workers) as pool, progress_bar(
             total=len(names), unit="file", desc=f"IDR {IDR_ZARR_NAME}", disable=not progress
         ) as bar:
             futures = {pool.submit(store.fetch, n, downloader=_download): n for n in names}
