@@ -249,3 +249,13 @@ def test_top_level_exports():
     assert "plates" in labkit.SUBMODULES and labkit.open_plate is labkit.plates.open_plate
     assert labkit.open_collection is labkit.plates.open_collection and "open_plate" in dir(labkit)
     assert all(w not in plate_layout() for w in EMPTY_WELLS) and len(plate_layout()) == 93
+
+
+def test_select_keeps_the_first_fields_of_each_well(plate):
+    p = labkit.open_plate(plate.path)
+    part = p.select(columns=[1, 2], fields=1)
+    assert set(part.wells.fields) == {1} and len(part) == len(part.wells) == 6
+    assert [f for _, f, _ in part.images()] == [0] * 6
+    assert len(p.select(fields=5)) == len(p)  # more than a well has: all of them
+    with pytest.raises(ValueError, match="whole number from 1"):
+        p.select(fields=0)
