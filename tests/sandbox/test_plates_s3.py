@@ -72,7 +72,7 @@ def test_stack_over_s3_and_its_requests(sandbox, version):
     meter = sandbox.s3.transfers()
     nuclear = stack.sel(c="Cascade blue", well=["A1", "E1", "B12"]).max(("z", "y", "x")).values  # those chunks only
     assert nuclear.shape == (3, FIELDS) and (nuclear > 300).all()
-    assert meter.count("GET") == 3 * FIELDS, meter.counts()  # one chunk a channel's stack
+    assert meter.count("GET") == 3 * FIELDS, meter.counts()  # one chunk a field
     truth = sandbox.plate_truth(version).table
     assert truth[truth.role == "negative control"].nuclei.mean() > truth[truth.role == "positive control"].nuclei.mean()
 

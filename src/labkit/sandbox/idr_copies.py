@@ -35,7 +35,7 @@ from labkit import catalog
 #: IDR's own metadata and labels of its v0.5 copy (see the README beside it)
 V05_ARCHIVE = Path(__file__).parent / "data" / "idr_v05_6001240_labels.zip"
 #: bump when the copies' layout changes: a copy written by an older labkit is rewritten
-LAYOUT = "2"
+LAYOUT = "3"
 
 
 def idr_copies(source: Path, data_dir: Path) -> dict[str, Path]:
@@ -128,7 +128,8 @@ def _write_v04_labels(dest: Path) -> None:
         multiscale = {**attrs["multiscales"][0], "version": "0.4"}
         for ds in multiscale["datasets"]:
             data = np.asarray(labels_v05[ds["path"]][:])
+            # 64 planes a chunk (IDR's own v0.4 label chunks are not recorded; its v0.5 ones hold 10-59 planes)
             arr = label.create_array(ds["path"], shape=data.shape, dtype=data.dtype,
-                                     chunks=(1, 1) + data.shape[2:], overwrite=True)
+                                     chunks=(1, 64) + data.shape[2:], overwrite=True)
             arr[...] = data
         label.attrs.update({"multiscales": [multiscale], "image-label": {"version": "0.4", **attrs["image-label"]}})
