@@ -41,7 +41,8 @@ def test_ebi_s3_serves_each_published_version_with_the_catalogue_s_axes(live, ve
     meta = load_remote.info(url, endpoint_url=live.idr_s3, show=False)
     axes = catalog.IDR_IMAGE.axes_of(version)
     with capsys.disabled():
-        print(f"\n{url}: NGFF {meta.version}, axes {''.join(meta.axis_names)}, levels {[lv.shape for lv in meta.levels]}")
+        print(f"\n{url}: NGFF {meta.version}, axes {''.join(meta.axis_names)}, "
+              f"levels {[lv.shape for lv in meta.levels]}")
     assert "".join(meta.axis_names) == axes
     assert meta.levels[0].shape == tuple(catalog.IDR_IMAGE.sizes[a] for a in axes)
     if version != "0.1":

@@ -79,7 +79,7 @@ def test_v04_copy_is_shaped_like_idrs(sandbox):
     meta = load_remote.info(COPIES["0.4"], endpoint_url=ep)
     assert meta.version == "0.4" and meta.zarr_format == 2
     assert [(a.name, a.type, a.unit) for a in meta.axes] == [
-        ("c", "channel", None), ("z", "space", "micrometer"), ("y", "space", "micrometer"), ("x", "space", "micrometer")]
+        ("c", "channel", None), *((n, "space", "micrometer") for n in "zyx")]
     assert [lv.shape for lv in meta.levels] == [(2, 236, 275, 271), (2, 236, 137, 135), (2, 236, 68, 67)]
     assert [list(lv.scale) for lv in meta.levels] == [
         [1.0, 0.5002025531914894, 0.3603981534640209, 0.3603981534640209],

@@ -17,13 +17,12 @@ their values differ slightly). The v0.4 copy carries the same expert labels, wri
 Examples
 --------
 >>> copies = idr_copies(idr_image_path(), data_dir)  # doctest: +SKIP
->>> sorted(copies)
+>>> sorted(copies)  # doctest: +SKIP
 ['0.4', '0.5']
 """
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 from typing import Any

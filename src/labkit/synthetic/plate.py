@@ -88,7 +88,7 @@ def expected_nuclei(dose_um: float) -> float:
     Examples
     --------
     >>> expected_nuclei(0.0), expected_nuclei(EC50_UM)
-    (16.0, 9.0)
+    (10.0, 5.5)
     """
     return FEWEST_NUCLEI + (MOST_NUCLEI - FEWEST_NUCLEI) / (1.0 + dose_um / EC50_UM)
 

@@ -108,7 +108,7 @@ _PIXEL_RANGES = {"uint8": (0, 255), "int8": (-128, 127), "uint16": (0, 65535), "
 
 
 def _split_grid(width: int, height: int, n_panels: int, border: int = 2) -> dict[str, int]:
-    """webgateway's split-channel layout: panels in a near-square grid, ``border`` pixels apart."""
+    """Webgateway's split-channel layout: panels in a near-square grid, ``border`` pixels apart."""
     import math
 
     gridx = math.ceil(math.sqrt(n_panels))

@@ -13,7 +13,6 @@ from labkit._process import HOST, ManagedProcess, free_port
 from labkit.catalog import PublicImage
 from labkit.sandbox._service import Context, Service
 
-
 #: a second id under which the replica serves the IDR image with its pixel sizes stated in nanometres
 #: (``PhysicalSizeX: {"Unit": "NANOMETER", "Symbol": "nm", "Value": 360.39...}``), as another OMERO server may;
 #: the same pixels and metadata otherwise. Not an IDR id: IDR states micrometres.
