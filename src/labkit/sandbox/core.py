@@ -233,6 +233,7 @@ class Sandbox:
         from labkit.sandbox.services.omero import OmeroService
         from labkit.sandbox.services.s3 import IDR_PREFIX, S3Service
         from labkit.sandbox.services.stac import StacService
+        from labkit.synthetic import data_folder
 
         built: list[Service] = []
         scenes = None
@@ -242,7 +243,8 @@ class Sandbox:
         if "s3" in names:
             idr = idr_image_path()
             uploads = [("idr", f"{IDR_PREFIX}/{idr.name}", idr), ("gfm", FLOOD_PREFIX, scenes["folder"])]
-            for version, folder in idr_copies(idr, ctx.data_dir).items():
+            # kept in the data folder that outlives a sandbox (as the plate): written once (~1 min), not at each start
+            for version, folder in idr_copies(idr, data_folder("idr-copies")).items():
                 uploads.append(("idr", catalog.IDR_IMAGE.zarr_url_of(version).split("/", 3)[3], folder))
             for version, truth in plate_copies(self.options["seed"]).items():
                 uploads.append(("idr", PLATE_URLS[version].split("/", 3)[3], Path(truth.path)))

@@ -41,8 +41,17 @@ def idr_copies(source: Path, data_dir: Path) -> dict[str, Path]:
     """NGFF 0.4 and 0.5 copies of the v0.1 image at ``source``, shaped like IDR's, made once in ``data_dir``.
 
     Returns ``{version: folder}``; the folder's name is the one IDR gives (``6001240.zarr``,
-    ``6001240_labels.zarr``).
+    ``6001240_labels.zarr``). Sandboxes starting at once (test workers) write them once (a lock in ``data_dir``).
     """
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "write.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _copies(source, data_dir)
+
+
+def _copies(source: Path, data_dir: Path) -> dict[str, Path]:
     from labkit import _zarr
 
     out = {}
