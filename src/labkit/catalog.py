@@ -27,8 +27,11 @@ IDR_S3_ENDPOINT = "https://livingobjects.ebi.ac.uk"
 IDR_BUCKET = "idr"
 
 
-def idr_zarr_url(image_id: int, study: str | None = None, ngff_version: str = "0.1") -> str:
-    """Where IDR publishes an image's OME-Zarr: ``zarr/v0.1/{id}.zarr`` or ``zarr/v{version}/{study}/{id}.zarr``.
+def idr_zarr_url(image_id: int, study: str | None = None, ngff_version: str = "0.1", name: str | None = None) -> str:
+    """Where IDR publishes an image's OME-Zarr: ``zarr/v0.1/{id}.zarr`` or ``zarr/v{version}/{study}/{name}``.
+
+    ``name`` is the folder's name when IDR gave it another than ``{id}.zarr`` (its v0.5 samples:
+    ``6001240_labels.zarr``).
 
     Examples
     --------
@@ -36,10 +39,12 @@ def idr_zarr_url(image_id: int, study: str | None = None, ngff_version: str = "0
     's3://idr/zarr/v0.1/6001240.zarr'
     >>> idr_zarr_url(6001240, "idr0062A", "0.4")
     's3://idr/zarr/v0.4/idr0062A/6001240.zarr'
+    >>> idr_zarr_url(6001240, "idr0062A", "0.5", "6001240_labels.zarr")
+    's3://idr/zarr/v0.5/idr0062A/6001240_labels.zarr'
     """
     if ngff_version == "0.1" or not study:
         return f"s3://{IDR_BUCKET}/zarr/v0.1/{image_id}.zarr"
-    return f"s3://{IDR_BUCKET}/zarr/v{ngff_version}/{study}/{image_id}.zarr"
+    return f"s3://{IDR_BUCKET}/zarr/v{ngff_version}/{study}/{name or f'{image_id}.zarr'}"
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,9 @@ class PublicImage:
     default_z, default_t : int
         The planes the IDR viewer opens on.
     description, project : str
+    published : dict
+        The NGFF versions IDR publishes the image in: ``{version: (folder name, axes)}``; the folder is under
+        ``zarr/v{version}/{study}/`` (v0.1: ``zarr/v0.1/``), the axes are the OME-Zarr's, in order.
     """
 
     id: int
@@ -73,6 +81,7 @@ class PublicImage:
     description: str = ""
     project: str = ""
     licence: str = "CC BY 4.0"
+    published: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -86,8 +95,25 @@ class PublicImage:
         return idr_zarr_url(self.id)
 
     def zarr_url_of(self, ngff_version: str) -> str:
-        """The image's OME-Zarr in another NGFF version (IDR's ``zarr/v{version}/{study}/`` layout)."""
-        return idr_zarr_url(self.id, self.study, ngff_version)
+        """The image's OME-Zarr in another NGFF version (IDR's ``zarr/v{version}/{study}/`` layout).
+
+        Examples
+        --------
+        >>> IDR_IMAGE.zarr_url_of("0.5")
+        's3://idr/zarr/v0.5/idr0062A/6001240_labels.zarr'
+        """
+        name = self.published.get(ngff_version, (None, ""))[0]
+        return idr_zarr_url(self.id, self.study, ngff_version, name)
+
+    def axes_of(self, ngff_version: str) -> str:
+        """The axes of the image's OME-Zarr in ``ngff_version``, e.g. ``"czyx"`` (v0.4 and v0.5 have no time axis).
+
+        Examples
+        --------
+        >>> IDR_IMAGE.axes_of("0.1"), IDR_IMAGE.axes_of("0.4")
+        ('tczyx', 'czyx')
+        """
+        return self.published.get(ngff_version, (None, "tczyx"))[1]
 
 
 #: IDR image 6001240 of study idr0062A (Blin et al., nuclear segmentation): the tutorials' image
@@ -106,6 +132,11 @@ IDR_IMAGE = PublicImage(
     default_t=0,
     description="idr0062A nuclear segmentation, LaminB1 and Dapi",
     project="idr0062-blin-nuclearsegmentation/experimentA",
+    # IDR's catalogue of OME-NGFF samples (https://idr.github.io/ome-ngff-samples/, github IDR/ome-ngff-samples
+    # _data/table.csv): v0.1 XYZCT; v0.4 XYZC with labels (0); v0.5 XYZC under the name 6001240_labels.zarr,
+    # which holds the expert labels too (labels/0, int8, 61 nuclei)
+    published={"0.1": ("6001240.zarr", "tczyx"), "0.4": ("6001240.zarr", "czyx"),
+               "0.5": ("6001240_labels.zarr", "czyx")},
 )
 
 #: the root CID of ``ipfs add -r --hidden -s size-1000000 --raw-leaves --cid-version 1 -w 6001240.zarr`` (2021)

@@ -264,6 +264,53 @@ class ImageMeta:
 
 idr_zarr_url = catalog.idr_zarr_url  # kept here too: where OMERO's images live on S3
 
+#: one of each OMERO length unit is 10**n micrometres (the ``Unit`` names of OMERO's ``UnitsLength``
+#: enumeration, which omero-marshal writes into the JSON API: ``{"Unit": "NANOMETER", "Symbol": "nm", ...}``)
+_MICROMETRE_EXPONENT = {
+    "ATTOMETER": -12, "FEMTOMETER": -9, "PICOMETER": -6, "ANGSTROM": -4, "NANOMETER": -3, "MICROMETER": 0,
+    "MILLIMETER": 3, "CENTIMETER": 4, "DECIMETER": 5, "METER": 6,
+}
+#: the same by the ``Symbol`` OMERO gives (a reply that carries only a symbol, as some clients' fixtures do)
+_SYMBOLS = {"Å": "ANGSTROM", "pm": "PICOMETER", "nm": "NANOMETER", "µm": "MICROMETER", "μm": "MICROMETER",
+            "um": "MICROMETER", "mm": "MILLIMETER", "cm": "CENTIMETER", "dm": "DECIMETER", "m": "METER",
+            "fm": "FEMTOMETER", "am": "ATTOMETER"}
+
+
+def length_in_micrometres(value: Any, what: str = "a length") -> float | None:
+    """An OMERO JSON length (``{"Unit": "NANOMETER", "Symbol": "nm", "Value": 360.4}``) in micrometres.
+
+    The unit is read from ``Unit`` (OMERO's enumeration name), else from ``Symbol``; a bare number, or a
+    length without a unit, is taken as micrometres (OMERO's default). ``None`` when there is no value.
+
+    Raises
+    ------
+    labkit.errors.FormatError
+        A unit that is not a length labkit can convert (pixels, reference frame ...), named with the fix.
+
+    Examples
+    --------
+    >>> length_in_micrometres({"Unit": "NANOMETER", "Symbol": "nm", "Value": 360.4})
+    0.3604
+    >>> length_in_micrometres({"Unit": "MICROMETER", "Symbol": "µm", "Value": 0.5}), length_in_micrometres(None)
+    (0.5, None)
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return float(value)
+    if value.get("Value") is None:
+        return None
+    unit = str(value.get("Unit") or _SYMBOLS.get(str(value.get("Symbol") or "µm"), value.get("Symbol"))).upper()
+    exponent = _MICROMETRE_EXPONENT.get(unit)
+    if exponent is None:
+        raise FormatError(
+            f"{what} is stated in {value.get('Unit') or value.get('Symbol')!r}, which labkit cannot convert to "
+            f"micrometres (it knows {', '.join(_MICROMETRE_EXPONENT)}). Set the image's physical pixel "
+            "sizes in OMERO, or pass pixel sizes to the analysis yourself."
+        )
+    v = float(value["Value"])
+    return v / 10 ** -exponent if exponent < 0 else v * 10**exponent  # dividing keeps 360.4 nm at 0.3604
+
 
 class OmeroSession:
     """A session with an OMERO.web JSON API (anonymous, as IDR allows). Use :func:`omero` to open one."""
@@ -342,8 +389,7 @@ class OmeroSession:
         img = rd.json() if rd.ok else {}
 
         def size(key: str) -> float | None:
-            v = px.get(key)
-            return float(v["Value"]) if isinstance(v, dict) and v.get("Value") is not None else None
+            return length_in_micrometres(px.get(key), f"{key} of image {image_id}")
 
         channels = []
         for i, c in enumerate(img.get("channels") or px.get("Channels", [])):

@@ -704,12 +704,18 @@ def open_labels(url: Any, name: str = "nuclei", level: int = 0,
     lv = meta.levels[level]
     dims = tuple(d for d in img.dims if d != "c")
     expected = tuple(img.sizes[d] for d in dims)
-    if meta.axis_names != dims or lv.shape != expected:
+    # a label image may keep the image's channel axis with one channel (IDR's, written by omero-zarr: c, z, y, x)
+    one_channel = "c" in meta.axis_names and lv.shape[meta.axis_names.index("c")] == 1
+    own = tuple(n for n in meta.axis_names if not (one_channel and n == "c"))
+    own_shape = tuple(n for a, n in zip(meta.axis_names, lv.shape, strict=True) if not (one_channel and a == "c"))
+    if own != dims or own_shape != expected:
         raise FormatError(f"{where} level {level} is {lv.shape} ({''.join(meta.axis_names)}), not aligned with "
                           f"the image's {expected} ({''.join(dims)})")
     arr = group[lv.path]
     data = da.from_zarr(arr, chunks=lv.shards or lv.chunks, inline_array=True,
                         name=f"labels-{array_token(arr, where, level, lv.shards or lv.chunks)}")
+    if one_channel:
+        data = data[tuple(0 if a == "c" else slice(None) for a in meta.axis_names)]
     coords = {d: img.coords[d] for d in dims if d in img.coords}
     out = xr.DataArray(data, dims=dims, coords=coords, name=name)
     raw = ngff.ome_attributes(dict(group.attrs))

@@ -195,12 +195,21 @@ class Plate:
             )
         return hit.iloc[0]
 
-    def select(self, rows: Any = None, columns: Any = None) -> Plate:
+    def select(self, rows: Any = None, columns: Any = None, fields: int | None = None) -> Plate:
         """The same plate with only the wells of these rows and columns (``None``: all), e.g. to analyse a part.
 
-        Rows by name (``["A", "B"]``), columns by name or number (``[1, 2]``). Nothing is read; the plate's
-        size stays, so :func:`labkit.plate_heatmap` still draws the whole plate (the other wells left blank).
+        Rows by name (``["A", "B"]``), columns by name or number (``[1, 2]``); ``fields`` keeps the first
+        ``fields`` fields of view of each well (``None``: all). Nothing is read; the plate's size stays, so
+        :func:`labkit.plate_heatmap` still draws the whole plate (the other wells left blank).
+
+        Examples
+        --------
+        >>> part = plate.select(columns=[1, 2], fields=2)  # doctest: +SKIP
+        >>> len(part)  # doctest: +SKIP
+        32
         """
+        if fields is not None and (isinstance(fields, bool) or not isinstance(fields, int) or fields < 1):
+            raise ValueError(f"fields is how many fields of each well to keep, a whole number from 1; not {fields!r}")
         df = self.wells
         keep = df.well == df.well
         if rows is not None:
@@ -212,7 +221,11 @@ class Plate:
                                 f"(rows {self.rows}, columns {self.columns})")
         from dataclasses import replace
 
-        return replace(self, wells=df[keep].reset_index(drop=True))
+        kept = df[keep].reset_index(drop=True)
+        if fields is not None:
+            kept = kept.assign(fields=kept.fields.clip(upper=fields),
+                               field_paths=[list(p)[:fields] for p in kept.field_paths])
+        return replace(self, wells=kept)
 
     def image(self, well: Any, field: int = 0, level: int = 0, *, chunks: Any = None) -> Any:
         """One field of a well, as :func:`labkit.open_image` gives it (a lazy ``xarray.DataArray``).

@@ -198,7 +198,7 @@ WIDGETS = [
     # the viewer and the 3D view of the IDR image's Dapi channel
     "import labkit\nfrom labkit import catalog\nep = labkit.endpoints('sandbox', services=['s3', 'gateway'])\n"
     "image = labkit.open_image(catalog.idr_zarr_url(6001240), endpoint_url=ep.idr_s3)\n"
-    "dapi = image.isel(t=0).sel(c=['Dapi'])",
+    "dapi = image.isel(t=0, missing_dims='ignore').sel(c=['Dapi'])",
     "labkit.view(dapi)",
     "labkit.view(dapi, backend='3d')",
     "local = labkit.start_cluster('local', workers=1)\nlocal",

@@ -135,7 +135,9 @@ PROBES = {
         {"fields": "len(run)", "wells": "len(summary)", "first_states": "run.state.value_counts().to_dict()",
          "rerun_states": "rerun.state.value_counts().to_dict()",
          "counts": "{w: int(n) for w, n in summary.nuclei.items()}",
-         "truth": "{w: int(sum(n)) for w, n in truth['nuclei'].items()} if truth else None",
+         "truth": "{w: int(known[w]) for w in known.index} if truth else None",  # over the fields analysed
+         "fields_per_well": "sorted(set(screen.wells.fields))", "field_dims": "list(plate.image('A1').dims)",
+         "channel": "channel",
          "agreement": "agreement", "first_seconds": "first_seconds", "rerun_seconds": "rerun_seconds",
          "cluster": "panel.cluster", "clusters_left": "gateway_clusters()"}, (gateway_clusters,)),
 }

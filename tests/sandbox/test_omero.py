@@ -56,3 +56,76 @@ def test_an_image_id_that_is_not_a_number_is_a_configuration_error(sandbox):
 
     with omero(sandbox.omero.url) as session, pytest.raises(ConfigurationError, match="not 'abc'"):
         session.image("abc")
+
+
+# ------------------------------------------------------------------ the replica against recorded replies
+FIXTURES = __import__("pathlib").Path(__file__).parents[1] / "fixtures" / "omero"
+
+
+def _shape(value):
+    """The JSON shape of ``value``: dicts by key, lists by their first item, scalars by kind (null matches any)."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, (int, float)) else "string"
+
+
+def _differences(served, recorded, path="", extra=frozenset(), optional=frozenset()):
+    """Where ``served`` differs in keys, types or nesting from ``recorded`` (keys in ``extra``/``optional`` aside)."""
+    out = []
+    if isinstance(recorded, dict) and isinstance(served, dict):
+        for k in sorted(set(recorded) - set(served) - optional):
+            out.append(f"{path}/{k}: recorded, not served")
+        for k in sorted(set(served) - set(recorded) - extra):
+            out.append(f"{path}/{k}: served, not in the recorded reply")
+        for k in sorted(set(served) & set(recorded)):
+            out += _differences(served[k], recorded[k], f"{path}/{k}", extra, optional)
+    elif isinstance(recorded, list) and isinstance(served, list):
+        if recorded and served:
+            out += _differences(served[0], recorded[0], f"{path}[0]", extra, optional)
+    elif None not in (served, recorded) and served != recorded:
+        out.append(f"{path}: served {served}, recorded {recorded}")
+    return out
+
+
+def test_image_route_has_the_recorded_shape(sandbox):
+    import json
+
+    recorded = _shape(json.loads((FIXTURES / "marshal_image_pixels.json").read_text()))
+    served = requests.get(f"{sandbox.omero.url}/api/v0/m/images/6001240/", timeout=5).json()
+    assert set(served) == {"@context", "data"}
+    # Channels: loaded by OMERO.web's image view (the marshal test encodes pixels without them); url:image: added
+    # by OMERO.web around the marshalled object
+    # AcquisitionDate: omero-marshal leaves it out when the image has none (the replica knows none for 6001240)
+    assert _differences(_shape(served["data"]), recorded, extra={"Channels", "url:image", "permissions"},
+                        optional={"AcquisitionDate"}) == []
+
+
+def test_img_data_has_the_recorded_shape(sandbox):
+    import json
+
+    recorded = _shape(json.loads((FIXTURES / "imgdata_tiled_image.json").read_text()))
+    served = _shape(requests.get(f"{sandbox.omero.url}/webgateway/imgData/6001240/", timeout=5).json())
+    tiled_only = {"tile_size", "levels", "zoomLevelScaling", "nominalMagnification"}
+    assert _differences(served, recorded, optional=tiled_only) == []
+    assert served["tiles"] == "boolean"
+
+
+def test_pixel_sizes_stated_in_nanometres_are_read_in_micrometres(sandbox):
+    from labkit import omero
+    from labkit.sandbox.services.omero import NANOMETRE_IMAGE_ID
+
+    raw = requests.get(f"{sandbox.omero.url}/api/v0/m/images/{NANOMETRE_IMAGE_ID}/", timeout=5).json()
+    px = raw["data"]["Pixels"]["PhysicalSizeX"]
+    assert (px["Unit"], px["Symbol"]) == ("NANOMETER", "nm") and abs(px["Value"] - 360.3981534640209) < 1e-9
+    with omero(sandbox.omero.url) as session:
+        in_nm = session.image(NANOMETRE_IMAGE_ID)
+        in_um = session.image(6001240)
+    for axis in "xyz":
+        assert abs(in_nm.pixel_sizes[axis] - in_um.pixel_sizes[axis]) < 1e-12, axis
+    assert in_um.pixel_sizes == {"x": 0.3603981534640209, "y": 0.3603981534640209, "z": 0.5002025531914894}

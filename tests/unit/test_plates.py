@@ -46,7 +46,7 @@ def test_image_is_what_open_image_gives(plate):
         img = p.image(key, field=1)
         xr.testing.assert_identical(img, direct)
         assert img.attrs == direct.attrs and img.data.name == direct.data.name
-    assert list(direct.c.values) == ["DAPI", "Actin"] and direct.dims == ("c", "y", "x")
+    assert list(direct.c.values) == ["GFP", "Cascade blue"] and direct.dims == ("c", "z", "y", "x")  # as IDR's plate
     with pytest.raises(NotFoundError, match="no well C5"):
         p.image("C5")  # an empty well
     with pytest.raises(IndexError, match="fields 0-1"):
@@ -58,14 +58,14 @@ def test_images_and_stack(plate):
     seen = list(p.images())
     assert [(w, f) for w, f, _ in seen][:3] == [("A1", 0), ("A1", 1), ("A2", 0)] and len(seen) == 34
     stack = p.stack()
-    assert stack.dims == ("well", "field", "c", "y", "x") and stack.shape == (17, 2, 2, 128, 128)
+    assert stack.dims == ("well", "field", "c", "z", "y", "x") and stack.shape == (17, 2, 2, 16, 65, 86)
     assert list(stack.well.values[:2]) == ["A1", "A2"] and int(stack.sel(well="B3").column) == 3
     np.testing.assert_array_equal(stack.sel(well="B3", field=1).values, seen[2 * 8 + 1][2].values)
-    assert list(stack.c.values) == ["DAPI", "Actin"] and float(stack.x[1]) == pytest.approx(0.65)
+    assert list(stack.c.values) == ["GFP", "Cascade blue"] and float(stack.x[1]) == pytest.approx(0.1077)
 
 
 def test_truth_matches_the_images(plate):
-    """The stored counts are the nuclei in the DAPI images: labkit's own segmentation finds them."""
+    """The stored counts are the nuclei of the nuclear channel: labkit finds them in each field's z projection."""
     p = labkit.open_plate(plate.path)
     table = plate.table
     assert set(table.role) == {"negative control", "positive control", "treated"}
@@ -73,7 +73,7 @@ def test_truth_matches_the_images(plate):
     assert by_role["negative control"] > by_role["positive control"] + 5
     assert np.corrcoef(table.nuclei, table.expected)[0, 1] > 0.7  # the counts follow the dose response
     for well in ("A1", "C1", "B6"):
-        found = len(np.unique(labkit.segment_nuclei(p.image(well), channel="DAPI").values)) - 1
+        found = len(np.unique(labkit.segment_nuclei(p.image(well).max("z"), channel="Cascade blue").values)) - 1
         assert abs(found - plate.truth["nuclei"][well][0]) <= 2, (well, found, plate.truth["nuclei"][well])
 
 
@@ -249,3 +249,13 @@ def test_top_level_exports():
     assert "plates" in labkit.SUBMODULES and labkit.open_plate is labkit.plates.open_plate
     assert labkit.open_collection is labkit.plates.open_collection and "open_plate" in dir(labkit)
     assert all(w not in plate_layout() for w in EMPTY_WELLS) and len(plate_layout()) == 93
+
+
+def test_select_keeps_the_first_fields_of_each_well(plate):
+    p = labkit.open_plate(plate.path)
+    part = p.select(columns=[1, 2], fields=1)
+    assert set(part.wells.fields) == {1} and len(part) == len(part.wells) == 6
+    assert [f for _, f, _ in part.images()] == [0] * 6
+    assert len(p.select(fields=5)) == len(p)  # more than a well has: all of them
+    with pytest.raises(ValueError, match="whole number from 1"):
+        p.select(fields=0)

@@ -27,17 +27,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def nuclei(image):
-    """The recipe: nuclei of the DAPI channel, measured (sleeps when the kill test asks it to)."""
+    """The recipe: nuclei of the nuclear channel in the z projection, measured (sleeps when the kill test asks)."""
     delay = float(os.environ.get("LABKIT_TEST_RECIPE_DELAY", "0"))
     if delay:
         time.sleep(delay)
-    labels = labkit.segment_nuclei(image, channel="DAPI")
-    return labkit.measure(labels, image)
+    projection = image.max("z")
+    labels = labkit.segment_nuclei(projection, channel="Cascade blue")
+    return labkit.measure(labels, projection)
 
 
 @pytest.fixture(scope="module")
 def plate(tmp_path_factory):
-    """A 2 x 3 plate, 2 fields a well (12 images of 128 x 128)."""
+    """A 2 x 3 plate, 2 fields a well (12 images of 2 channels x 16 planes of 65 x 86)."""
     return hcs_plate(tmp_path_factory.mktemp("plate") / "plate.zarr", rows=2, columns=3, fields=2)
 
 
@@ -103,11 +104,11 @@ def test_an_image_whose_metadata_changed_is_computed_again(client, tmp_path):
     assert set(run.state) == {"computed"}
     zattrs = Path(plate.path) / "A" / "2" / "0" / ".zattrs"
     meta = json.loads(zattrs.read_text())
-    meta["omero"]["channels"][0]["label"] = "Hoechst"  # the image is not what the result was made from
+    meta["omero"]["channels"][1]["label"] = "Hoechst"  # the image is not what the result was made from
     zattrs.write_text(json.dumps(meta))
     p = labkit.open_plate(plate.path)
     assert dict((k["well"], r) for k, r in p.refs())["A2"].identity != refs["A2"].identity
-    with pytest.raises(labkit.studies.ImageFailedError, match="A2"):  # its DAPI channel is gone: it runs, and fails
+    with pytest.raises(labkit.studies.ImageFailedError, match="A2"):  # its nuclear channel is gone: it runs, fails
         labkit.map_images(nuclei, p, store=tmp_path / "out", target="{well}.parquet", progress=False)
 
 
@@ -193,7 +194,7 @@ def test_labels_stored_as_ngff_labels(plate, client, tmp_path):
     pairs = [({"well": w, "field": 0}, p.image(w, 0)) for w in ("A1", "B3")]
 
     def labels(image):
-        return labkit.segment_nuclei(image, channel="DAPI")
+        return labkit.segment_nuclei(image.sel(c="Cascade blue"))
 
     run = labkit.map_images(labels, pairs, store=tmp_path, target="{well}/{field}.ome.zarr",
                             serializer=NgffLabels("nuclei"), progress=False)
@@ -336,10 +337,10 @@ def test_plate_thumbnails(plate):
     import matplotlib.pyplot as plt
 
     p = labkit.open_plate(plate.path)
-    fig = labkit.plate_thumbnails(p, ["A1", "B3", "C5"], channel="DAPI", field=1)
+    fig = labkit.plate_thumbnails(p, ["A1", "B3", "C5"], channel="Cascade blue", field=1)
     assert len(fig.axes) == 3 and [a.get_title() for a in fig.axes] == ["A1", "B3", "C5 (empty)"]
     shown = fig.axes[1].images[0].get_array()
-    np.testing.assert_array_equal(shown, p.image("B3", 1).sel(c="DAPI").values.astype(float))
+    np.testing.assert_array_equal(shown, p.image("B3", 1).sel(c="Cascade blue").isel(z=8).values.astype(float))
     assert not fig.axes[2].images
     plt.close(fig)
 

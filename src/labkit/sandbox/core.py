@@ -253,6 +253,7 @@ class Sandbox:
                             size=o["flood_size"], n_dates=o["flood_dates"], seed=o["seed"])
 
     def _build(self, ctx: Context, names: tuple[str, ...]) -> list[Service]:
+        from labkit.sandbox.idr_copies import idr_copies
         from labkit.sandbox.locate import idr_image_path
         from labkit.sandbox.services.gateway import GatewayService
         from labkit.sandbox.services.ipfs import IpfsService
@@ -260,6 +261,7 @@ class Sandbox:
         from labkit.sandbox.services.s3 import IDR_PREFIX, S3Service
         from labkit.sandbox.services.slurm import SlurmService
         from labkit.sandbox.services.stac import StacService
+        from labkit.synthetic import data_folder
 
         built: list[Service] = []
         scenes = None
@@ -269,7 +271,8 @@ class Sandbox:
         if "s3" in names:
             idr = idr_image_path()
             uploads = [("idr", f"{IDR_PREFIX}/{idr.name}", idr), ("gfm", FLOOD_PREFIX, scenes["folder"])]
-            for version, folder in idr_copies(idr, ctx.data_dir).items():
+            # kept in the data folder that outlives a sandbox (as the plate): written once (~1 min), not at each start
+            for version, folder in idr_copies(idr, data_folder("idr-copies")).items():
                 uploads.append(("idr", catalog.IDR_IMAGE.zarr_url_of(version).split("/", 3)[3], folder))
             for version, truth in plate_copies(self.options["seed"]).items():
                 uploads.append(("idr", PLATE_URLS[version].split("/", 3)[3], Path(truth.path)))
@@ -444,27 +447,6 @@ def _shown_address(name: str, record: Mapping[str, Any]) -> str:
     if name == "ipfs":
         return f"gateway {record.get('gateway', '?')}  API {record.get('api', '?')}"
     return str(next((v for k, v in record.items() if k in ("endpoint_url", "url", "address")), ""))
-
-
-def idr_copies(source: Path, data_dir: Path) -> dict[str, Path]:
-    """NGFF 0.4 and 0.5 (sharded) copies of the IDR image, made once and kept in the data folder."""
-    from labkit import ngff
-
-    out = {}
-    # 16 planes a file: v0.4 in chunks, v0.5 in shards of single-plane chunks
-    block = (1, 1, 16, 275, 271)
-    from labkit import _zarr
-
-    for version, kw in (("0.4", {"chunks": block}), ("0.5", {"shards": block})):
-        if version == "0.5" and not _zarr.ZARR3:
-            continue  # zarr format 3 needs zarr-python 3 (the itk profile runs zarr 2.18)
-        dest = data_dir / f"idr-v{version}" / source.name
-        if not (dest / (".zattrs" if version == "0.4" else "zarr.json")).is_file():
-            with dask.config.set(scheduler="threads"):  # whatever cluster the caller has, this is local work
-                ngff.convert(source, dest, version=version, pixel_sizes=catalog.IDR_IMAGE.pixel_sizes, overwrite=True,
-                             **kw)
-        out[version] = dest
-    return out
 
 
 def plate_copies(seed: int = 0) -> dict[str, Any]:

@@ -1,18 +1,26 @@
 """A synthetic OME-NGFF HCS plate with known truth: nuclei per field follow a dose response along the columns.
 
-Layout of the default 96-well plate (8 rows A-H, 12 columns 1-12, 2 fields a well):
+Its structure is that of the real screen tutorial 05 reads in live mode, IDR plate 2551 of idr0001A
+(:data:`labkit.catalog.IDR_PLATE`): 8 rows A-H x 12 columns 1-12, 6 fields a well, each field ``c, z, y, x``
+with the channels ``GFP`` and ``Cascade blue`` (the nuclear stain) and 16 planes, pixels of 0.1077 um. Only
+the fields are smaller: 65 x 86 pixels instead of 1040 x 1376 (a sixteenth along y and x), so that the
+sandbox writes (once) and serves (at every start) 558 fields in seconds.
+
+Layout of the default 96-well plate:
 
 * column 1 holds the controls: rows A-D negative (no compound, the most nuclei), rows E-H positive
   (a lethal compound, the fewest);
 * columns 2-12 a dilution series, 1:3 from 0.01 uM (column 2) to 590 uM (column 12): the expected
   nuclei per field fall from :data:`MOST_NUCLEI` to :data:`FEWEST_NUCLEI` along a Hill curve
   (EC50 :data:`EC50_UM`, slope 1), each field drawing its own count around it;
-* a few wells (C5, F9, H12) are empty: no image, left out of the plate's ``wells``.
+* a few wells (C5, F9, H12) are empty: no image, left out of the plate's ``wells`` (IDR's plate 2551 has
+  all 96; the empty ones exercise what a screen with failed wells looks like).
 
-Each field is two channels, ``DAPI`` (touching nuclei, :func:`labkit.synthetic.touching_nuclei`) and ``Actin``
-(a ring of cytoplasm around each nucleus), 128 x 128 pixels of 0.65 um, written by :func:`labkit.ngff.write_image`.
-The truth (nuclei in every field, doses, roles, empty wells) is stored in the plate's attributes under
-``labkit_truth`` and returned.
+Each field is a widefield z-stack: touching nuclei (:func:`labkit.synthetic.touching_nuclei`) in focus at one
+plane near the middle (it differs from field to field) and blurred and dimmer away from it, in ``Cascade blue``;
+a ring of cytoplasm around each nucleus in ``GFP``. Every nucleus is visible in the maximum projection along z,
+so the truth is the number of nuclei of a field. The truth (nuclei in every field, doses, roles, empty wells) is
+stored in the plate's attributes under ``labkit_truth`` and returned.
 
 Examples
 --------
@@ -34,15 +42,20 @@ import numpy as np
 from labkit._lazy import attempt_import
 
 #: expected nuclei per field without compound, and at a lethal dose
-MOST_NUCLEI, FEWEST_NUCLEI = 16, 2
+MOST_NUCLEI, FEWEST_NUCLEI = 10, 1
 #: the compound's half-effect concentration (uM) and the dilution series
 EC50_UM, FIRST_DOSE_UM, DILUTION = 1.0, 0.01, 3.0
-CHANNELS = ("DAPI", "Actin")
-PIXEL_UM = 0.65
+#: the channels of IDR plate 2551 (catalog.IDR_PLATE.channel_names), in its order; nuclei are in the second
+CHANNELS = ("GFP", "Cascade blue")
+NUCLEAR_CHANNEL = "Cascade blue"
+#: fields of view per well, planes per field, field size (y, x) in pixels; IDR plate 2551: 6, 16, 1040 x 1376
+FIELDS, PLANES, FIELD_YX = 6, 16, (65, 86)
+#: pixel size in y and x (IDR plate 2551's), and the z step (not taken from the study: a plausible widefield step)
+PIXEL_UM, Z_STEP_UM = 0.1077, 0.5
 #: wells left empty (no image) in a plate large enough to have them
 EMPTY_WELLS = ("C5", "F9", "H12")
 #: version of this writer's output: a plate written by an older one is not reused
-WRITER = 1
+WRITER = 3
 
 
 @dataclass(frozen=True)
@@ -75,7 +88,7 @@ def expected_nuclei(dose_um: float) -> float:
     Examples
     --------
     >>> expected_nuclei(0.0), expected_nuclei(EC50_UM)
-    (16.0, 9.0)
+    (10.0, 5.5)
     """
     return FEWEST_NUCLEI + (MOST_NUCLEI - FEWEST_NUCLEI) / (1.0 + dose_um / EC50_UM)
 
@@ -111,29 +124,53 @@ def plate_layout(rows: int = 8, columns: int = 12) -> dict[str, dict[str, Any]]:
     return out
 
 
-def plate_field(n_target: int, seed: int, size: int = 128) -> tuple[np.ndarray, int]:
-    """One field (``DAPI``, ``Actin``; ``(2, size, size)`` uint16) with about ``n_target`` nuclei; and their count."""
+def plate_field(n_target: int, seed: int, size: int | tuple[int, int] = FIELD_YX, planes: int = PLANES,
+                ) -> tuple[np.ndarray, int]:
+    """One field (``c, z, y, x`` uint16: ``GFP``, ``Cascade blue``) with about ``n_target`` nuclei; and their count.
+
+    The nuclei are in focus at one plane near the middle of the stack (``seed`` chooses it), blurred (sigma
+    0.6 pixel a plane) and dimmer (1 / (1 + (dz / 3)^2)) away from it.
+
+    Examples
+    --------
+    >>> data, n = plate_field(6, seed=1, size=(48, 64), planes=8)
+    >>> data.shape, data.dtype.name, n >= 4
+    ((2, 8, 48, 64), 'uint16', True)
+    """
     from scipy import ndimage
 
     from labkit.synthetic.nuclei import touching_nuclei
 
-    plane = touching_nuclei((size, size), n_target, seed=seed, radius=(6.0, 9.0), touching=0.3)
+    y, x = (size, size) if isinstance(size, int) else size
+    plane = touching_nuclei((y, x), n_target, seed=seed, radius=(5.0, 7.0), touching=0.15)
     count = len(np.unique(plane.labels)) - int((plane.labels == 0).any())
     rng = np.random.default_rng(seed + 1)
-    cells = ndimage.grey_dilation(plane.labels, size=(9, 9)) > 0
-    ring = cells & (plane.labels == 0)
-    actin = ndimage.gaussian_filter(np.where(ring, 600.0, 120.0), 1.0) + rng.normal(0, 6, (size, size))
-    return np.stack([plane.image, np.clip(actin, 0, 65535).astype(np.uint16)]), count
+    focus = planes // 2 + int(rng.integers(-2, 2)) if planes > 4 else planes // 2
+    nuclei = plane.image.astype(np.float32) - 100.0
+    cells = ndimage.grey_dilation(plane.labels, size=(7, 7)) > 0
+    ring = np.where(cells & (plane.labels == 0), 480.0, 0.0).astype(np.float32)
+    out = np.empty((2, planes, y, x), np.uint16)
+    for z in range(planes):
+        dz = abs(z - focus)
+        dim = 1.0 / (1.0 + (dz / 3.0) ** 2)
+        blue = ndimage.gaussian_filter(nuclei, 0.6 * dz) if dz else nuclei
+        green = ndimage.gaussian_filter(ring, 1.0 + 0.6 * dz)
+        # the in-focus plane carries the camera's noise (touching_nuclei's); no more is added, so a field
+        # compresses to ~70 kB and the sandbox serves 558 of them in seconds
+        out[1, z] = np.clip(np.rint(100.0 + blue * dim), 0, 65535)
+        out[0, z] = np.clip(np.rint(120.0 + green * dim), 0, 65535)
+    return out, count
 
 
 def hcs_plate(
     dest: str | Path,
     rows: int = 8,
     columns: int = 12,
-    fields: int = 2,
+    fields: int = FIELDS,
     *,
     version: str = "0.4",
-    size: int = 128,
+    size: int | tuple[int, int] = FIELD_YX,
+    planes: int = PLANES,
     seed: int = 0,
     name: str = "labkit synthetic dose response",
     overwrite: bool = True,
@@ -148,8 +185,10 @@ def hcs_plate(
     rows, columns, fields : int
         Plate size and fields of view per well.
     version : {"0.4", "0.5"}
-    size : int
-        Field side in pixels.
+    size : int or (int, int)
+        Field size in pixels, ``(y, x)`` (an int: square).
+    planes : int
+        Planes (z) a field.
     seed : int
         The same seed gives the same plate.
     reuse : bool
@@ -163,7 +202,8 @@ def hcs_plate(
     from labkit import _zarr, ngff
     from labkit.storage import open_store
 
-    params = {"rows": rows, "columns": columns, "fields": fields, "version": version, "size": size, "seed": seed,
+    params = {"rows": rows, "columns": columns, "fields": fields, "version": version,
+              "size": list(size) if isinstance(size, tuple) else size, "planes": planes, "seed": seed,
               "writer": WRITER}
     if reuse:
         try:
@@ -199,22 +239,26 @@ def hcs_plate(
 
     def write(job: tuple[str, int, int, int]) -> None:
         well, f, target, field_seed = job
-        data, n = plate_field(target, field_seed, size)
+        data, n = plate_field(target, field_seed, size, planes)
         counts[well][f] = n
         path = f"{row_names[layout[well]['row']]}/{col_names[layout[well]['column']]}/{f}"
-        ngff.write_image(_child(dest, path), data, axes="cyx", pixel_sizes={"y": PIXEL_UM, "x": PIXEL_UM},
-                         channel_names=list(CHANNELS), version=version, chunks=(2, size, size),
+        # like IDR's plate 2551: c, z, y, x; a field in one chunk (one request, and few objects to serve)
+        ngff.write_image(_child(dest, path), data, axes="czyx",
+                         pixel_sizes={"z": Z_STEP_UM, "y": PIXEL_UM, "x": PIXEL_UM},
+                         channel_names=list(CHANNELS), version=version, chunks=data.shape,
                          name=f"{well} field {f}", overwrite=True)
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(write, jobs))
     truth = {
-        "description": "nuclei per field (DAPI) of a dose response along the columns; controls in column 1",
+        "description": f"nuclei per field ({NUCLEAR_CHANNEL}, all planes) of a dose response along the columns; "
+                       "controls in column 1",
         "nuclei": counts,
         "dose_um": {w: (v["dose_um"] if np.isfinite(v["dose_um"]) else "lethal") for w, v in layout.items()},
         "role": {w: v["role"] for w, v in layout.items()},
         "empty_wells": [w for w in EMPTY_WELLS if w[0] in row_names and w[1:] in col_names],
         "channels": list(CHANNELS),
+        "nuclear_channel": NUCLEAR_CHANNEL,
         "ec50_um": EC50_UM,
         "parameters": params,
     }

@@ -32,8 +32,18 @@ def signed_rgba(hex_rgb: str, alpha: int = 255) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def _length(value: float) -> dict[str, Any]:
-    return {"@type": "TBD#LengthI", "Unit": "MICROMETER", "Symbol": "µm", "Value": value}
+#: the OMERO length units the replica can state pixel sizes in: enumeration name -> (symbol, units per micrometre)
+LENGTH_UNITS = {"MICROMETER": ("µm", 1), "NANOMETER": ("nm", 1000)}
+
+
+def _length(micrometres: float, unit: str = "MICROMETER") -> dict[str, Any]:
+    """A length as omero-marshal encodes it (``encode_unit``: ``@type``, ``Unit``, ``Symbol``, ``Value``)."""
+    symbol, per_micrometre = LENGTH_UNITS[unit]
+    return {"@type": "TBD#LengthI", "Unit": unit, "Symbol": symbol, "Value": micrometres * per_micrometre}
+
+
+def _enum(type_name: str, value: str, enum_id: int) -> dict[str, Any]:
+    return {"@id": enum_id, "@type": f"TBD#{type_name}", "value": value, "omero:details": {"@type": "TBD#Details"}}
 
 
 def image_json(meta: dict[str, Any], base: str) -> dict[str, Any]:
@@ -51,33 +61,60 @@ def image_json(meta: dict[str, Any], base: str) -> dict[str, Any]:
         }
         for i, ch in enumerate(meta["channels"])
     ]
+    unit = meta.get("length_unit", "MICROMETER")  # the unit the server states pixel sizes in
+    details = {"@type": "TBD#Details", "permissions": {"isGroupRead": True, "perm": "r-r---"}}
     pixels = {
         "@id": meta["id"],
         "@type": f"{OME_SCHEMA}#Pixels",
+        "omero:methodology": "",
+        "omero:sha1": "",
         "SizeX": s["x"],
         "SizeY": s["y"],
         "SizeZ": s["z"],
         "SizeC": s["c"],
         "SizeT": s["t"],
-        "PhysicalSizeX": _length(px["x"]),
-        "PhysicalSizeY": _length(px["y"]),
-        "PhysicalSizeZ": _length(px["z"]),
-        "SignificantBits": 8 * int(re.sub(r"\D", "", meta["type"]) or 8) // 8,
-        "Type": {"@type": "TBD#PixelsTypeI", "value": meta["type"]},
-        "DimensionOrder": {"@type": "TBD#DimensionOrderI", "value": "XYZCT"},
+        "PhysicalSizeX": _length(px["x"], unit),
+        "PhysicalSizeY": _length(px["y"], unit),
+        "PhysicalSizeZ": _length(px["z"], unit),
+        "SignificantBits": int(re.sub(r"\D", "", meta["type"]) or 8),
+        "TimeIncrement": {"@type": "TBD#TimeI", "Unit": "SECOND", "Symbol": "s", "Value": 1.0},
+        "omero:waveIncrement": 0.0,
+        "omero:waveStart": 0,
+        "Type": _enum("PixelsType", meta["type"], 1),
+        "DimensionOrder": _enum("DimensionOrder", "XYZCT", 1),
         "Channels": channels,
+        "omero:details": details,
     }
     data = {
         "@id": meta["id"],
         "@type": f"{OME_SCHEMA}#Image",
         "Name": meta["name"],
         "Description": meta.get("description", ""),
-        "AcquisitionDate": meta.get("acquisition_date"),
-        "omero:details": {"@type": "TBD#Details", "permissions": {"isGroupRead": True, "perm": "r-r---"}},
+        "omero:archived": False,
+        "omero:partial": False,
+        "omero:format": _enum("Format", meta.get("format", "OMEXML"), 1),
+        "omero:details": details,
         "Pixels": pixels,
         "url:image": f"{base}/api/v0/m/images/{meta['id']}/",
     }
+    if meta.get("acquisition_date") is not None:  # omero-marshal leaves out what is not set
+        data["AcquisitionDate"] = meta["acquisition_date"]
     return {"@context": f"{base}/static/json-ld/ome.jsonld", "data": data}
+
+
+_PIXEL_RANGES = {"uint8": (0, 255), "int8": (-128, 127), "uint16": (0, 65535), "int16": (-32768, 32767),
+                 "uint32": (0, 4294967295), "int32": (-2147483648, 2147483647), "float": (-2147483648, 2147483647),
+                 "double": (-2147483648, 2147483647)}
+
+
+def _split_grid(width: int, height: int, n_panels: int, border: int = 2) -> dict[str, int]:
+    """Webgateway's split-channel layout: panels in a near-square grid, ``border`` pixels apart."""
+    import math
+
+    gridx = math.ceil(math.sqrt(n_panels))
+    gridy = math.ceil(n_panels / gridx)
+    return {"width": gridx * width + (gridx + 1) * border, "height": gridy * height + (gridy + 1) * border,
+            "border": border, "gridx": gridx, "gridy": gridy}
 
 
 def img_data_json(meta: dict[str, Any]) -> dict[str, Any]:
@@ -91,8 +128,10 @@ def img_data_json(meta: dict[str, Any]) -> dict[str, Any]:
             "imageAuthor": meta.get("author", "Public data"),
             "projectName": meta.get("project", ""),
             "projectId": meta.get("project_id"),
+            "projectDescription": meta.get("project_description", ""),
             "datasetName": meta.get("dataset", ""),
             "datasetId": meta.get("dataset_id"),
+            "datasetDescription": meta.get("dataset_description", ""),
             "imageId": meta["id"],
             "imageTimestamp": meta.get("timestamp", 0),
             "pixelsType": meta["type"],
@@ -103,8 +142,9 @@ def img_data_json(meta: dict[str, Any]) -> dict[str, Any]:
         "tiles": False,
         "interpolate": True,
         "size": {"width": s["x"], "height": s["y"], "z": s["z"], "t": s["t"], "c": s["c"]},
-        "pixel_size": dict(meta["pixel_size"]),
+        "pixel_size": dict(meta["pixel_size"]),  # webgateway states these in micrometres, whatever the unit
         "init_zoom": 0,
+        "pixel_range": list(_PIXEL_RANGES.get(meta["type"], (0, 255))),
         "channels": [
             {
                 "emissionWave": None,
@@ -119,7 +159,10 @@ def img_data_json(meta: dict[str, Any]) -> dict[str, Any]:
             }
             for ch in meta["channels"]
         ],
-        "split_channel": {"g": {"width": s["x"], "height": s["y"], "border": 2, "gridx": s["c"], "gridy": 1}},
+        "split_channel": {  # webgateway's grid of the channels side by side: greyscale ("g") and colour ("c")
+            "g": _split_grid(s["x"], s["y"], s["c"]),
+            "c": _split_grid(s["x"], s["y"], s["c"] + 1),
+        },
         "rdefs": {
             "model": "color",
             "projection": "normal",

@@ -13,11 +13,22 @@ from labkit._process import HOST, ManagedProcess, free_port
 from labkit.catalog import PublicImage
 from labkit.sandbox._service import Context, Service
 
+#: a second id under which the replica serves the IDR image with its pixel sizes stated in nanometres
+#: (``PhysicalSizeX: {"Unit": "NANOMETER", "Symbol": "nm", "Value": 360.39...}``), as another OMERO server may;
+#: the same pixels and metadata otherwise. Not an IDR id: IDR states micrometres.
+NANOMETRE_IMAGE_ID = 900_000_000 + catalog.IDR_IMAGE.id
 
-def omero_record(image: PublicImage) -> dict[str, Any]:
-    """What the replica serves for ``image`` (the shape :mod:`labkit.sandbox.servers.omero` reads)."""
+
+def omero_record(image: PublicImage, *, image_id: int | None = None, length_unit: str = "MICROMETER",
+                 ) -> dict[str, Any]:
+    """What the replica serves for ``image`` (the shape :mod:`labkit.sandbox.servers.omero` reads).
+
+    ``image_id`` serves it under another id; ``length_unit`` (``"MICROMETER"`` or ``"NANOMETER"``) is the unit
+    its pixel sizes are stated in (``pixel_size`` is kept in micrometres, as webgateway's imgData gives it).
+    """
     return {
-        "id": image.id,
+        "length_unit": length_unit,
+        "id": image_id or image.id,
         "name": image.name,
         "description": image.description,
         "project": image.project,
@@ -40,7 +51,11 @@ class OmeroService(Service):
 
     def __init__(self, images: list[PublicImage] | None = None) -> None:
         super().__init__()
-        self.images = [omero_record(im) for im in (images if images is not None else [catalog.IDR_IMAGE])]
+        if images is None:
+            self.images = [omero_record(catalog.IDR_IMAGE),
+                           omero_record(catalog.IDR_IMAGE, image_id=NANOMETRE_IMAGE_ID, length_unit="NANOMETER")]
+        else:
+            self.images = [omero_record(im) for im in images]
 
     def start(self, ctx: Context) -> dict[str, Any]:
         """Write the image registry and start the replica."""
