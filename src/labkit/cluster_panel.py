@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from labkit import cluster_versions
 from labkit._lazy import attempt_import
 from labkit._text import plural as _plural
 from labkit.errors import ConfigurationError, LabkitError, ServiceUnavailableError
@@ -55,6 +56,8 @@ class ClusterPanel:
     >>> panel.status["workers"]
     0
     """
+
+    versions: Any = None  # the last check of client, scheduler and worker versions (labkit.cluster_versions)
 
     def __init__(
         self,
@@ -116,10 +119,12 @@ class ClusterPanel:
                 distributed = attempt_import("distributed")
                 kw = {"threads_per_worker": 1, **self.options_values}
                 self.cluster = distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0", **kw)
-            with attempt_import("dask").config.set({"distributed.admin.low-level-log-length": CLIENT_MESSAGE_LOG}):
+            with attempt_import("dask").config.set({"distributed.admin.low-level-log-length": CLIENT_MESSAGE_LOG}), \
+                    cluster_versions.quiet():
                 self._client = self._get_client()
             atexit.register(self.close)
             self._say(f"started a {self.backend} cluster ({self.cluster.name})")
+            cluster_versions.check_panel(self)  # client against scheduler: a mismatch is said here and warned
         self._start_refresh()
         return self
 
@@ -172,6 +177,7 @@ class ClusterPanel:
     def wait_for_workers(self, n: int = 1, timeout: float = 120) -> None:
         """Block until ``n`` workers are connected."""
         self.client.wait_for_workers(n, timeout=timeout)
+        cluster_versions.check_panel(self)  # and against the workers
 
     def close(self) -> None:
         """Shut the cluster down (always safe to call; also runs at exit)."""
@@ -308,7 +314,7 @@ class ClusterPanel:
             f"<span class='labkit-status'>{state}: {_plural(s['workers'], 'worker')}, "
             f"{_plural(s['threads'], 'thread')}, "
             f"{_gib(s['memory'])} memory, {s['tasks']} tasks</span>{dash}"
-        )
+        ) + cluster_versions.status_html(self.versions)
         self._widgets["messages"].value = "<br>".join(f"<small>{m}</small>" for m in self.messages[-5:])
 
     def _start_refresh(self) -> None:
