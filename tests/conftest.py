@@ -11,7 +11,6 @@ import pytest
 from labkit.sandbox import Sandbox
 from tests.notebooks.probes import gateway_clusters  # noqa: F401  (the tests' and the notebook probes' one)
 
-
 #: the host the network tests need first (IDR's OME-Zarr on EBI's S3), probed for at most PROBE_SECONDS
 PROBE_HOST, PROBE_SECONDS = ("livingobjects.ebi.ac.uk", 443), 3.0
 
