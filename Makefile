@@ -24,7 +24,7 @@ tutorials site test test-notebooks test-itk bench: export LABKIT_SANDBOX_DIR ?= 
 # JupyterLab refuses to run as root (a container) unless told
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup chromium slurm tutorials site test test-notebooks test-itk lab bench sandbox-up sandbox-down lint clean
+.PHONY: setup chromium slurm tutorials site test test-notebooks test-itk test-live lab bench sandbox-up sandbox-down lint clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) chromium slurm
 
@@ -94,6 +94,12 @@ NOTEBOOK_ORDER := 01_idr_segmentation.ipynb 02_ipfs_zarr.ipynb 03_eodc_flood.ipy
 RUN_ALL_DIR := build/run-all
 test-notebooks: setup
 	$(BIN)/python -m tests.notebooks.run_stored $(RUN_ALL_DIR) $(addprefix notebooks/,$(NOTEBOOK_ORDER))
+
+# the tutorials' public services themselves (IDR, EBI's S3, EODC's STAC and dask-gateway), each check printed: needs
+# the internet (skipped without it); EODC's cluster test also needs an EODC account in LABKIT_OIDC_USERNAME and
+# LABKIT_OIDC_PASSWORD
+test-live: setup
+	$(BIN)/python -m pytest tests/live -m network -rA -s
 
 # labkit's load_remote, viewers and IPFS reads on zarr 2.18 with itkwidgets installed (no tutorial: each runs
 # twice in the main suite already)

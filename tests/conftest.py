@@ -11,18 +11,34 @@ import pytest
 from labkit.sandbox import Sandbox
 from tests.notebooks.probes import gateway_clusters  # noqa: F401  (the tests' and the notebook probes' one)
 
+#: the host the network tests need first (IDR's OME-Zarr on EBI's S3), probed for at most PROBE_SECONDS
+PROBE_HOST, PROBE_SECONDS = ("livingobjects.ebi.ac.uk", 443), 3.0
 
-def _online() -> bool:
-    try:
-        socket.create_connection(("livingobjects.ebi.ac.uk", 443), timeout=3).close()
-        return True
-    except OSError:
-        return False
+
+def _offline() -> str:
+    """Why the internet is out of reach ("" when the probe host answers): a TCP connect, name lookup included,
+    given ``PROBE_SECONDS`` in all (a lookup that hangs, as behind some firewalls, does not hold the run)."""
+    import threading
+
+    said: list[str] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection(PROBE_HOST, timeout=PROBE_SECONDS).close()
+            said.append("")
+        except OSError as exc:
+            said.append(f"{exc.__class__.__name__}: {exc}")
+
+    thread = threading.Thread(target=probe, name="labkit-network-probe", daemon=True)
+    thread.start()
+    thread.join(PROBE_SECONDS)
+    return said[0] if said else f"no answer in {PROBE_SECONDS:.0f} s"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if any("network" in item.keywords for item in items) and not _online():
-        skip = pytest.mark.skip(reason="needs the internet (IDR / EBI S3 unreachable from here)")
+    if any("network" in item.keywords for item in items) and (why := _offline()):
+        skip = pytest.mark.skip(reason=f"needs the internet: {PROBE_HOST[0]}:{PROBE_HOST[1]} (IDR's OME-Zarr on "
+                                       f"EBI's S3) is unreachable from here ({why})")
         for item in items:
             if "network" in item.keywords:
                 item.add_marker(skip)

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from labkit import cluster_versions
 from labkit._lazy import attempt_import
 from labkit._text import plural as _plural
 from labkit.errors import ConfigurationError, LabkitError, ServiceUnavailableError
@@ -85,6 +86,8 @@ class ClusterPanel:
     >>> panel.status["workers"]
     0
     """
+
+    versions: Any = None  # the last check of client, scheduler and worker versions (labkit.cluster_versions)
 
     def __init__(
         self,
@@ -160,10 +163,12 @@ class ClusterPanel:
                 kw = {"threads_per_worker": 1, **self.options_values}
                 self.cluster = distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0",
                                                         worker_class=_patient_nanny(), **kw)
-            with attempt_import("dask").config.set({"distributed.admin.low-level-log-length": CLIENT_MESSAGE_LOG}):
+            with attempt_import("dask").config.set({"distributed.admin.low-level-log-length": CLIENT_MESSAGE_LOG}), \
+                    cluster_versions.quiet():
                 self._client = self._get_client()
             atexit.register(self.close)
             self._say(f"started a {self.backend} cluster ({self.cluster.name})")
+            cluster_versions.check_panel(self)  # client against scheduler: a mismatch is said here and warned
         self._start_refresh()
         return self
 
@@ -225,8 +230,9 @@ class ClusterPanel:
             from labkit import slurm
 
             slurm.wait_for_workers(self._require(), self.client, n, timeout=timeout)
-            return
-        self.client.wait_for_workers(n, timeout=timeout)
+        else:
+            self.client.wait_for_workers(n, timeout=timeout)
+        cluster_versions.check_panel(self)  # and against the workers
 
     def close(self) -> None:
         """Shut the cluster down (always safe to call; also runs at exit)."""
@@ -424,7 +430,7 @@ class ClusterPanel:
             f"<span class='labkit-status'>{state}: {_plural(s['workers'], 'worker')}, "
             f"{_plural(s['threads'], 'thread')}, "
             f"{_gib(s['memory'])} memory, {s['tasks']} tasks{jobs}</span>{dash}"
-        )
+        ) + cluster_versions.status_html(self.versions)
         for widget, value in zip(self._widgets["slurm"], self._slurm_html() if self.backend == "slurm" else (),
                                  strict=True):
             if widget.value != value:

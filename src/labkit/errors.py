@@ -115,6 +115,10 @@ class BlockSizeWarning(UserWarning):
     """Blocks (``chunks=``) of another size than asked are used; the message says which, why and what to ask."""
 
 
+class ClusterVersionWarning(UserWarning):
+    """The notebook, the Dask scheduler and its workers run other package versions; the message says what to install."""
+
+
 class LabkitDeprecationWarning(DeprecationWarning):
     """A labkit name was renamed or moved; the message names its replacement (tests turn it into an error)."""
 
@@ -131,6 +135,7 @@ __all__ = [
     "AlreadyExistsError",
     "AuthenticationError",
     "BlockSizeWarning",
+    "ClusterVersionWarning",
     "ConfigurationError",
     "CredentialsNotFoundError",
     "DemoAuthorWarning",

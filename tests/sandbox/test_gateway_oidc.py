@@ -68,6 +68,8 @@ def test_a_run_longer_than_the_token_lifetime_refreshes_the_token(eodc_env):
         panel.start()
         panel.scale(1)
         panel.wait_for_workers(1, timeout=120)
+        # versions asked through the scheduler proxy: one environment everywhere, dask-gateway compared too
+        assert panel.versions.ok and "dask-gateway" in next(iter(panel.versions.workers.values())), panel.versions
         start, rounds, frozen_refused = time.monotonic(), 0, None
         while time.monotonic() - start < RUN:  # computations and gateway API calls, well past the token's life
             assert panel.client.submit(sum, [rounds, 1]).result(timeout=60) == rounds + 1
