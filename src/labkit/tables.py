@@ -39,6 +39,7 @@ from typing import Any
 
 from labkit import _zarr
 from labkit._lazy import attempt_import
+from labkit._text import plural
 from labkit.errors import AlreadyExistsError, ConfigurationError, FormatError, NotFoundError
 
 __all__ = ["open_table", "table_names", "write_table"]
@@ -123,7 +124,7 @@ def check_labels(table: Any, values: Iterable[int], where: str) -> None:
     missing = sorted(set(int(v) for v in table[INDEX]) - set(int(v) for v in values))
     if missing:
         raise ConfigurationError(
-            f"the table names {len(missing)} labels that are not in {where}: {missing[:10]}"
+            f"the table names {plural(len(missing), 'label')} that are not in {where}: {missing[:10]}"
             f"{' ...' if len(missing) > 10 else ''}. Measure the labels you write (labkit.measure(labels, image)), "
             "or drop those rows; nothing was written")
 
