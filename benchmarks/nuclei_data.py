@@ -19,17 +19,19 @@ SPACING_3D = {"bbbc050_qcanet_3d": (1.75, 0.8, 0.8)}
 REAL_SETS = ("bbbc039", "dsb2018_bbbc038", "dsb2018_stardist", "bbbc050_qcanet_3d")
 
 # synthetic 3D volumes: several seeds, nucleus sizes, z anisotropies, brightness (the 3D folds beside the one
-# real embryo). (seed, shape, n_nuclei, spacing (z, y, x) µm, diameter range µm, gain, offset)
+# real embryo). (seed, shape, n_nuclei, spacing (z, y, x) µm, diameter range µm, gain, offset, extra): extra
+# "fade" makes the signal fade with depth (to e^-2 at the bottom: the upper nuclei's out-of-focus light along z
+# is then brighter than the deepest nuclei)
 SYNTHETIC_3D = [
-    (0, (48, 128, 128), 24, (1.0, 0.5, 0.5), (6.0, 10.0), 1.0, 0),
-    (1, (48, 128, 128), 24, (1.0, 0.5, 0.5), (6.0, 10.0), 1.0, 0),
-    (2, (48, 128, 128), 24, (1.0, 0.5, 0.5), (6.0, 10.0), 1.0, 0),
-    (3, (40, 120, 120), 14, (1.75, 0.8, 0.8), (12.0, 18.0), 0.5, 50),
-    (4, (40, 120, 120), 10, (1.75, 0.8, 0.8), (14.0, 22.0), 0.3, 0),
-    (5, (32, 128, 128), 20, (2.0, 0.5, 0.5), (7.0, 11.0), 2.0, 200),
-    (6, (60, 100, 100), 16, (0.5, 0.5, 0.5), (6.0, 9.0), 1.0, 0),
-    (7, (30, 110, 110), 8, (2.5, 0.8, 0.8), (16.0, 24.0), 0.4, 20),
-    (8, (48, 128, 128), 30, (1.0, 0.4, 0.4), (5.0, 8.0), 1.0, 0),
+    (0, (48, 128, 128), 24, (1.0, 0.5, 0.5), (6.0, 10.0), 1.0, 0, ""),
+    (1, (48, 128, 128), 24, (1.0, 0.5, 0.5), (6.0, 10.0), 1.0, 0, ""),
+    (2, (48, 128, 128), 24, (1.0, 0.5, 0.5), (6.0, 10.0), 1.0, 0, ""),
+    (3, (40, 120, 120), 14, (1.75, 0.8, 0.8), (12.0, 18.0), 0.5, 50, ""),
+    (4, (40, 120, 120), 10, (1.75, 0.8, 0.8), (14.0, 22.0), 0.3, 0, "fade"),
+    (5, (32, 128, 128), 20, (2.0, 0.5, 0.5), (7.0, 11.0), 2.0, 200, "fade"),
+    (6, (60, 100, 100), 16, (0.5, 0.5, 0.5), (6.0, 9.0), 1.0, 0, "fade"),
+    (7, (30, 110, 110), 8, (2.5, 0.8, 0.8), (16.0, 24.0), 0.4, 20, "fade"),
+    (8, (48, 128, 128), 30, (1.0, 0.4, 0.4), (5.0, 8.0), 1.0, 0, "fade"),
 ]
 
 
@@ -47,9 +49,14 @@ class Item:
 def synthetic_3d(index: int) -> Item:
     from labkit.synthetic import touching_nuclei_volume
 
-    seed, shape, n, spacing, diameter, gain, offset = SYNTHETIC_3D[index]
+    seed, shape, n, spacing, diameter, gain, offset, extra = SYNTHETIC_3D[index]
     vol = touching_nuclei_volume(shape, n, seed=seed, spacing=spacing, diameter=diameter)
-    image = np.clip(vol.image.astype(np.float32) * gain + offset, 0, 65535).astype(np.uint16)
+    image = vol.image.astype(np.float32)
+    background = float(np.median(image[vol.labels == 0]))
+    if extra == "fade":
+        z = np.arange(shape[0], dtype=np.float32)[:, None, None] / shape[0]
+        image = (image - background) * np.exp(-2.0 * z) + background
+    image = np.clip(image * gain + offset, 0, 65535).astype(np.uint16)
     return Item("synthetic_3d", f"seed{seed}", image, vol.labels, spacing)
 
 
