@@ -26,6 +26,7 @@ import tracemalloc
 from common import record
 
 import labkit
+from labkit.cluster_panel import CLIENT_MESSAGE_LOG
 
 ROWS = [chr(ord("A") + i) for i in range(26)] + [f"A{chr(ord('A') + i)}" for i in range(6)]  # A..Z, AA..AF
 COLUMNS = [str(c) for c in range(1, 49)]
@@ -146,7 +147,12 @@ def run(sb) -> None:
         so, fs = None, LocalFileSystem(auto_mkdir=True)
     opened: dict[float, tuple[float, int, int, float, int]] = {}
     mapped: dict[float, dict] = {}
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, \
+    import dask
+
+    # a client as labkit's ClusterPanel makes it: without distributed's log of the last 1000 messages sent (each
+    # submission's pickled images would stay in it: ~50 KiB a field of the client's memory, up to 1000 tasks)
+    with dask.config.set({"distributed.admin.low-level-log-length": CLIENT_MESSAGE_LOG}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, \
             Client(cluster) as client, tempfile.TemporaryDirectory(prefix="labkit-scale-") as tmp:
         client.run(lambda: __import__("labkit.plates") and __import__("pandas"))  # imports: not timed
         for scale in sorted(set(SCALES) | set(MAP_SCALES)):
