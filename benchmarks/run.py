@@ -14,6 +14,7 @@ import bench_ipfs  # noqa: E402
 import bench_nuclei  # noqa: E402
 import bench_plates  # noqa: E402
 import bench_s3  # noqa: E402
+import bench_scale  # noqa: E402
 import bench_sandbox  # noqa: E402
 import bench_slurm  # noqa: E402
 import bench_versioned  # noqa: E402
@@ -29,6 +30,7 @@ def main() -> None:
         bench_idr.run(sb)
         bench_ipfs.run(sb)
         bench_plates.run(sb)
+        bench_scale.run(sb)
         bench_versioned.run_cells(sb)
     with sandbox(["s3", "stac", "gateway"], flood_size=4096, flood_dates=4) as sb:
         bench_flood.run(sb)

@@ -37,6 +37,10 @@ from labkit.units import VoxelSize, unit_name, voxel_size  # noqa: F401 - the on
 VERSIONS = ("0.1", "0.2", "0.3", "0.4", "0.5")
 SPACE, TIME, CHANNEL = "space", "time", "channel"
 _TYPES = {"x": SPACE, "y": SPACE, "z": SPACE, "t": TIME, "c": CHANNEL}
+#: an NGFF 0.5 image whose level 0 holds more bytes than this is written sharded unless ``shards`` is given
+SHARD_THRESHOLD = 2**30
+#: the most bytes a default shard holds (a few hundred MiB: few objects and requests, one task's memory)
+SHARD_BYTES = 256 * 2**20
 DEFAULT_COLORS = ("0000FF", "FFFF00", "FF00FF", "00FF00", "FF0000", "00FFFF", "FFFFFF")
 #: colours of common stains and proteins, by a word of the channel name (lower case)
 STAIN_COLORS = {
@@ -525,7 +529,10 @@ def write_image(
     version : {"0.4", "0.5"}
         NGFF version; 0.5 writes zarr v3.
     chunks, shards : sequence of int, optional
-        Chunk shape (default: one yx plane) and, for v0.5, shard shape.
+        Chunk shape (default: one yx plane) and, for v0.5, shard shape. Default shards: none for an image of
+        at most ``SHARD_THRESHOLD`` bytes (1 GiB); for a larger one, :func:`default_shards` (whole chunks, at
+        most ``SHARD_BYTES``, 256 MiB). Each write task writes whole shards (zarr rewrites a whole shard on a
+        partial write: two tasks writing one shard would lose data).
     n_levels : int
         Number of levels to make from a single array.
     overwrite : bool
@@ -549,6 +556,11 @@ def write_image(
             prev = levels[-1]
             levels.append(prev[(slice(None),) * (prev.ndim - 2) + (slice(None, None, 2), slice(None, None, 2))])
     ndim = levels[0].ndim
+    if shards is None and version == "0.5" and _nbytes(levels[0]) > SHARD_THRESHOLD:
+        shards = default_shards(levels[0].shape, _level_chunks(chunks, levels[0].shape),
+                                np.dtype(levels[0].dtype).itemsize, axes=axes if isinstance(axes, str) else
+                                "".join(a.name if len(a.name) == 1 else "?" for a in axes))
+        chunks = chunks or _level_chunks(None, levels[0].shape)
     if isinstance(axes, str):
         axis_objs = tuple(Axis(n, _TYPES.get(n), unit if _TYPES.get(n) == SPACE else None) for n in axes)
     else:
@@ -612,8 +624,7 @@ def write_image(
                 raise FileExistsError(f"{dest} already holds data; pass overwrite=True to replace it") from exc
             raise
         for i, lv in enumerate(levels):
-            lv_chunks = tuple(chunks) if chunks else (1,) * (ndim - 2) + tuple(lv.shape[-2:])
-            lv_chunks = tuple(min(c, s) for c, s in zip(lv_chunks, lv.shape, strict=True))
+            lv_chunks = _level_chunks(chunks, lv.shape)
             # a shard holds whole chunks: at most as many as cover the level (which may be smaller than a shard)
             lv_shards = tuple(min(sh, -(-n // c) * c) for sh, n, c in zip(shards, lv.shape, lv_chunks, strict=True)
                               ) if shards else None
@@ -626,6 +637,64 @@ def write_image(
         if isinstance(exc, FileExistsError) and "overwrite=True" in str(exc) or not is_storage_failure(exc):
             raise
         raise storage_error(exc, dest, storage_options, action="write") from None
+
+
+def _level_chunks(chunks: Sequence[int] | None, shape: Sequence[int]) -> tuple[int, ...]:
+    """The chunks of a level: ``chunks`` (default one yx plane), at most the level's shape."""
+    wanted = tuple(chunks) if chunks else (1,) * (len(shape) - 2) + tuple(shape[-2:])
+    return tuple(min(int(c), int(s)) for c, s in zip(wanted, shape, strict=True))
+
+
+def _nbytes(array: Any) -> int:
+    return int(np.prod(array.shape, dtype=np.int64)) * np.dtype(array.dtype).itemsize
+
+
+def default_shards(shape: Sequence[int], chunks: Sequence[int], itemsize: int, *, axes: str | None = None,
+                   max_bytes: int | None = None) -> tuple[int, ...] | None:
+    """Shards of whole ``chunks`` holding at most ``max_bytes`` (default ``SHARD_BYTES``), as compact as can be.
+
+    The number of chunks a shard holds is doubled, one axis at a time, along the spatial axis (``z``, ``y``,
+    ``x``; every axis when ``axes`` is not given) where the shard is shortest, until the next doubling would pass
+    ``max_bytes`` or the shard covers the whole axis; then along the other axes (``t``, ``c``). ``None`` when a
+    shard would hold a single chunk (a chunk of ``max_bytes`` or more: sharding gains nothing).
+
+    Examples
+    --------
+    >>> default_shards((2000, 40000, 40000), (64, 512, 512), 2)  # 6.4 TB, chunks of 32 MiB, shards of 256 MiB
+    (512, 512, 512)
+    >>> default_shards((1, 10, 2048, 2048), (1, 1, 2048, 2048), 2, axes="czyx")  # 8 MiB planes, 10 of them
+    (1, 10, 2048, 2048)
+    >>> default_shards((100, 4096, 4096), (1, 4096, 4096), 2)  # 32 MiB planes: 8 of them a shard
+    (8, 4096, 4096)
+    """
+    limit = SHARD_BYTES if max_bytes is None else int(max_bytes)
+    shape = [int(s) for s in shape]
+    chunks = [min(int(c), s) for c, s in zip(chunks, shape, strict=True)]
+    counts = [1] * len(shape)
+    covers = [-(-s // c) for s, c in zip(shape, chunks, strict=True)]  # chunks along each axis
+    names = axes if axes and len(axes) == len(shape) else None
+    spatial = [i for i in range(len(shape)) if names is None or names[i] in "zyx"]
+    others = [i for i in range(len(shape)) if i not in spatial]
+
+    def nbytes(counts: list[int]) -> int:
+        return int(np.prod([min(n * c, s) for n, c, s in zip(counts, chunks, shape, strict=True)],
+                           dtype=np.int64)) * itemsize
+
+    for group in (spatial, others):
+        while True:
+            open_axes = [i for i in group if counts[i] < covers[i]]
+            if not open_axes:
+                break
+            # the shortest extent first (ties: the last axis, the fastest in memory)
+            i = min(open_axes, key=lambda i: (counts[i] * chunks[i], -i))
+            grown = counts.copy()
+            grown[i] = min(2 * counts[i], covers[i])
+            if nbytes(grown) > limit:
+                break
+            counts = grown
+    if all(n == 1 for n in counts):
+        return None
+    return tuple(n * c for n, c in zip(counts, chunks, strict=True))
 
 
 def _default_name(dest: Any) -> str:

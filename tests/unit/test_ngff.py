@@ -140,3 +140,50 @@ def test_every_image_labkit_writes_has_the_strict_schemas_keys(tmp_path, version
     assert STRICT_KEYS[version] <= set(multiscale)
     assert multiscale["name"] == "cells" and multiscale["metadata"]["method"] == "labkit.ngff.write_image"
     assert ngff.read(zarr.open_group(str(dest), mode="r")).name == "cells"
+
+
+def test_large_images_get_default_shards_of_whole_chunks_and_write_tasks_of_whole_shards():
+    import dask.array as da
+
+    # a 2 TB volume, lazy (nothing is computed or written): shards of whole chunks, at most SHARD_BYTES
+    volume = da.zeros((4000, 16384, 16384), dtype=np.uint16, chunks=(64, 512, 512))
+    chunks = (64, 512, 512)
+    shards = ngff.default_shards(volume.shape, chunks, volume.dtype.itemsize, axes="zyx")
+    assert shards is not None and all(s % c == 0 for s, c in zip(shards, chunks, strict=True))
+    nbytes = int(np.prod(shards)) * volume.dtype.itemsize
+    assert ngff.SHARD_BYTES // 4 < nbytes <= ngff.SHARD_BYTES
+    # the write tasks (what _store_array hands to dask) are whole shards, the last ones cut by the volume's edge
+    blocks = volume.rechunk(shards).chunks
+    for sizes, shard, n in zip(blocks, shards, volume.shape, strict=True):
+        assert all(b == shard for b in sizes[:-1]) and 0 < sizes[-1] <= shard and sum(sizes) == n
+    # a small image in one shard; a chunk as big as a shard: no shards (sharding gains nothing)
+    assert ngff.default_shards((4, 64, 64), (1, 64, 64), 1, max_bytes=2**30) == (4, 64, 64)
+    assert ngff.default_shards((100, 20000, 20000), (1, 20000, 20000), 2) is None
+    # channels and time join a shard only once the space axes are whole
+    assert ngff.default_shards((3, 10, 256, 256), (1, 1, 256, 256), 1, axes="czyx", max_bytes=2**30) == (
+        3, 10, 256, 256)
+    assert ngff.default_shards((3, 10, 256, 256), (1, 1, 256, 256), 1, axes="czyx", max_bytes=10 * 2**16)[0] == 1
+
+
+def test_write_image_shards_a_large_image_by_default(tmp_path, monkeypatch):
+    import dask
+    import dask.array as da
+
+    data = np.random.default_rng(0).integers(0, 255, (40, 96, 96), dtype=np.uint8)
+    # the source's blocks cross the chunks and shards: the write must still give each shard to one task
+    source = da.from_array(data, chunks=(7, 50, 33))
+    ngff.write_image(tmp_path / "small.zarr", source, axes="zyx", version="0.5", chunks=(4, 16, 16))
+    assert zarr.open_group(tmp_path / "small.zarr", mode="r")["0"].shards is None  # small: as before
+    monkeypatch.setattr(ngff, "SHARD_THRESHOLD", 64 * 2**10)  # "large" from 64 KiB (this image: 360 KiB)
+    monkeypatch.setattr(ngff, "SHARD_BYTES", 32 * 2**10)
+    with dask.config.set(scheduler="threads", num_workers=4):
+        ms = ngff.write_image(tmp_path / "big.zarr", source, axes="zyx", version="0.5", chunks=(4, 16, 16))
+    arr = zarr.open_group(tmp_path / "big.zarr", mode="r")["0"]
+    assert arr.shards == ms.levels[0].shards == ngff.default_shards(data.shape, (4, 16, 16), 1, axes="zyx")
+    assert arr.chunks == (4, 16, 16) and int(np.prod(arr.shards)) <= 32 * 2**10
+    assert all(s % c == 0 for s, c in zip(arr.shards, arr.chunks, strict=True)) and arr.shards != arr.chunks
+    np.testing.assert_array_equal(arr[...], data)  # no shard lost a write
+    # one object a shard
+    objects = [p for p in (tmp_path / "big.zarr" / "0" / "c").rglob("*") if p.is_file()]
+    assert len(objects) == int(np.prod([-(-n // s) for n, s in zip(data.shape, arr.shards, strict=True)]))
+    ngff.validate(zarr.open_group(tmp_path / "big.zarr", mode="r"))
