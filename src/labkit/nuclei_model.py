@@ -56,6 +56,9 @@ CLASSES = ("background", "inside", "boundary")
 _LOW, _HIGH = 1.0, 99.8  # percentiles of the intensity mapped to 0 and 1
 _MIN_SIZE = 0.15  # smallest object: this fraction of the median training nucleus' volume (area)
 _SEED = 0.5  # "inside" probability (smoothed) above which a voxel is surely inside a nucleus
+_COMPACT = 1.6  # a sure part is one nucleus when its equivalent diameter is at most this times its inscribed one
+_SPLIT = 1.0  # ... else a seed per maximum of its distance map, within this many of its inscribed radius
+_DEEP = 0.5  # ... at least this fraction of the inscribed radius from the edge
 
 
 class NucleiModel:
@@ -602,20 +605,62 @@ def _probabilities(model: NucleiModel, data: np.ndarray, spacing: tuple[float, .
 
 
 def _instances(proba: np.ndarray, model: NucleiModel, spacing: tuple[float, ...]) -> np.ndarray:
-    """Seeded watershed: a seed per connected part where "inside" is sure, grown over what is not background."""
+    """Seeded watershed: a seed per part where "inside" is sure, grown over what is not background.
+
+    A part that is not compact (its equivalent diameter over ``_COMPACT`` times its inscribed one: nuclei
+    touching without a visible boundary) gets a seed per maximum of its distance to the edge instead.
+    """
     segmentation = _skimage("segmentation")
     inside = ndimage.gaussian_filter(proba[1], tuple(min(spacing) / s for s in spacing), mode="nearest")
     core = inside > _SEED
-    markers, count = ndimage.label(core)
+    parts, count = ndimage.label(core)
     if count == 0:
         return np.zeros(proba.shape[1:], np.int32)
-    distance = ndimage.distance_transform_edt(core, sampling=spacing)
+    distance = ndimage.distance_transform_edt(core, sampling=spacing).astype(np.float32)
+    markers = _split_seeds(parts, count, distance, spacing)
     labels = segmentation.watershed(-distance - inside, markers, mask=(proba[0] < 0.5) | core)
     sizes = np.bincount(labels.ravel())
     small = sizes < _MIN_SIZE * _volume(model.diameter, spacing)
     small[0] = False
     labels[small[labels]] = 0
     return labels.astype(np.int32)
+
+
+def _split_seeds(parts: np.ndarray, count: int, distance: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+    """The parts themselves as seeds, those that are not compact replaced by the maxima of their distance map."""
+    index = np.arange(1, count + 1)
+    volume = np.bincount(parts.ravel(), minlength=count + 1)[1:] * float(np.prod(spacing))
+    equivalent = 2 * (np.sqrt(volume / math.pi) if parts.ndim == 2 else np.cbrt(3 * volume / (4 * math.pi)))
+    inscribed = 2 * np.asarray(ndimage.maximum(distance, parts, index), float)
+    loose = index[equivalent > _COMPACT * np.maximum(inscribed, 1e-6)]
+    if not len(loose):
+        return parts
+    markers = np.where(np.isin(parts, loose), 0, parts)
+    next_id = count + 1
+    for k, box in enumerate(ndimage.find_objects(parts), start=1):
+        if box is None or k not in loose:
+            continue
+        mine = parts[box] == k
+        dist = np.where(mine, distance[box], 0)
+        radius = float(dist.max())
+        footprint = _ball(_SPLIT * radius, spacing)
+        peaks = (dist == ndimage.maximum_filter(dist, footprint=footprint, mode="constant")) & mine \
+            & (dist >= _DEEP * radius)
+        found, n = ndimage.label(peaks)
+        if n < 2:
+            markers[box][mine] = next_id
+            next_id += 1
+            continue
+        sub = markers[box]
+        sub[found > 0] = found[found > 0] + next_id - 1
+        next_id += n
+    return markers
+
+
+def _ball(radius: float, spacing: Sequence[float]) -> np.ndarray:
+    half = [max(1, int(round(radius / s))) for s in spacing]
+    grid = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
+    return sum((g * s) ** 2 for g, s in zip(grid, spacing, strict=True)) <= max(radius, min(spacing)) ** 2
 
 
 def _volume(diameter: float, spacing: Sequence[float]) -> float:
