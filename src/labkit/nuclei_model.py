@@ -15,12 +15,12 @@ model is a few megabytes, ships to Dask workers, and is kept in a result store w
 
 Examples
 --------
->>> from labkit.synthetic import touching_nuclei_volume
->>> from labkit.recipes import match_objects
->>> train, test = touching_nuclei_volume(seed=1), touching_nuclei_volume(seed=2)
->>> model = train_nuclei([train.image], [train.labels], spacing=(1.0, 0.5, 0.5), trees=8, progress=False)
->>> labels = model.segment(test.image, spacing=(1.0, 0.5, 0.5))
->>> match_objects(labels, test.labels)["f1"] > 0.8
+>>> from labkit.synthetic import touching_nuclei
+>>> from labkit.segment import segment_nuclei
+>>> train, test = touching_nuclei(seed=3), touching_nuclei(seed=4)
+>>> model = train_nuclei([train.image], [train.labels], trees=6, progress=False)
+>>> labels = segment_nuclei(test.image, method=model)
+>>> labels.attrs["method"]["model_id"] == model.id
 True
 """
 

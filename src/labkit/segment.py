@@ -81,8 +81,9 @@ def segment_nuclei(
     -------
     xarray.DataArray
         Lazy ``uint32`` labels (``uint64`` beyond 2**32 voxels) with the image's spatial dims and coordinates,
-        ``attrs["halo"]`` and ``attrs["method"]`` (what made them); 0 is background, an object's id is the index of its seed (the default method) or of its first voxel (other
-        methods) in the image, plus one: unique, not consecutive.
+        ``attrs["halo"]`` and ``attrs["method"]`` (what made them); 0 is background, an object's id is the index
+        of its seed (the default method) or of its first voxel (other methods) in the image, plus one: unique, not
+        consecutive.
 
     Examples
     --------
