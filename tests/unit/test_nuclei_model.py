@@ -151,6 +151,15 @@ def test_save_and_load_keep_the_model_and_its_provenance(plane_model, tmp_path):
     labels = segment_nuclei(other.image, method=loaded)
     assert labels.attrs["method"] == {"name": "labkit.nuclei_model", "model_id": plane_model.id,
                                       "format_version": FORMAT_VERSION, "url": url}
+    import zarr
+
+    from labkit import ngff
+
+    image_url = tmp_path / "plane.ome.zarr"  # labels written as NGFF name the model in their metadata
+    ngff.write_image(image_url, other.image, axes="yx", pixel_sizes={"y": 1.0, "x": 1.0}, version="0.5")
+    labkit.write_labels(image_url, labels, "nuclei")
+    recorded = zarr.open_group(image_url / "labels" / "nuclei", mode="r").attrs["labkit"]["method"]
+    assert recorded["model_id"] == plane_model.id and recorded["url"] == url
     with pytest.raises(errors.AlreadyExistsError, match="overwrite=True"):
         plane_model.save(url)
     plane_model.save("memory://models/plane")  # any result store URL (s3:// through the same storage layer)
