@@ -57,7 +57,7 @@ _LOW, _HIGH = 1.0, 99.8  # percentiles of the intensity mapped to 0 and 1
 _MIN_SIZE = 0.15  # smallest object: this fraction of the median training nucleus' volume (area)
 _SEED = 0.5  # "inside" probability (smoothed) above which a voxel is surely inside a nucleus
 _COMPACT = 1.6  # a sure part is one nucleus when its equivalent diameter is at most this times its inscribed one
-_SPLIT = 1.0  # ... else a seed per maximum of its distance map, within this many of its inscribed radius
+_DEPTH = 0.1  # ... else a seed per maximum of its distance map rising this fraction of its radius above saddles
 _DEEP = 0.5  # ... at least this fraction of the inscribed radius from the edge
 
 
@@ -643,8 +643,9 @@ def _split_seeds(parts: np.ndarray, count: int, distance: np.ndarray, spacing: t
         mine = parts[box] == k
         dist = np.where(mine, distance[box], 0)
         radius = float(dist.max())
-        footprint = _ball(_SPLIT * radius, spacing)
-        peaks = (dist == ndimage.maximum_filter(dist, footprint=footprint, mode="constant")) & mine \
+        # maxima that rise at least _DEPTH of the radius above the saddle to any higher one: two round nuclei
+        # touching at a neck, not the flat ridge of one long nucleus
+        peaks = _skimage("morphology").h_maxima(dist, _DEPTH * radius).astype(bool) & mine \
             & (dist >= _DEEP * radius)
         found, n = ndimage.label(peaks)
         if n < 2:
@@ -655,12 +656,6 @@ def _split_seeds(parts: np.ndarray, count: int, distance: np.ndarray, spacing: t
         sub[found > 0] = found[found > 0] + next_id - 1
         next_id += n
     return markers
-
-
-def _ball(radius: float, spacing: Sequence[float]) -> np.ndarray:
-    half = [max(1, int(round(radius / s))) for s in spacing]
-    grid = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
-    return sum((g * s) ** 2 for g, s in zip(grid, spacing, strict=True)) <= max(radius, min(spacing)) ** 2
 
 
 def _volume(diameter: float, spacing: Sequence[float]) -> float:
