@@ -134,7 +134,7 @@ class NucleiModel:
         >>> model = NucleiModel(None, {"ndim": 2, "spacing": [1, 1], "sigmas": [1, 2], "diameter": 10,
         ...                            "largest": 14}, {})
         >>> model.halo()
-        (23, 23)
+        (25, 25)
         """
         sp = self._spacing(spacing, "the image")
         reach = 4 * max(self.sigmas) + 1.1 * float(self.parameters.get("largest", 2 * self.diameter))
