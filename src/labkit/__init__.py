@@ -30,7 +30,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "labels",
-              "load_remote", "measurements", "modes", "ngff", "nuclei_method", "packages", "plate_plots", "plates",
+              "load_remote", "measurements", "modes", "ngff", "nuclei_method", "nuclei_model", "packages",
+              "plate_plots", "plates",
               "recipes", "results", "sandbox", "segment", "stac", "storage", "studies", "synthetic", "tables",
               "tutorials", "units", "viewer3d", "viewers", "write")
 #: public name -> module that defines it
@@ -45,6 +46,7 @@ _API = {
     "write_zarr": "write",
     "write_image": "ngff",
     "segment_nuclei": "segment", "measure": "measurements",
+    "train_nuclei": "nuclei_model", "load_nuclei_model": "nuclei_model",
     "write_labels": "labels", "open_labels": "labels", "open_table": "tables",
     "open_plate": "plates", "open_collection": "plates",
     "map_images": "studies", "plate_summary": "plate_plots", "plate_heatmap": "plate_plots",

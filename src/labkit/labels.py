@@ -494,6 +494,9 @@ def write_labels(
         multiscale = _multiscale_json(meta, keep, name, version, "nearest",
                                       "the labels at each level of the image: nearest pixel (stride), no smoothing")
         group.attrs.update(_wrap(version, {"multiscales": [multiscale], "image-label": image_label}))
+        made_by = getattr(labels, "attrs", {}).get("method")
+        if isinstance(made_by, Mapping):  # what segmented them (segment_nuclei: a trained model's id and URL)
+            group.attrs["labkit"] = {"method": {str(k): str(v) for k, v in made_by.items()}}
         if table is not None:  # the feature table in the image (tables/<name>), as Fractal and ngio read it
             tables.write_into(root, table, name, name, overwrite=overwrite)
         listed = [n for n in _ome(labels_group.attrs, version).get("labels", []) if n != name] + [name]

@@ -60,10 +60,14 @@ def segment_nuclei(
         ``"original"``: the OMERO guide's method, plane by plane (a Gaussian, a threshold at 0.75 of the plane's
         maximum, connected components), kept for comparison. A callable takes one block (numpy, ``z, y, x``
         or ``y, x``) and returns its integer labels (ids local to the block): your own model (cellpose,
-        StarDist) runs through the same blockwise machinery.
+        StarDist) runs through the same blockwise machinery. A model trained on your labels
+        (:func:`labkit.train_nuclei`, :func:`labkit.load_nuclei_model`) sets its intensity scale once from a
+        sample of the image, its filters from the image's voxel size, and its own halo; its id (and URL) is
+        recorded in the labels' ``attrs["method"]``.
     chunks : int, sequence or mapping, optional
         Core size of a block per spatial axis (``{"z": 64, "y": 256, "x": 256}``); default about 4 Mi voxels.
-        A block must not be smaller than the halo.
+        A block smaller than the halo is enlarged to the halo (as dask's ``map_overlap`` does), with a
+        :class:`~labkit.errors.BlockSizeWarning`, so a thin volume can still be cut in y and x.
     diameter : float, optional
         Typical nucleus diameter in micrometres when the coordinates carry a length unit (nanometres and
         millimetres converted), in pixels otherwise (:func:`labkit.units.voxel_size`); estimated from the sample
@@ -76,9 +80,10 @@ def segment_nuclei(
     Returns
     -------
     xarray.DataArray
-        Lazy ``uint32`` labels (``uint64`` beyond 2**32 voxels) with the image's spatial dims and coordinates;
-        0 is background, an object's id is the index of its seed (the default method) or of its first voxel (other
-        methods) in the image, plus one: unique, not consecutive.
+        Lazy ``uint32`` labels (``uint64`` beyond 2**32 voxels) with the image's spatial dims and coordinates,
+        ``attrs["halo"]`` and ``attrs["method"]`` (what made them); 0 is background, an object's id is the index
+        of its seed (the default method) or of its first voxel (other methods) in the image, plus one: unique, not
+        consecutive.
 
     Examples
     --------
@@ -119,6 +124,9 @@ def segment_nuclei(
                           + (f" and {asked['z']} planes in z" if asked.get("z", -1) not in (-1, None) else "")
                           + "; give chunks={'z': n} (planes per block) only", BlockSizeWarning, stacklevel=2)
         chunks = {**asked, "y": -1, "x": -1}
+    elif hasattr(method, "blockwise"):  # a trained model (labkit.train_nuclei): scale set once, its own halo
+        block_fn, model_halo = method.blockwise(_samples(data), spacing)
+        depth = model_halo if halo is None else _per_axis(halo, len(dims), "halo")
     elif callable(method):
         block_fn = method
         if halo is not None:
@@ -139,7 +147,18 @@ def segment_nuclei(
                            chunks=data.chunks, name=f"nuclei-{tokenize(extended.name, block_fn, depth)}")
     coords = {d: spatial.coords[d] for d in dims if d in spatial.coords}
     return xr.DataArray(labels, dims=dims, coords=coords, name="nuclei",
-                        attrs={"source": spatial.attrs.get("source", ""), "halo": list(depth)})
+                        attrs={"source": spatial.attrs.get("source", ""), "halo": list(depth),
+                               "method": _describe(method)})
+
+
+def _describe(method: Any) -> dict[str, Any]:
+    """What made the labels, for their metadata: a trained model's id (and URL), or the method's name."""
+    if hasattr(method, "describe"):
+        return dict(method.describe())
+    if isinstance(method, str):
+        return {"name": method}
+    return {"name": getattr(method, "__qualname__", type(method).__name__),
+            "module": getattr(method, "__module__", None) or ""}
 
 
 def _spatial_image(image: Any, channel: str | int | None) -> Any:
@@ -209,9 +228,11 @@ def _block_shape(shape: tuple[int, ...], dims: tuple[str, ...], chunks: Any, dep
     out = []
     for n, size, d, dim in zip(shape, sizes, depth, dims, strict=True):
         size = n if size in (-1, None) or size >= n else size
-        if size < d:
-            raise FormatError(f"blocks of {size} along {dim} are smaller than the halo ({d}): give chunks of at "
-                              f"least {d} (or a smaller halo)")
+        if size < d:  # as dask's map_overlap: the smallest block that works, said
+            asked, size = size, _fitting_size(n, d, d)
+            warnings.warn(f"chunks: blocks of {asked} along {dim} are smaller than the halo ({d}): enlarged to "
+                          f"{size} along {dim} ({_split(n, size)}). Give {dim}: {size} or more to choose the size "
+                          f"yourself, or a halo of at most {asked}", BlockSizeWarning, stacklevel=3)
         count, rest = divmod(n, size)
         sizes_axis = [size] * count + ([rest] if rest else [])
         if rest and rest < d and count:  # a last sliver under the halo joins the block before it

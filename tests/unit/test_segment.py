@@ -92,6 +92,26 @@ def test_blocks_of_another_size_than_asked_are_announced():
                                                                 halo=0).values)
 
 
+def test_blocks_smaller_than_the_halo_are_enlarged_and_announced():
+    """A 48-plane volume with a halo of 20 planes, cut in 16 planes: blocks of 24 (like dask's map_overlap)."""
+    image = np.zeros((48, 64, 64), np.uint16)
+    for k, (z, y, x) in enumerate([(5, 10, 10), (23, 30, 40), (40, 50, 20), (30, 12, 52)]):
+        image[max(0, z - 3):z + 4, y - 4:y + 5, x - 4:x + 5] = 1000 + k
+    with pytest.warns(errors.BlockSizeWarning) as caught:
+        labels = segment_nuclei(image, method=threshold, chunks={"z": 16, "y": 32, "x": 32}, halo=(20, 8, 8))
+    assert labels.data.chunks == ((24, 24), (32, 32), (32, 32))  # still cut in y and x
+    assert len(caught) == 1 and caught[0].filename == __file__
+    message = str(caught[0].message)
+    for words in ("blocks of 16 along z", "smaller than the halo (20)", "enlarged to 24 along z", "48 = 2 x 24",
+                  "halo of at most 16"):
+        assert words in message, message
+    whole = segment_nuclei(image, method=threshold, chunks=image.shape, halo=0).values
+    np.testing.assert_array_equal(labels.values, whole)
+    assert len(np.unique(whole)) - 1 == 4
+    with pytest.warns(errors.BlockSizeWarning, match="enlarged to 8 along x"):  # the smallest with no sliver
+        assert segment_nuclei(image[23], method=threshold, chunks=(64, 4), halo=(0, 6)).data.chunks[1] == (8,) * 8
+
+
 def test_original_method_counts_plane_by_plane():
     vol = nuclei_volume((6, 64, 64), 4, seed=2)
     labels = segment_nuclei(vol.image, method="original", chunks=(2, 64, 64)).values
@@ -131,7 +151,6 @@ def test_measure_in_2d_without_coordinates_is_in_pixels():
     "call, words",
     [
         (lambda: segment_nuclei(np.zeros(10)), "2D (y, x) or 3D"),
-        (lambda: segment_nuclei(np.zeros((8, 32, 32)), method=threshold, chunks=(4, 32, 32), halo=6), "halo"),
         (lambda: segment_nuclei(xr.DataArray(np.zeros((2, 4, 8, 8)), dims=("c", "z", "y", "x"),
                                              coords={"c": ["Dapi", "GFP"]}), channel="Hoechst"), "Dapi"),
         (lambda: segment_nuclei(xr.DataArray(np.zeros((2, 4, 8, 8)), dims=("c", "z", "y", "x"))), "channel="),
