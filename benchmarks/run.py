@@ -14,8 +14,8 @@ import bench_ipfs  # noqa: E402
 import bench_nuclei  # noqa: E402
 import bench_plates  # noqa: E402
 import bench_s3  # noqa: E402
-import bench_scale  # noqa: E402
 import bench_sandbox  # noqa: E402
+import bench_scale  # noqa: E402
 import bench_slurm  # noqa: E402
 import bench_versioned  # noqa: E402
 from common import print_table, sandbox  # noqa: E402
