@@ -8,7 +8,7 @@ the validator's fallback, is refused too.
 Examples
 --------
 >>> failures = validate("published/cells", "ro-crate-1.2")  # doctest: +SKIP
->>> failures  # check name -> number of failures
+>>> failures  # check name -> number of failures  # doctest: +SKIP
 {}
 """
 

@@ -161,7 +161,7 @@ def gateway(address: str | None = None, auth: Any = None, *, proxy_address: str 
     --------
     >>> gw = gateway()  # doctest: +SKIP
     >>> gw.cluster_options()  # doctest: +SKIP
-    >>> gw = gateway(catalog.EODC_GATEWAY.address)  # doctest: +SKIP  (proxy and Keycloak login: EODC's)
+    >>> gw = gateway(catalog.EODC_GATEWAY.address)  # doctest: +SKIP
     """
     configured_address = resolve("gateway")
     address = address or configured_address

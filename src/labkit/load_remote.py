@@ -254,8 +254,18 @@ def array_token(arr: Any, url: Any, level: int, chunks: Any) -> str:
     """
     from dask.base import tokenize
 
-    return tokenize(str(url), getattr(arr, "store", None), getattr(arr, "path", None), level, str(chunks),
-                    tuple(arr.shape), str(arr.dtype))
+    # not the store object itself: a plate's field, opened from the plate's store, is the same array as the field
+    # opened on its own (open_image), and must have the same keys
+    return tokenize(str(url), level, str(chunks), tuple(arr.shape), str(arr.dtype),
+                    _store_endpoint(getattr(arr, "store", None)))
+
+
+def _store_endpoint(store: Any) -> str:
+    """Where a store's requests go (an object store's endpoint), so one URL on two servers gives two tokens."""
+    config = getattr(getattr(store, "store", None), "config", None)  # zarr's ObjectStore wraps obstore's store
+    if isinstance(config, Mapping):
+        return str(config.get("endpoint", ""))
+    return str(getattr(getattr(store, "fs", None), "endpoint_url", "") or "")  # zarr's FsspecStore (s3fs)
 
 
 def image_of(

@@ -13,7 +13,13 @@ from dask_gateway import BasicAuth
 from labkit import recipes
 from labkit._process import free_port
 from labkit.cluster_panel import ClusterPanel
-from labkit.errors import AccessDeniedError, AuthenticationError, NotFoundError, ServiceUnavailableError
+from labkit.errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    ConfigurationError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from labkit.stac import load_stac
 from labkit.storage import open_store
 from labkit.synthetic import flood_scenes
@@ -134,8 +140,8 @@ def test_panel_bad_gateway_input(sandbox, sandbox_env, tmp_path, monkeypatch):
     assert gateway_clusters(sandbox) == []
     monkeypatch.setenv("LABKIT_SANDBOX_DIR", str(tmp_path))  # no sandbox, no address anywhere
     monkeypatch.delenv("LABKIT_GATEWAY_ADDRESS", raising=False)
-    panel = ClusterPanel(backend="gateway")
-    assert panel.backend == "local" and "using a local cluster" in panel.messages[-1]
+    with pytest.raises(ConfigurationError, match="no dask-gateway address"):  # never a local cluster in disguise
+        ClusterPanel(backend="gateway")
 
 
 def test_panel_callbacks_log_errors_instead_of_raising():
