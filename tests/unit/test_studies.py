@@ -214,7 +214,7 @@ def test_labels_and_their_table_go_into_each_image(plate, client, tmp_path):
     pairs = [({"well": w, "field": 0}, p.image(w, 0)) for w in ("A1", "B3")]
 
     def labelled(image):
-        labels = labkit.segment_nuclei(image, channel="DAPI")
+        labels = labkit.segment_nuclei(image, channel="Cascade blue")
         return labels, labkit.measure(labels, image)
 
     serializer = NgffLabels("nuclei", table=True)
