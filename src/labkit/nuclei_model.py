@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from labkit._bars import progress_bar
+from labkit._text import plural
 from labkit.errors import FormatError, IntegrityError, MissingDependencyError
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "NucleiModel", "load_nuclei_model", "train_nuclei"]
@@ -308,7 +310,7 @@ def train_nuclei(images: Sequence[Any], labels: Sequence[Any], *, spacing: Seque
     names : list of str, optional
         A name per image (a file, a URL) for the provenance; images are also identified by a sha256 of their pixels.
     progress : bool
-        Show a progress bar (``tqdm.auto``: a widget in Jupyter).
+        Show a progress bar (in Jupyter an HTML bar that a saved notebook keeps in its final state).
 
     Returns
     -------
@@ -335,18 +337,18 @@ def train_nuclei(images: Sequence[Any], labels: Sequence[Any], *, spacing: Seque
     pairs, spacing_used = _checked_pairs(images, labels, spacing)
     ndim = pairs[0][0].ndim
     if names is not None and len(names) != len(pairs):
-        raise FormatError(f"{len(names)} names for {len(pairs)} images: give one name per image, or none")
+        raise FormatError(f"{plural(len(names), 'name')} for {plural(len(pairs), 'image')}: give one name per "
+                          "image, or none")
     scales = tuple(float(s) for s in sigmas) if sigmas is not None else tuple(s * min(spacing_used) for s in SIGMAS)
     if not scales or not all(math.isfinite(s) and s > 0 for s in scales):
         raise FormatError(f"sigmas {sigmas!r} must be positive filter scales (units of spacing)")
     for name, value, low in (("trees", trees, 1), ("depth", depth, 1), ("pixels", pixels, 30)):
         if int(value) != value or value < low:
             raise FormatError(f"{name}={value!r}: give a whole number of at least {low}")
-    from tqdm.auto import tqdm
 
     rng = np.random.default_rng(seed)
     features, targets, diameters, records = [], [], [], []
-    bar = tqdm(total=len(pairs) + trees, desc="train_nuclei", unit="step", disable=not progress)
+    bar = progress_bar(total=len(pairs) + trees, desc="train_nuclei", unit="step", disable=not progress)
     parameters = {"ndim": ndim, "spacing": list(spacing_used), "sigmas": list(scales), "trees": int(trees),
                   "depth": int(depth), "pixels": int(pixels), "seed": int(seed), "classes": list(CLASSES),
                   "percentiles": [_LOW, _HIGH], "features": _feature_names(ndim, scales)}
@@ -371,7 +373,7 @@ def train_nuclei(images: Sequence[Any], labels: Sequence[Any], *, spacing: Seque
         forest = ensemble.RandomForestClassifier(n_estimators=0, max_depth=int(depth), min_samples_leaf=3,
                                                  max_features="sqrt", class_weight=weights, n_jobs=1,
                                                  random_state=int(seed), warm_start=True)
-        bar.set_postfix_str(f"forest on {len(y)} voxels")
+        bar.set_postfix_str(f"forest on {plural(len(y), 'voxel')}")
         step = max(1, trees // 8)
         for done in range(step, trees + step, step):  # warm start: the same forest as one fit, with progress
             forest.set_params(n_estimators=min(done, trees))
@@ -456,8 +458,8 @@ def _checked_pairs(images: Sequence[Any], labels: Sequence[Any], spacing: Sequen
                           "[labels]")
     images, labels = list(images), list(labels)
     if not images or len(images) != len(labels):
-        raise FormatError(f"{len(images)} images and {len(labels)} label images: give one label image per image "
-                          "(at least one)")
+        raise FormatError(f"{plural(len(images), 'image')} and {plural(len(labels), 'label image')}: give one "
+                          "label image per image (at least one)")
     found_spacing = None
     pairs = []
     for k, (image, label) in enumerate(zip(images, labels, strict=True)):

@@ -206,7 +206,7 @@ def test_a_2d_model_refuses_a_volume_and_a_3d_model_a_plane(plane_model):
         ([np.zeros((32, 32))], [np.zeros((32, 32), int)], "no image has a labelled nucleus"),
         ([np.zeros((32, 32)), np.zeros((4, 32, 32))], [np.ones((32, 32), int), np.ones((4, 32, 32), int)],
          "mix 2D and 3D"),
-        ([np.zeros((32, 32))], [], "1 images and 0 label images"),
+        ([np.zeros((32, 32))], [], "1 image and 0 label images"),
         (np.zeros((32, 32)), np.ones((32, 32), int), "lists of images"),
     ],
 )
