@@ -26,6 +26,8 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "ome_zarr_models": ("ngff", "validating OME-NGFF metadata"),
     "icechunk": ("versioned", "versioned result stores (ResultStore(url, versioned=True))"),
     "rocrate.rocrate": ("publish", "writing RO-Crate packages (labkit.publish)"),
+    "sklearn.ensemble": ("train", "training nuclei models (labkit.train_nuclei)"),
+    "joblib": ("train", "saving and loading nuclei models"),
 }
 
 

@@ -41,8 +41,9 @@ import numpy as np
 from scipy import ndimage
 
 from labkit._bars import progress_bar
+from labkit._lazy import attempt_import
 from labkit._text import plural
-from labkit.errors import FormatError, IntegrityError, MissingDependencyError
+from labkit.errors import FormatError, IntegrityError
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "NucleiModel", "load_nuclei_model", "train_nuclei"]
 
@@ -333,7 +334,7 @@ def train_nuclei(images: Sequence[Any], labels: Sequence[Any], *, spacing: Seque
     >>> match_objects(model.segment(b.image), b.labels)["f1"] > 0.8
     True
     """
-    ensemble = _sklearn_ensemble()
+    ensemble = attempt_import("sklearn.ensemble")
     pairs, spacing_used = _checked_pairs(images, labels, spacing)
     ndim = pairs[0][0].ndim
     if names is not None and len(names) != len(pairs):
@@ -432,7 +433,7 @@ def load_nuclei_model(url: str | os.PathLike[str], *, storage_options: Mapping[s
     if hashlib.sha256(blob).hexdigest() != expected:
         raise IntegrityError(f"{store.url_of(FOREST)} does not match the sha256 its manifest recorded: the model "
                              "file was changed or damaged; save the model again")
-    joblib = _joblib()
+    joblib = attempt_import("joblib")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         forest = joblib.load(io.BytesIO(blob))
@@ -688,7 +689,7 @@ def _model_id(forest: Any, parameters: Mapping[str, Any]) -> str:
 
 def _dump(forest: Any) -> bytes:
     buffer = io.BytesIO()
-    _joblib().dump(forest, buffer, compress=3)
+    attempt_import("joblib").dump(forest, buffer, compress=3)
     return buffer.getvalue()
 
 
@@ -705,24 +706,6 @@ def _sklearn_version() -> str:
         return version("scikit-learn")
     except PackageNotFoundError:
         return "not installed"
-
-
-def _sklearn_ensemble() -> Any:
-    try:
-        from sklearn import ensemble
-    except ImportError as exc:
-        raise MissingDependencyError(f"scikit-learn is needed to train nuclei models but is not installed ({exc}). "
-                                     'Install it with: pip install "labkit[train]"') from exc
-    return ensemble
-
-
-def _joblib() -> Any:
-    try:
-        import joblib
-    except ImportError as exc:
-        raise MissingDependencyError(f"joblib (with scikit-learn) is needed to save and load nuclei models ({exc}). "
-                                     'Install it with: pip install "labkit[train]"') from exc
-    return joblib
 
 
 def _skimage(name: str) -> Any:
