@@ -1,10 +1,13 @@
-"""Image arrays for the viewers: any array with named dims, and its channels' labels, colours and windows.
+"""Image arrays and their colours: named dims, channels' colours and windows, RGB blends, a colour per label.
 
-Shared by the plane viewer (:mod:`labkit.viewers`) and the 3D view (:mod:`labkit.viewer3d`).
+Plain arithmetic on arrays, with no reading and no display: shared by the plane viewer (:mod:`labkit.viewers`),
+the 3D view (:mod:`labkit.viewer3d`), the labels' colours (:mod:`labkit.labels`) and the recipes' coloured
+projections (:func:`labkit.recipes.project_cell`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from labkit.errors import FormatError
@@ -144,3 +147,21 @@ def label_hex(ids: Any) -> list[str]:
 
     rgb = (np.asarray(label_colors(ids)) * 255).round().astype(int)
     return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in rgb]
+
+
+def blend_channels(planes: Sequence[Any], colors: Sequence[str], shape: tuple[int, int]) -> Any:
+    """Tint each plane (values 0-1) with its hex colour (``"FF00FF"``) and keep the brightest: RGB, floats 0-1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> blend_channels([np.ones((1, 2))], ["00FF00"], (1, 2))[0, 0]
+    array([0., 1., 0.])
+    """
+    import numpy as np
+
+    rgb = np.zeros((*shape, 3))
+    for plane, color in zip(planes, colors, strict=False):
+        weights = np.array([int(color[k : k + 2], 16) / 255 for k in (0, 2, 4)])
+        rgb = np.maximum(rgb, np.asarray(plane)[..., None] * weights)
+    return rgb

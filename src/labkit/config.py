@@ -57,6 +57,9 @@ SETTINGS: dict[str, Setting] = {
     "authors": Setting("LABKIT_AUTHORS", "labkit.authors"),
     "license": Setting("LABKIT_LICENSE", "labkit.license"),
 }
+#: who is credited in sandbox mode when no authors are configured (:data:`labkit.modes.SANDBOX_PUBLISHER`); a
+#: package that credits it says so (:class:`labkit.errors.DemoAuthorWarning`, and its summary)
+DEMO_AUTHOR = "Demo author of the labkit sandbox"
 
 
 def resolve(

@@ -203,7 +203,7 @@ def open_image(
         grouped along the leading axes to about :data:`TASK_BYTES` (4 MiB), so a bulk
         read makes few tasks, each fetching many blocks concurrently. Array operations
         that take one plane per task (``.isel(z=k).values``, ``.data.rechunk(...)``,
-        ``map_blocks``, :func:`labkit.recipes.count_planes`) still read only that plane: dask
+        ``map_blocks``, :func:`labkit.plane_nuclei.count_planes`) still read only that plane: dask
         fuses the slice into the read. A ``dask.delayed`` task given ``.isel(z=k).data``
         is not fused (it would read its whole group): pass ``chunks="storage"`` for
         that (one task per storage block), or any dask chunks.

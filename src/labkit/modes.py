@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from labkit.config import SETTINGS, Endpoints, resolve, restore_environment, use_environment
+from labkit.config import DEMO_AUTHOR, SETTINGS, Endpoints, resolve, restore_environment, use_environment
 from labkit.errors import ConfigurationError
 
+__all__ = ["DEMO_AUTHOR", "MODES", "SANDBOX_PUBLISHER", "endpoints", "flood_truth"]
+
 MODES = ("sandbox", "live")
-#: who is credited in sandbox mode when no authors are configured; a package that credits it says so
-#: (:class:`labkit.errors.DemoAuthorWarning`, and its summary)
-DEMO_AUTHOR = "Demo author of the labkit sandbox"
 #: who publishes in sandbox mode when nobody is configured (:func:`labkit.publish` takes authors and licence from
 #: its arguments or configuration): what is published there stays in the sandbox's S3 and IPFS node
 SANDBOX_PUBLISHER = {"authors": DEMO_AUTHOR, "license": "CC0-1.0"}

@@ -27,7 +27,7 @@ development set (``benchmarks/nuclei_cv.py``; the held-out figures are in ``test
 Examples
 --------
 >>> from labkit.synthetic import touching_nuclei_volume
->>> from labkit.recipes import match_objects
+>>> from labkit.scoring import match_objects
 >>> vol = touching_nuclei_volume(seed=1)
 >>> labels = segment(vol.image, spacing=(1.0, 0.5, 0.5))
 >>> match_objects(labels, vol.labels)["f1"] > 0.85
@@ -545,7 +545,7 @@ def segment(image: np.ndarray, spacing: Sequence[float] | None = None,
     Examples
     --------
     >>> from labkit.synthetic import touching_nuclei
-    >>> from labkit.recipes import match_objects
+    >>> from labkit.scoring import match_objects
     >>> plane = touching_nuclei(seed=0)
     >>> match_objects(segment(plane.image), plane.labels)["f1"] > 0.9
     True

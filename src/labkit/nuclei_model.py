@@ -330,7 +330,7 @@ def train_nuclei(images: Sequence[Any], labels: Sequence[Any], *, spacing: Seque
     >>> from labkit.synthetic import touching_nuclei
     >>> a, b = touching_nuclei(seed=3), touching_nuclei(seed=4)
     >>> model = train_nuclei([a.image], [a.labels], trees=8, seed=1, progress=False)
-    >>> from labkit.recipes import match_objects
+    >>> from labkit.scoring import match_objects
     >>> match_objects(model.segment(b.image), b.labels)["f1"] > 0.8
     True
     """

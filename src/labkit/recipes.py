@@ -1,7 +1,12 @@
 """Analysis steps the tutorials share with the tests and benchmarks.
 
 Notebooks show these functions (they are the science, not plumbing); the tests
-check them against synthetic data with known answers.
+check them against synthetic data with known answers. A recipe may read its inputs
+(:func:`select_cell` opens OME-Zarr images by URL), so this module stands above the
+analysis it uses: the nuclei of a plane (:mod:`labkit.plane_nuclei`, whose
+:func:`segment_plane`, :func:`count_objects` and :func:`count_planes` are here too), the
+scoring against the truth (:func:`labkit.scoring.match_objects`, also here) and the
+colours of images (:mod:`labkit._images`).
 """
 
 from __future__ import annotations
@@ -11,172 +16,12 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from labkit.errors import FormatError
+from labkit._images import blend_channels
+from labkit.plane_nuclei import count_objects, count_planes, segment_plane
+from labkit.scoring import match_objects
 
-
-def segment_plane(plane: Any, method: str = "watershed", *, sigma: float = 1.0, fraction: float = 0.75,
-                  min_distance: int = 5, min_area: int = 30) -> tuple[np.ndarray, int]:
-    """Segment the nuclei of one 2D nuclear-stain plane; return the label image and the number of nuclei.
-
-    ``method="watershed"`` (the default) is what a biologist would accept for nuclei: a Gaussian filter
-    (``sigma``), Otsu's threshold of the square root of the intensity (so dim nuclei next to bright ones are
-    kept), holes filled and objects under ``min_area`` pixels removed, then a watershed of the distance to the
-    background weighted by the blurred intensity, seeded at its maxima at least ``min_distance`` pixels apart,
-    which separates touching nuclei. ``method="original"`` is the OMERO guide's parallel S3 example:
-    a Gaussian filter, a threshold at ``fraction`` of the filtered plane's maximum and connected components.
-    On unevenly bright nuclei it keeps only the brightest speckles, so it counts fragments, not nuclei
-    (kept for comparison). A dask or xarray plane is loaded first, inside the task that calls this.
-
-    Parameters
-    ----------
-    plane : array-like
-        A 2D image.
-    method : {"watershed", "original"}
-        The segmentation method.
-    sigma : float
-        Standard deviation of the Gaussian filter, in pixels.
-    fraction : float
-        ``"original"`` only: threshold as a fraction of the filtered plane's maximum.
-    min_distance : int
-        ``"watershed"`` only: smallest distance between two nucleus centres, pixels (about the smallest radius).
-    min_area : int
-        ``"watershed"`` only: smaller objects are dropped, pixels.
-
-    Returns
-    -------
-    labels : numpy.ndarray
-        int32 label image, 0 for background.
-    count : int
-        Number of objects.
-
-    Examples
-    --------
-    >>> from labkit.synthetic import touching_nuclei
-    >>> plane = touching_nuclei((128, 128), 8, seed=0)
-    >>> labels, n = segment_plane(plane.image)
-    >>> n, match_objects(labels, plane.labels)["f1"]
-    (8, 1.0)
-    """
-    data = np.asarray(plane, dtype=np.float32)
-    if data.ndim != 2:
-        raise FormatError(f"segment_plane needs a 2D plane, got shape {data.shape}")
-    if method not in ("watershed", "original"):
-        raise FormatError(f"unknown segmentation method {method!r}: use 'watershed' (default) or 'original'")
-    smooth = ndimage.gaussian_filter(data, sigma=sigma)
-    if smooth.max() <= 0 or smooth.max() == smooth.min():
-        return np.zeros(data.shape, np.int32), 0
-    if method == "original":
-        labels, count = ndimage.label(smooth > fraction * smooth.max())
-        return labels.astype(np.int32), int(count)
-    return _watershed_nuclei(smooth, min_distance, min_area)
-
-
-def _watershed_nuclei(smooth: np.ndarray, min_distance: int, min_area: int) -> tuple[np.ndarray, int]:
-    from skimage import feature, filters, morphology, segmentation
-
-    root = np.sqrt(np.maximum(smooth, 0))  # dim nuclei next to bright ones: Otsu of the square root
-    mask = ndimage.binary_fill_holes(root > filters.threshold_otsu(root))
-    mask = morphology.remove_small_objects(mask, max_size=min_area)
-    if not mask.any():
-        return np.zeros(smooth.shape, np.int32), 0
-    # high in the middle of a nucleus: far from the edge (distance) and bright (the dim gap between
-    # two packed nuclei is a valley even where their outline has no neck)
-    blobs = ndimage.gaussian_filter(smooth, 3)
-    score = ndimage.gaussian_filter(ndimage.distance_transform_edt(mask), 1) * np.sqrt(blobs / blobs[mask].max())
-    components, _ = ndimage.label(mask)
-    peaks = feature.peak_local_max(score, min_distance=min_distance, labels=components, exclude_border=False)
-    markers = np.zeros(smooth.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    labels = segmentation.watershed(-score, markers, mask=mask)
-    return labels.astype(np.int32), int(labels.max())
-
-
-def count_objects(plane: Any, method: str = "watershed", **options: Any) -> int:
-    """Number of objects :func:`segment_plane` finds (only an integer travels back from a worker)."""
-    return segment_plane(plane, method, **options)[1]
-
-
-def count_planes(image: Any, method: str = "watershed", *, planes_per_task: int = 8, **options: Any) -> Any:
-    """Objects in every 2D plane of an image, lazily, a few planes per Dask task.
-
-    Each task reads its planes (the storage chunks fetched concurrently, nothing else) and returns only
-    their counts: a task per plane would spend more on scheduling than on segmenting (7-8 ms a plane here),
-    one per thousand planes would leave workers idle. Compute the result on any cluster.
-
-    Parameters
-    ----------
-    image : xarray.DataArray
-        Dimensions ending in ``y, x`` (e.g. from :func:`labkit.open_image`, a channel selected);
-        dask-backed or not.
-    method, options
-        As for :func:`segment_plane`.
-    planes_per_task : int
-        Planes segmented by one task.
-
-    Returns
-    -------
-    xarray.DataArray
-        Integer counts over the leading dimensions (``t``, ``z`` ...), with their coordinates; lazy.
-
-    Examples
-    --------
-    >>> import xarray as xr
-    >>> stack = xr.DataArray(np.zeros((3, 32, 32)), dims=("z", "y", "x"))
-    >>> stack[1, 4:12, 4:12] = stack[2, 20:28, 4:12] = stack[2, 4:12, 20:28] = 100
-    >>> count_planes(stack, min_area=10).values.tolist()
-    [0, 1, 2]
-    """
-    import dask.array as da
-    import xarray as xr
-
-    if tuple(image.dims[-2:]) != ("y", "x"):
-        raise FormatError(f"count_planes needs dimensions ending in ('y', 'x'), not {image.dims}")
-    lead = image.ndim - 2
-    data = da.asarray(image.data)
-    per_axis = [1] * lead  # the innermost leading axis takes up to planes_per_task planes
-    if lead:
-        per_axis[-1] = min(planes_per_task, image.shape[lead - 1])
-    data = data.rechunk((*per_axis, -1, -1))
-    counts = data.map_blocks(_count_block, method, options, drop_axis=(lead, lead + 1), dtype=np.int64)
-    coords = {d: image.coords[d] for d in image.dims[:lead] if d in image.coords}
-    return xr.DataArray(counts, dims=image.dims[:lead], coords=coords, name="objects")
-
-
-def _count_block(block: np.ndarray, method: str, options: dict[str, Any]) -> np.ndarray:
-    planes = block.reshape(-1, *block.shape[-2:])
-    return np.array([count_objects(p, method, **options) for p in planes], np.int64).reshape(block.shape[:-2])
-
-
-def match_objects(labels: np.ndarray, truth: np.ndarray, iou: float = 0.5) -> dict[str, float]:
-    """Compare a segmentation with the truth object by object: precision, recall and F1 at an IoU threshold.
-
-    A found object and a true object match when their intersection over union is at least ``iou``
-    (above 0.5 at most one match per object is possible).
-
-    Returns
-    -------
-    dict
-        ``found``, ``true``, ``matched``, ``precision``, ``recall``, ``f1``.
-
-    Examples
-    --------
-    >>> truth = np.zeros((8, 8), int); truth[1:4, 1:4] = 1; truth[5:8, 5:8] = 2
-    >>> match_objects(truth, truth)["f1"], match_objects(np.where(truth == 1, 1, 0), truth)["f1"]
-    (1.0, 0.6666666666666666)
-    """
-    labels, truth = np.asarray(labels), np.asarray(truth)
-    pairs = labels.astype(np.int64) * (int(truth.max()) + 1) + truth  # one code per (found, true) pair
-    codes, overlap = np.unique(pairs[(labels > 0) & (truth > 0)], return_counts=True)
-    found_ids, true_ids = codes // (int(truth.max()) + 1), codes % (int(truth.max()) + 1)
-    area_found = np.bincount(labels.ravel())
-    area_true = np.bincount(truth.ravel())
-    union = area_found[found_ids] + area_true[true_ids] - overlap
-    matched = int(np.sum(overlap / union >= iou))
-    n_found, n_true = len(np.unique(labels[labels > 0])), len(np.unique(truth[truth > 0]))
-    precision = matched / n_found if n_found else 0.0
-    recall = matched / n_true if n_true else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if matched else 0.0
-    return {"found": n_found, "true": n_true, "matched": matched, "precision": precision, "recall": recall, "f1": f1}
+__all__ = ["FLOOD_NODATA", "count_objects", "count_planes", "flood_summary", "match_objects", "normalize_cell",
+           "project_cell", "segment_plane", "select_cell"]
 
 
 FLOOD_NODATA = 255
@@ -279,7 +124,5 @@ def project_cell(normalized: np.ndarray, colors: tuple[str, ...] = ("00FFFF", "F
     >>> project_cell(np.zeros((2, 3, 4, 5), np.uint16)).shape
     (4, 5, 3)
     """
-    from labkit.viewers import blend_channels
-
     proj = np.asarray(normalized, dtype=np.float64).max(axis=1) / 65535
     return (blend_channels(proj, colors, proj.shape[1:]) * 255).round().astype(np.uint8)

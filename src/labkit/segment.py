@@ -322,7 +322,7 @@ def _segment_block(block: np.ndarray, block_fn: Method, depth: tuple[int, ...], 
 
 def _original_planes(block: np.ndarray) -> np.ndarray:
     """The original method on every plane of a block holding whole planes (ids unique within the block)."""
-    from labkit.recipes import segment_plane
+    from labkit.plane_nuclei import segment_plane
 
     planes = block.reshape(-1, *block.shape[-2:])
     out = np.zeros(planes.shape, np.int64)

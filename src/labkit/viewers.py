@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from labkit._images import as_dataarray, as_labels, channels_of, label_colors
+from labkit._images import as_dataarray, as_labels, blend_channels, channels_of, label_colors
 from labkit._lazy import attempt_import
 from labkit.errors import ConfigurationError, FormatError
 from labkit.units import voxel_size
@@ -148,22 +148,6 @@ FLOOD_CLASSES: dict[int, tuple[str, str]] = {
 
 
 # --------------------------------------------------------------------------- image viewer
-
-
-
-def blend_channels(planes: Sequence[np.ndarray], colors: Sequence[str], shape: tuple[int, int]) -> np.ndarray:
-    """Tint each plane (values 0-1) with its hex colour (``"FF00FF"``) and keep the brightest: RGB, floats 0-1.
-
-    Examples
-    --------
-    >>> blend_channels([np.ones((1, 2))], ["00FF00"], (1, 2))[0, 0]
-    array([0., 1., 0.])
-    """
-    rgb = np.zeros((*shape, 3))
-    for plane, color in zip(planes, colors, strict=False):
-        weights = np.array([int(color[k : k + 2], 16) / 255 for k in (0, 2, 4)])
-        rgb = np.maximum(rgb, np.asarray(plane)[..., None] * weights)
-    return rgb
 
 
 class Viewer:

@@ -63,7 +63,7 @@ class Package:
     @property
     def demo_author(self) -> bool:
         """Whether it credits the sandbox's demo author (sandbox mode with no authors configured)."""
-        from labkit.modes import DEMO_AUTHOR
+        from labkit.config import DEMO_AUTHOR
 
         return DEMO_AUTHOR in self.authors
 

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from labkit._text import plural
+from labkit.config import DEMO_AUTHOR, parse_authors, resolve
 from labkit.config import authors as configured_authors
-from labkit.config import parse_authors, resolve
 from labkit.errors import ConfigurationError, DemoAuthorWarning, FormatError
-from labkit.modes import DEMO_AUTHOR
 from labkit.packages.collect import collect, stage
 from labkit.packages.crate import METADATA, build_crate, urls_in
 from labkit.packages.destinations import deliver
