@@ -1,9 +1,11 @@
-"""The package's layers point one way: the library never imports the sandbox, and no import cycle exists."""
+"""The package's layers point one way, as docs/architecture.md says: every import goes to the same layer or a
+lower one, the library never imports the sandbox, and no import cycle exists."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -15,8 +17,12 @@ import labkit
 from labkit.errors import LabkitDeprecationWarning
 
 SRC = Path(labkit.__file__).parent
-#: the only modules outside the sandbox that may load it: the mode switch and the command line
-MAY_LOAD_SANDBOX = {"labkit.modes", "labkit.cli"}
+ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
+#: the only modules outside the sandbox that may load it: the mode switch and the command line (and the package's
+#: lazy attribute ``labkit.sandbox``, loaded when a user names it)
+MAY_LOAD_SANDBOX = {"labkit.modes", "labkit.cli", "labkit"}
+#: calls that import the module their first argument names
+IMPORTING_CALLS = {"import_module", "__import__", "attempt_import"}
 
 
 def _module_name(path: Path) -> str:
@@ -28,32 +34,160 @@ def _modules() -> dict[str, Path]:
     return {_module_name(p): p for p in SRC.rglob("*.py") if "node_modules" not in p.parts}
 
 
-def _imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """Every labkit module ``name`` imports, at the top or inside functions."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+def _called_name(call: ast.Call) -> str | None:
+    return call.func.id if isinstance(call.func, ast.Name) else getattr(call.func, "attr", None)
+
+
+def _named_by(arg: ast.expr, constants: set[str], known: set[str]) -> set[str]:
+    """The labkit modules an importing call's argument may name.
+
+    A string names itself; an f-string (``f"labkit.{name}"``) any string of the module that completes it
+    into a module's name (the lazy attributes of ``labkit``: its lists of submodules and of public names); any
+    other expression (``_MOVED[name]``, a deprecation shim's table) any string of the module that is a module's
+    name. Counting every candidate can only add arrows, never hide one.
+    """
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return {arg.value}
+    if isinstance(arg, ast.JoinedStr):
+        parts = arg.values
+        prefix = parts[0].value if parts and isinstance(parts[0], ast.Constant) else ""
+        suffix = parts[-1].value if len(parts) > 1 and isinstance(parts[-1], ast.Constant) else ""
+        return {f"{prefix}{c}{suffix}" for c in constants} & known
+    return constants & known
+
+
+def _imports(name: str, source: str, known: set[str], package: bool = False) -> set[str]:
+    """Every labkit module the module ``name`` (its ``source``) imports: statements at the top or inside
+    functions, and calls of ``importlib.import_module``, ``__import__`` and ``labkit._lazy.attempt_import``."""
+    base_package = name if package else name.rpartition(".")[0]
+    tree = ast.parse(source)
+    constants = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    importing = set(IMPORTING_CALLS)
+    for node in ast.walk(tree):  # `from importlib import import_module as load`
+        if isinstance(node, ast.ImportFrom):
+            importing |= {a.asname for a in node.names if a.name in IMPORTING_CALLS and a.asname}
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).strip(".")
+                parts = base_package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + [base]).strip(".")
             for a in node.names:  # `from labkit import errors` imports the module labkit.errors
                 found.add(f"{base}.{a.name}" if f"{base}.{a.name}" in known else base)
+        elif isinstance(node, ast.Call) and _called_name(node) in importing and node.args:
+            for m in _named_by(node.args[0], constants, known):
+                while m not in known and "." in m:  # a dotted name beyond a module: the module it lies in
+                    m = m.rpartition(".")[0]
+                found.add(m)
     return {m for m in found if m in known and m != name}
 
 
 @pytest.fixture(scope="module")
 def graph() -> dict[str, set[str]]:
     modules = _modules()
-    return {name: _imports(name, path, set(modules)) for name, path in modules.items()}
+    return {name: _imports(name, path.read_text(), set(modules), path.name == "__init__.py")
+            for name, path in modules.items()}
+
+
+def _layer_table() -> tuple[list[str], dict[str, int], list[str]]:
+    """docs/architecture.md's layers: their titles, row (a module, and those under it) -> layer, and every row
+    as written (to find one written twice)."""
+    titles: list[str] = []
+    rows: dict[str, int] = {}
+    written: list[str] = []
+    for line in ARCHITECTURE.read_text().splitlines():
+        if heading := re.match(r"## Layer (\d+): (.+)", line):
+            assert int(heading[1]) == len(titles) + 1, f"layers out of order at {line!r}"
+            titles.append(heading[2].strip())
+        elif (row := re.match(r"\| `(labkit(?:\.\w+)*)` \|", line)) and titles:
+            written.append(row[1])
+            rows[row[1]] = len(titles)
+    return titles, rows, written
+
+
+def _layer_of(module: str, rows: dict[str, int]) -> int | None:
+    """The layer of the most specific row naming ``module`` or a package above it (``labkit`` is itself only)."""
+    candidates = [r for r in rows if module == r or (r != "labkit" and module.startswith(r + "."))]
+    return rows[max(candidates, key=len)] if candidates else None
+
+
+@pytest.fixture(scope="module")
+def layers() -> tuple[list[str], dict[str, int], list[str]]:
+    return _layer_table()
 
 
 def test_the_walk_sees_imports(graph):  # the walker itself, so the tests below cannot pass by seeing nothing
     assert "labkit.sandbox.core" in graph["labkit.sandbox"]
     assert "labkit.sandbox" in graph["labkit.modes"]  # an import inside a function
     assert {"labkit.config", "labkit.catalog"} <= graph["labkit.connect"]
+    # labkit's lazy attributes: importlib.import_module(f"labkit.{name}") over its tables of names
+    assert {"labkit.viewers", "labkit.nuclei_model", "labkit.packages", "labkit.sandbox"} <= graph["labkit"]
+    # deprecation shims: importlib.import_module(_MOVED[name]), and `import labkit.storage` in __getattr__
+    assert {"labkit.stac", "labkit.downloads", "labkit.storage"} <= graph["labkit.load_remote"]
+    assert "labkit.storage" in graph["labkit.stores"]
+    assert "labkit.synthetic" in graph["labkit.sandbox.synthetic"]
+
+
+def test_the_walk_sees_imports_by_call_and_by_alias():
+    """Every way of importing a module by name, in a module made up for the purpose."""
+    known = {"labkit", "labkit.a", "labkit.b", "labkit.c", "labkit.d", "labkit.e", "labkit.f", "labkit.g.h"}
+    source = textwrap.dedent("""
+        from importlib import import_module as load
+        from labkit._lazy import attempt_import
+        _TABLE = {"x": "labkit.f"}
+        def f(name):
+            import importlib
+            importlib.import_module("labkit.a")
+            __import__("labkit.b")
+            attempt_import("labkit.c.some_attribute")
+            load("labkit.d")
+            importlib.import_module(f"labkit.{name}") if name in ("e", "g.h") else None
+            return importlib.import_module(_TABLE[name])
+        def g():
+            from . import a
+    """)
+    assert _imports("labkit.z", source, known) == known - {"labkit"}
+    assert _imports("labkit.z", "import numpy\nimportlib.import_module(f'skimage.{n}')", known) == set()
+
+
+def test_the_layer_table_is_read(layers):
+    titles, rows, _ = layers
+    assert len(titles) >= 5 and len(rows) >= 40
+    assert _layer_of("labkit.errors", rows) == 1
+    assert _layer_of("labkit.results.serializers", rows) == rows["labkit.results"]  # a package's row covers it
+    assert _layer_of("labkit.results.provenance", rows) < rows["labkit.results"]  # its own row wins
+    assert _layer_of("labkit.not_a_module", rows) is None
+    assert _layer_of("labkit.sandbox.core", rows) == len(titles)
+
+
+def test_every_module_stands_in_exactly_one_layer(graph, layers):
+    _, rows, written = layers
+    assert sorted({r for r in written if written.count(r) > 1}) == [], "a row written twice in architecture.md"
+    assert sorted(m for m in graph if _layer_of(m, rows) is None) == [], \
+        "modules missing from docs/architecture.md: give each a row (module and its job) in its layer"
+    assert sorted(r for r in rows if r not in graph) == [], "rows of docs/architecture.md that name no module"
+
+
+def test_every_import_goes_to_the_same_layer_or_a_lower_one(graph, layers):
+    titles, rows, _ = layers
+    upward = sorted(
+        f"{m} ({titles[_layer_of(m, rows) - 1]}) imports {d} ({titles[_layer_of(d, rows) - 1]})"
+        for m, deps in graph.items() for d in deps
+        if None not in (_layer_of(m, rows), _layer_of(d, rows)) and _layer_of(d, rows) > _layer_of(m, rows)
+    )
+    assert upward == [], "imports that run up the layers of docs/architecture.md:\n" + "\n".join(upward)
+
+
+def test_analysis_imports_no_io_and_no_presentation(graph, layers):
+    titles, rows, _ = layers
+    analysis = titles.index("analysis") + 1
+    ours = {m for m in graph if _layer_of(m, rows) == analysis}
+    assert {"labkit.segment", "labkit.measurements", "labkit.nuclei_method"} <= ours
+    assert {m: sorted(d for d in graph[m] if _layer_of(d, rows) > 1 and _layer_of(d, rows) != analysis)
+            for m in ours if any(_layer_of(d, rows) not in (1, analysis) for d in graph[m])} == {}
 
 
 def test_no_data_path_module_imports_the_sandbox(graph):
