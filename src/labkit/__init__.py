@@ -31,9 +31,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "labels",
               "load_remote", "measurements", "modes", "ngff", "nuclei_method", "nuclei_model", "packages",
-              "plane_nuclei", "plate_plots", "plates",
-              "recipes", "results", "sandbox", "scoring", "segment", "stac", "storage", "studies", "synthetic", "tables",
-              "tutorials", "units", "viewer3d", "viewers", "write")
+              "plane_nuclei", "plate_plots", "plates", "recipes", "results", "sandbox", "scoring", "segment", "stac",
+              "storage", "studies", "synthetic", "tables", "tutorials", "units", "viewer3d", "viewers", "write")
 #: public name -> module that defines it
 _API = {
     "ClusterPanel": "cluster_panel", "start_cluster": "cluster_panel", "progress": "cluster_progress",
