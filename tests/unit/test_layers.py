@@ -262,3 +262,21 @@ def test_renamed_names_still_work_with_a_deprecation_warning(old, new):
 
     with pytest.warns(LabkitDeprecationWarning, match=new.rsplit(".", 1)[-1]):
         assert get(old) is get(new)
+
+
+@pytest.mark.parametrize("old,new", [
+    ("labkit.recipes.segment_plane", "labkit.plane_nuclei.segment_plane"),
+    ("labkit.recipes.count_objects", "labkit.plane_nuclei.count_objects"),
+    ("labkit.recipes.count_planes", "labkit.plane_nuclei.count_planes"),
+    ("labkit.recipes.match_objects", "labkit.scoring.match_objects"),
+    ("labkit.viewers.blend_channels", "labkit._images.blend_channels"),
+    ("labkit.modes.DEMO_AUTHOR", "labkit.config.DEMO_AUTHOR"),
+])
+def test_names_that_moved_down_a_layer_answer_where_they_were(old, new, recwarn):
+    """Plain re-exports (the user's name did not change, only the module that defines it): no warning."""
+    def get(dotted):
+        module, _, attr = dotted.rpartition(".")
+        return getattr(importlib.import_module(module), attr)
+
+    assert get(old) is get(new)
+    assert not [w for w in recwarn if issubclass(w.category, LabkitDeprecationWarning)]
