@@ -21,7 +21,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import inspect
@@ -37,6 +36,7 @@ from labkit._lazy import attempt_import
 from labkit._text import plural
 from labkit.errors import ConfigurationError, LabkitError
 from labkit.results import provenance as prov
+from labkit.results.batch import in_fork
 from labkit.results.checkpoint import Checkpointed
 from labkit.results.result_store import PROVENANCE_SUFFIX, ResultStore, checked_name
 from labkit.results.serializers import NgffLabels, Serializer, for_target
@@ -201,16 +201,13 @@ def _recipe(ck: Checkpointed) -> Checkpointed:
     return ck
 
 
-def _run_batch(ck: Checkpointed, batch: list[tuple[int, dict[str, Any], Any]], whole: bool,
-               fork: Any = None) -> tuple[list[tuple[int, dict[str, Any] | str]], Any]:
-    """A Dask task: :func:`_run_one` for each ``(index, keys, image)`` of ``batch``, one after the other.
+def _run_batch(ck: Checkpointed, batch: list[tuple[int, dict[str, Any], Any]],
+               whole: bool) -> list[tuple[int, dict[str, Any] | str]]:
+    """A Dask task (through :func:`labkit.results.batch.in_fork`): :func:`_run_one` for each image of ``batch``.
 
-    Returns each image's summary (or its error, as text: the others go on) and ``fork``, the fork of a
-    versioned store the batch wrote into (``None`` for a plain store).
+    ``batch`` holds ``(index, keys, image)``; the images run one after the other. Returns each image's summary
+    (or its error, as text: the others go on).
     """
-    if fork is not None:
-        ck = copy.copy(ck)
-        ck.store = fork
     out: list[tuple[int, dict[str, Any] | str]] = []
     for i, keys, image in batch:
         try:
@@ -219,7 +216,7 @@ def _run_batch(ck: Checkpointed, batch: list[tuple[int, dict[str, Any], Any]], w
             logger.error("map_images: %s failed on %s: %s: %s", ck.func.__name__, _describe(keys),
                          type(exc).__name__, exc)
             out.append((i, f"{type(exc).__name__}: {exc}"))
-    return out, fork
+    return out
 
 
 def _run_one(ck: Checkpointed, keys: dict[str, Any], image: Any, whole: bool = False) -> dict[str, Any]:
@@ -416,19 +413,17 @@ def map_images(
     pending = iter([todo[k:k + per_task] for k in range(0, len(todo), per_task)])
     batch_of: dict[Any, list[int]] = {}
     run_id = uuid.uuid4().hex[:8]
-    versioned = getattr(result_store, "versioned", False)
     # the recipe is pickled once (cloudpickle of a notebook's function costs milliseconds), not for every task: a
     # task that returns it, not scattered data, so that the scheduler computes it again if every worker holding it
     # leaves (workers retired before a SLURM walltime, or cancelled): scattered data would be lost for good
     shared = client.submit(_recipe, ck, key=f"map_images-{run_id}-recipe", pure=False)
 
-    def submit(done: Any) -> bool:
+    def submit(done: Any, writes: Any) -> bool:
         batch = next(pending, None)
         if batch is None:
             return False
         sent = [(i, keys, image if isinstance(image, ImageRef) else image()) for i, keys, image in batch]
-        future = client.submit(_run_batch, shared, sent, parallel == "images",
-                               result_store.fork() if versioned else None,
+        future = client.submit(in_fork, _run_batch, shared, writes.fork(), sent, parallel == "images",
                                key=f"map_images-{run_id}-{batch[0][0]}", pure=False, retries=0)
         batch_of[future.key] = [i for i, _, _ in batch]
         done.add(future)
@@ -438,28 +433,23 @@ def map_images(
 
     if bar is not None and fresh:
         bar.draw(len(rows), len(items), 0.0, 0)
-    # a versioned store: every task's writes go into a fork of its session, merged here, and the run is one
-    # commit (unless a run is open on the store already: then they join it)
-    one_commit = versioned and result_store._run is None and not result_store._fork
+    # the run is one batch of the store (labkit.results.batch): on a versioned store every task's writes go into a
+    # fork of its session, merged here as the task ends, and the run is one commit (or joins the run open on it)
     name = getattr(fn, "__name__", type(fn).__name__)
-    message = f"map_images {name} over {plural(len(items), 'image')}"
-    with result_store.run(message) if one_commit else contextlib.nullcontext():
+    with result_store.batch(f"map_images {name} over {plural(len(items), 'image')}") as writes:
         # results are fetched as the tasks end, all at once (not one round trip each in this loop)
         flight = as_completed(with_results=True, raise_errors=False)
         for _ in range(window):
-            if not submit(flight):
+            if not submit(flight, writes):
                 break
         for future, result in flight:
             indices = batch_of.pop(future.key)
             if future.status == "error":  # the task itself (a worker lost, say), not the recipe
                 exc = future.exception()
                 result = ([(i, f"{type(exc).__name__}: {exc}") for i in indices], None)
-            elif future.status != "finished":  # cancelled: what it needed was lost
+            elif future.status != "finished":  # cancelled: what it needed was lost (and its fork's writes)
                 result = ([(i, f"the task was {future.status}") for i in indices], None)
-            done, fork = result
-            if fork is not None:
-                result_store.merge(fork)
-            for i, summary in done:
+            for i, summary in writes.take(result):
                 if isinstance(summary, str):
                     failed[i] = summary
                     rows[i] = {**items[i][0], "target": names[i], "before": None, "state": "failed",
@@ -470,7 +460,7 @@ def map_images(
             del future
             if bar is not None:
                 bar.draw(len(rows), len(items), time.monotonic() - t0, len(failed))
-            submit(flight)
+            submit(flight, writes)
     run = pd.DataFrame([rows[i] for i in range(len(items))])
     if failed:
         run["error"] = [failed.get(i) for i in range(len(items))]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import functools
 import inspect
 import os
@@ -181,17 +179,12 @@ class Checkpointed:
         """
         import dask
 
+        from labkit.results.batch import call, in_fork
+
         calls = list(zip(*iterables, strict=True))
-        if not getattr(self.store, "versioned", False):
-            return list(dask.compute(*[dask.delayed(self, pure=False)(*args) for args in calls]))
-        store = self.store
-        in_run = store._run is not None or store._fork
-        context = contextlib.nullcontext() if in_run else \
-            store.run(message or f"{self.func.__qualname__} over {plural(len(calls), 'input')}")
-        with context:
-            done = dask.compute(*[dask.delayed(_call_in_fork, pure=False)(self, store.fork(), args) for args in calls])
-            store.merge(*[fork for _, fork in done])
-        return [result for result, _ in done]
+        with self.store.batch(message or f"{self.func.__qualname__} over {plural(len(calls), 'input')}") as batch:
+            done = dask.compute(*[dask.delayed(in_fork, pure=False)(call, self, batch.fork(), args) for args in calls])
+            return [batch.take(d) for d in done]
 
     def __dask_tokenize__(self) -> tuple[Any, ...]:
         return ("labkit-checkpoint", self.func.__qualname__, self.code_hash, self.store.url, self.template,
@@ -199,13 +192,6 @@ class Checkpointed:
 
     def __repr__(self) -> str:
         return f"<checkpointed {self.func.__name__} -> {self.store.url}/{self.template} ({self.serializer!r})>"
-
-
-def _call_in_fork(func: Checkpointed, fork: Any, args: tuple[Any, ...]) -> tuple[Any, Any]:
-    """A Dask task of :meth:`Checkpointed.map`: the call, writing into ``fork``; the result and the fork back."""
-    twin = copy.copy(func)
-    twin.store = fork
-    return twin(*args), fork
 
 
 def checkpoint(

@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkit.errors import AccessDeniedError, ConfigurationError, FormatError, NotFoundError
 from labkit.storage import (
@@ -25,6 +25,9 @@ from labkit.storage import (
     storage_options_for,
     write_local_atomic,
 )
+
+if TYPE_CHECKING:
+    from labkit.results.batch import Batch
 
 PROVENANCE_SUFFIX = ".prov.json"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -173,6 +176,22 @@ class ResultStore:
     def settle(self, message: str) -> str | None:
         """Make the writes of a checkpointed call durable: here each write already is (a versioned store commits)."""
         return None
+
+    def batch(self, message: str, metadata: Mapping[str, Any] | None = None) -> Batch:
+        """Many tasks writing results at once, as one batch (:mod:`labkit.results.batch`).
+
+        Here each task writes straight into the store (a versioned store forks its session for each task and
+        commits the batch once).
+
+        Examples
+        --------
+        >>> with ResultStore("memory://doc-batch-plain").batch("squares") as batch:
+        ...     batch.fork() is None
+        True
+        """
+        from labkit.results.batch import Batch
+
+        return Batch(self, message, metadata)
 
     def read_json(self, name: str) -> dict[str, Any] | None:
         """JSON at ``name``, or ``None`` if it does not exist (:class:`FormatError` if it is not JSON)."""
