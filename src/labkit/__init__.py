@@ -29,7 +29,8 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "ipfs", "labels",
+SUBMODULES = ("catalog", "cluster_panel", "cluster_progress", "config", "connect", "downloads", "figures", "ipfs",
+              "labels",
               "load_remote", "measurements", "modes", "ngff", "nuclei_method", "nuclei_model", "packages",
               "plane_nuclei", "plate_plots", "plates", "recipes", "results", "sandbox", "scoring", "segment", "stac",
               "storage", "studies", "synthetic", "tables", "tutorials", "units", "viewer3d", "viewers", "write")
@@ -40,7 +41,8 @@ _API = {
     "info": "load_remote", "open_image": "load_remote",
     "download": "downloads",
     "load_stac": "stac",
-    "view": "viewers", "plot_map": "viewers",
+    "view": "viewers", "plot_map": "viewers", "mark_window": "viewers",
+    "plot_outlines": "figures", "scale_bar": "figures", "channel_legend": "figures",
     "checkpoint": "results", "Manifest": "results", "ResultStore": "results", "VersionedResultStore": "results",
     "write_zarr": "write",
     "write_image": "ngff",

@@ -86,3 +86,44 @@ def flood_truth(mode: str = "sandbox") -> Any:
     from labkit import sandbox
 
     return sandbox.ensure(["stac"]).flood_truth()
+
+
+def plate_url(mode: str = "sandbox", ngff_version: str = "0.4") -> str:
+    """The HCS plate of the screen tutorial in ``mode``: the sandbox's synthetic plate, or the IDR's screen.
+
+    Both are on the ``idr`` bucket of ``endpoints(mode).idr_s3`` and have the same layout (96 wells of 6 fields)
+    and channels (:data:`labkit.catalog.IDR_PLATE`); only the sandbox's knows its nuclei.
+
+    Parameters
+    ----------
+    mode : {"sandbox", "live"}
+    ngff_version : {"0.4", "0.5"}
+        The sandbox serves its plate in both; the IDR's is OME-NGFF 0.4.
+
+    Returns
+    -------
+    str
+        An ``s3://`` URL, for :func:`labkit.open_plate` with ``endpoint_url=endpoints(mode).idr_s3``.
+
+    Examples
+    --------
+    >>> plate_url("live")
+    's3://idr/zarr/v0.4/idr0001A/2551.zarr'
+    >>> plate_url("sandbox")
+    's3://idr/zarr/v0.4/labkit-hcs/plate-96.zarr'
+    """
+    if mode not in MODES:
+        raise ConfigurationError(f"mode must be one of {MODES}, not {mode!r}")
+    if mode == "live":
+        from labkit.catalog import IDR_PLATE
+
+        if ngff_version != IDR_PLATE.ngff_version:
+            raise ConfigurationError(f"the IDR's plate is OME-NGFF {IDR_PLATE.ngff_version}, not {ngff_version!r}: "
+                                     f"ask for ngff_version={IDR_PLATE.ngff_version!r}")
+        return IDR_PLATE.url
+    from labkit.sandbox.core import PLATE_URLS
+
+    if ngff_version not in PLATE_URLS:
+        raise ConfigurationError(f"the sandbox serves its plate as OME-NGFF {' and '.join(PLATE_URLS)}, not "
+                                 f"{ngff_version!r}")
+    return PLATE_URLS[ngff_version]

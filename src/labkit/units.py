@@ -184,3 +184,69 @@ def voxel_size(image: Any, dims: Sequence[str] | None = None, *, unit: str = "mi
                          {d: 1.0 if s is None else s * factor[d] for d, (_, s, _) in found.items()},
                          {d: o * factor[d] for d, (_, _, o) in found.items()})
     return VoxelSize(PIXEL, dict.fromkeys(dims, 1.0), dict.fromkeys(dims, 0.0))
+
+
+def pixel_area(image: Any, dims: Sequence[str] = ("y", "x"), *, unit: str = "micrometer",
+               assume: str | None = None) -> float:
+    """The area of one pixel of an image (the product of its voxel sizes along ``dims``), in ``unit`` squared.
+
+    The same rule as :func:`voxel_size`: the coordinates' steps in their ``units``, converted to ``unit``. An image
+    whose unit is not known has no area: a count of pixels is not an area.
+
+    Parameters
+    ----------
+    image : xarray.DataArray
+        An image (or a map, a mask) with coordinates along ``dims``.
+    dims : sequence of str
+        The axes of a pixel; ``("z", "y", "x")`` gives a voxel's volume.
+    unit : str
+        The length unit (an NGFF name or symbol): ``"kilometer"`` gives km².
+    assume : str, optional
+        The unit of coordinates that carry none (``"meter"`` for a map in a projected CRS).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    labkit.errors.FormatError
+        The unit of the coordinates is not known (or not a length): the error says how to give it.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> grid = xr.DataArray(np.zeros((3, 3)), dims=("y", "x"), coords={"y": [60.0, 40.0, 20.0], "x": [0.0, 20.0, 40.0]})
+    >>> pixel_area(grid, unit="meter", assume="meter")
+    400.0
+    """
+    vs = voxel_size(image, dims, unit=unit, assume=assume)
+    if not vs.known:
+        raise FormatError(f"the pixels' size is not known (the {'/'.join(dims)} coordinates carry no length unit): "
+                          f"set image.{dims[-1]}.attrs['units'] (e.g. 'micrometer', 'meter'), or pass assume='meter'")
+    return float(np.prod([vs[d] for d in dims]))
+
+
+def area(mask: Any, dims: Sequence[str] = ("y", "x"), *, unit: str = "micrometer",
+         assume: str | None = None) -> float:
+    """The area covered by the true pixels of a mask (their number times :func:`pixel_area`), in ``unit`` squared.
+
+    Parameters
+    ----------
+    mask : xarray.DataArray of bool
+        ``flood_extent == 1``, ``labels > 0``: a condition on an image, which keeps its coordinates.
+    dims, unit, assume
+        As :func:`pixel_area`.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> grid = xr.DataArray(np.eye(3), dims=("y", "x"), coords={"y": [60.0, 40.0, 20.0], "x": [0.0, 20.0, 40.0]})
+    >>> round(area(grid == 1, unit="kilometer", assume="meter"), 6)  # 3 pixels of 400 m²
+    0.0012
+    """
+    return float(np.count_nonzero(np.asarray(mask.values))) * pixel_area(mask, dims, unit=unit, assume=assume)

@@ -1,4 +1,7 @@
-"""Pictures: an image viewer for JupyterLab (:func:`view`) and georeferenced maps (:func:`plot_map`)."""
+"""Pictures: an image viewer for JupyterLab (:func:`view`) and georeferenced maps (:func:`plot_map`).
+
+:func:`mark_window` outlines a window of a map on it; :mod:`labkit.figures` draws images on matplotlib axes.
+"""
 
 from __future__ import annotations
 
@@ -71,27 +74,13 @@ def plot_map(
 
     if da.ndim != 2:
         raise FormatError(f"plot_map needs a 2D array, got dims {da.dims}; select one time step first")
-    ydim, xdim = da.dims
     values = np.asarray(da.values, dtype=float)
     nodata = nodata if nodata is not None else da.attrs.get("nodata", da.attrs.get("_FillValue"))
     if nodata is not None and classes is None:
         values = np.where(values == nodata, np.nan, values)
-    # the map's projection is in metres unless its coordinates say otherwise
-    try:
-        vs = voxel_size(da, (ydim, xdim), unit="meter", assume="meter")
-    except FormatError as exc:  # degrees of a geographic CRS, say
-        raise FormatError(f"plot_map draws maps in a projected CRS, in metres: {exc}. Reproject the map first, "
-                          "e.g. da.rio.reproject('EPSG:3857') with rioxarray") from None
-    scale = (1000.0 if units == "km" else 1.0) if vs.known else 1.0
-    units = units if vs.known else "pixel"
-    x0, y0, nx, ny = vs.origin[xdim], vs.origin[ydim], da.sizes[xdim], da.sizes[ydim]
-    dx = vs.steps[xdim]
-    dy = vs.steps[ydim] if ny > 1 else -vs.steps[ydim]  # one row: north up
-    x1, y1 = x0 + dx * (nx - 1), y0 + dy * (ny - 1)
-    extent = [(x0 - dx / 2) / scale, (x1 + dx / 2) / scale, (y1 + dy / 2) / scale, (y0 - dy / 2) / scale]
+    extent, units, origin = _map_extent(da, units)
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 5.5), constrained_layout=True)
-    origin = "upper" if dy < 0 else "lower"
     handles: list[Any] = []
     if classes:
         codes = sorted(classes)
@@ -119,6 +108,63 @@ def plot_map(
     if title:
         ax.set_title(title)
     return ax
+
+
+def _map_extent(da: Any, units: str) -> tuple[list[float], str, str]:
+    """A map's extent ``[left, right, bottom, top]`` (pixel edges) in ``units``, that unit, and imshow's origin.
+
+    The map's projection is in metres unless its coordinates say otherwise; without known units, pixels.
+    """
+    ydim, xdim = da.dims
+    try:
+        vs = voxel_size(da, (ydim, xdim), unit="meter", assume="meter")
+    except FormatError as exc:  # degrees of a geographic CRS, say
+        raise FormatError(f"plot_map draws maps in a projected CRS, in metres: {exc}. Reproject the map first, "
+                          "e.g. da.rio.reproject('EPSG:3857') with rioxarray") from None
+    if units not in ("km", "m"):
+        raise ConfigurationError(f"units must be 'km' or 'm', not {units!r}")
+    scale = (1000.0 if units == "km" else 1.0) if vs.known else 1.0
+    units = units if vs.known else "pixel"
+    x0, y0, nx, ny = vs.origin[xdim], vs.origin[ydim], da.sizes[xdim], da.sizes[ydim]
+    dx = vs.steps[xdim]
+    dy = vs.steps[ydim] if ny > 1 else -vs.steps[ydim]  # one row: north up
+    x1, y1 = x0 + dx * (nx - 1), y0 + dy * (ny - 1)
+    extent = [(x0 - dx / 2) / scale, (x1 + dx / 2) / scale, (y1 + dy / 2) / scale, (y0 - dy / 2) / scale]
+    return extent, units, "upper" if dy < 0 else "lower"
+
+
+def mark_window(ax: Any, window: Any, *, units: str = "km", color: str = "black", linewidth: float = 1.5) -> Any:
+    """Outline on a map (:func:`plot_map`) where a window of it lies: a rectangle around the window's pixels.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        The axes of a :func:`plot_map` of the whole map.
+    window : xarray.DataArray
+        2D, dims ``("y", "x")``: a part of the map (``da[r0:r1, c0:c1]``), on the same grid.
+    units : {"km", "m"}
+        The unit the map was drawn in (``plot_map``'s ``units``).
+    color : str
+    linewidth : float
+
+    Returns
+    -------
+    matplotlib.patches.Rectangle
+
+    Examples
+    --------
+    >>> ax = plot_map(extent, classes=FLOOD_CLASSES)  # doctest: +SKIP
+    >>> mark_window(ax, likelihood[1024:1536, 512:1024])  # doctest: +SKIP
+    """
+    from matplotlib.patches import Rectangle
+
+    if window.ndim != 2:
+        raise FormatError(f"mark_window needs a 2D window, got dims {window.dims}; select one time step first")
+    left, right, bottom, top = _map_extent(window, units)[0]
+    box = Rectangle((min(left, right), min(bottom, top)), abs(right - left), abs(top - bottom), fill=False,
+                    edgecolor=color, linewidth=linewidth)
+    ax.add_patch(box)
+    return box
 
 
 def _crs_name(da: Any) -> str:

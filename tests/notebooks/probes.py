@@ -114,8 +114,8 @@ PROBES = {
     "02_ipfs_zarr.ipynb": Probe(
         {"cid": "cid", "identical": "identical", "info_bytes": "info_bytes", "image_bytes": "total",
          "means": "{str(c): float(v) for c, v in zip(stats.c.values, stats.values)}",
-         "publisher_gateway_requests": "served", "publisher_chunk_requests": "len(chunks_served)",
-         "worker_blocks": "fetched"}),
+         "publisher_gateway_requests": "traffic.gateway_requests", "publisher_chunk_requests": "traffic.chunk_requests",
+         "worker_blocks": "traffic.worker_blocks"}),
     "03_eodc_flood.ipynb": Probe(
         {"items": "int(ds.attrs['stac_items'])", "window_bytes": "window_bytes", "store_bytes": "store_bytes",
          "iou": "float(iou)", "sandbox": "sandbox_truth(output_url)", "clusters_left": "gateway_clusters()",

@@ -19,3 +19,21 @@ def test_nothing_points_at_the_retired_host():
     files += [ROOT / "README.md", ROOT / "environment.yml"]
     assert len(files) > 50
     assert [str(p.relative_to(ROOT)) for p in files if RETIRED in p.read_text(errors="replace")] == []
+
+
+def test_the_screens_plate_in_each_mode():
+    """Tutorial 05 takes its plate from labkit.modes: the sandbox's synthetic plate, or the IDR's screen."""
+    import pytest
+
+    from labkit.catalog import IDR_PLATE
+    from labkit.errors import ConfigurationError
+    from labkit.modes import plate_url
+    from labkit.sandbox.core import PLATE_URLS
+
+    assert plate_url("live") == IDR_PLATE.url == "s3://idr/zarr/v0.4/idr0001A/2551.zarr"
+    assert plate_url("sandbox") == PLATE_URLS["0.4"] and plate_url("sandbox", "0.5") == PLATE_URLS["0.5"]
+    assert plate_url("sandbox").startswith("s3://idr/")  # the bucket endpoints(mode).idr_s3 serves, as IDR's
+    with pytest.raises(ConfigurationError, match="0.4"):
+        plate_url("live", "0.5")
+    with pytest.raises(ConfigurationError, match="mode"):
+        plate_url("local")

@@ -265,3 +265,34 @@ def test_a_map_in_degrees_is_refused_with_the_fix():
     da.x.attrs["units"], da.y.attrs["units"] = "degrees_east", "degrees_north"
     with pytest.raises(FormatError, match="projected CRS.*'degrees_north'.*reproject"):
         plot_map(da)
+
+
+# areas -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit, step", [("meter", 20.0), ("kilometer", 0.02), ("m", 20.0), (None, 20.0)])
+def test_pixel_area_and_area_of_a_map_in_any_length_unit(unit, step):
+    from labkit.units import area, pixel_area
+
+    grid = _image((4, 5), unit, step=step)
+    assert pixel_area(grid, unit="meter", assume="meter") == pytest.approx(400.0)
+    mask = grid.copy(data=np.arange(20).reshape(4, 5) % 3 == 0)  # 7 pixels
+    assert area(mask, unit="kilometer", assume="meter") == pytest.approx(7 * 400 / 1e6)
+    assert area(mask, unit="meter", assume="meter") == pytest.approx(2800.0)
+
+
+def test_pixel_area_in_micrometres_and_a_voxels_volume():
+    from labkit.units import pixel_area
+
+    assert pixel_area(_image((3, 4, 4), "nanometer", step=500.0)) == pytest.approx(0.25)
+    assert pixel_area(_image((3, 4, 4), "nanometer", step=500.0), ("z", "y", "x")) == pytest.approx(0.125)
+
+
+@pytest.mark.parametrize("unit", ["pixel", None])
+def test_an_area_needs_a_known_unit(unit):
+    from labkit.units import area, pixel_area
+
+    with pytest.raises(FormatError, match="not known.*units"):
+        pixel_area(_image((4, 4), unit, step=2.0))
+    with pytest.raises(FormatError, match="not known"):
+        area(_image((4, 4), unit, step=2.0) > 0)

@@ -285,3 +285,8 @@ def _answers(api: str) -> bool:
         return requests.post(f"{api}/api/v0/id", timeout=2).ok
     except requests.RequestException:
         return False
+
+
+# it reads stats above
+from labkit.ipfs.traffic import Traffic as Traffic  # noqa: E402
+from labkit.ipfs.traffic import TrafficMeter as TrafficMeter  # noqa: E402
