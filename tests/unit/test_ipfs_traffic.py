@@ -32,4 +32,4 @@ def test_the_paths_kept_are_capped_the_newest_still_count():
     before = _stats(5000, [f"a/0/{i}" for i in range(4000, 5000)])
     after = _stats(5003, [f"a/0/{i}" for i in range(4003, 5000)] + ["a/.zattrs", "a/0/9998", "a/0/9999"])
     assert Traffic.between(before, after).chunk_requests == 2
-    assert ipfs.TrafficMeter.__module__ == "labkit.ipfs.traffic"
+    assert ipfs.TrafficMeter.__module__ == "labkit.ipfs"

@@ -25,6 +25,7 @@ from labkit._bars import progress_bar
 from labkit._lazy import attempt_import
 from labkit.config import resolve
 from labkit.errors import ConfigurationError, FormatError, NotFoundError, ServiceUnavailableError
+from labkit.ipfs.traffic import Traffic
 
 
 def api_address(api: str | None = None) -> str:
@@ -287,6 +288,34 @@ def _answers(api: str) -> bool:
         return False
 
 
-# it reads stats above
-from labkit.ipfs.traffic import Traffic as Traffic  # noqa: E402
-from labkit.ipfs.traffic import TrafficMeter as TrafficMeter  # noqa: E402
+class TrafficMeter:
+    """Counts what a publishing IPFS node served from now on, and what the workers' nodes fetched.
+
+    Needs labkit's IPFS node (the sandbox's): a kubo daemon has no such counters.
+
+    Parameters
+    ----------
+    api : str, optional
+        The publishing node's RPC API (default: :func:`labkit.ipfs.api_address`).
+
+    Examples
+    --------
+    >>> meter = TrafficMeter()  # doctest: +SKIP
+    >>> means = client.compute(lazy_means).result()  # doctest: +SKIP
+    >>> meter.read(client).worker_blocks  # doctest: +SKIP
+    57
+    """
+
+    def __init__(self, api: str | None = None) -> None:
+        self.api = api
+        self.start = stats(api)
+
+    def read(self, client: Any = None) -> Traffic:
+        """The traffic since the meter was made; with a Dask ``client``, also the blocks its workers' nodes hold.
+
+        The workers' nodes are those :class:`labkit.ipfs.IPFSWorkerPlugin` started.
+        """
+        workers = None
+        if client is not None:
+            workers = client.run(lambda dask_worker: stats(dask_worker.labkit_ipfs["api"])).values()
+        return Traffic.between(self.start, stats(self.api), workers)

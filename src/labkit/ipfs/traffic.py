@@ -2,12 +2,12 @@
 
 labkit's IPFS node (the sandbox's, and the one :class:`labkit.ipfs.IPFSWorkerPlugin` starts on every worker)
 counts the requests its gateway answered, the paths it served and the blocks it stores
-(:func:`labkit.ipfs.stats`). :class:`TrafficMeter` reads them before and after a computation and says how the
+(:func:`labkit.ipfs.stats`). :class:`labkit.ipfs.TrafficMeter` reads them before and after a computation and says how the
 data travelled: through the publisher's gateway, or peer to peer (bitswap) into the workers' nodes.
 
 Examples
 --------
->>> meter = TrafficMeter()  # doctest: +SKIP
+>>> meter = labkit.ipfs.TrafficMeter()  # doctest: +SKIP
 >>> client.compute(lazy).result()  # doctest: +SKIP
 >>> print(meter.read(client))  # doctest: +SKIP
 the publisher's gateway served 0 chunks (2 requests in all); the workers' nodes fetched 57 blocks by bitswap
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Traffic", "TrafficMeter"]
+__all__ = ["Traffic"]
 
 
 @dataclass(frozen=True)
@@ -74,39 +74,3 @@ class Traffic:
             text += f"; the workers' nodes fetched {self.worker_blocks} blocks by bitswap"
         return text
 
-
-class TrafficMeter:
-    """Counts what a publishing IPFS node served from now on, and what the workers' nodes fetched.
-
-    Needs labkit's IPFS node (the sandbox's): a kubo daemon has no such counters.
-
-    Parameters
-    ----------
-    api : str, optional
-        The publishing node's RPC API (default: :func:`labkit.ipfs.api_address`).
-
-    Examples
-    --------
-    >>> meter = TrafficMeter()  # doctest: +SKIP
-    >>> means = client.compute(lazy_means).result()  # doctest: +SKIP
-    >>> meter.read(client).worker_blocks  # doctest: +SKIP
-    57
-    """
-
-    def __init__(self, api: str | None = None) -> None:
-        from labkit.ipfs import stats
-
-        self.api = api
-        self.start = stats(api)
-
-    def read(self, client: Any = None) -> Traffic:
-        """The traffic since the meter was made; with a Dask ``client``, also the blocks its workers' nodes hold.
-
-        The workers' nodes are those :class:`labkit.ipfs.IPFSWorkerPlugin` started.
-        """
-        from labkit.ipfs import stats
-
-        workers = None
-        if client is not None:
-            workers = client.run(lambda dask_worker: stats(dask_worker.labkit_ipfs["api"])).values()
-        return Traffic.between(self.start, stats(self.api), workers)
