@@ -19,6 +19,13 @@ from labkit.errors import ConfigurationError, FormatError
 
 ZARR3 = int(zarr.__version__.split(".")[0]) >= 3
 
+#: the document holding a group's attributes, an array's metadata, a group's marker, by zarr format
+ATTRS_DOC = {2: ".zattrs", 3: "zarr.json"}
+ARRAY_DOC = {2: ".zarray", 3: "zarr.json"}
+GROUP_DOC = {2: ".zgroup", 3: "zarr.json"}
+#: every file name zarr itself writes for metadata (consolidated metadata included)
+METADATA_FILES = ("zarr.json", ".zattrs", ".zarray", ".zgroup", ".zmetadata")
+
 #: what opening a group raises where there is none (nothing, or an array)
 GROUP_NOT_FOUND: tuple[type[BaseException], ...] = (FileNotFoundError, zarr.errors.ContainsArrayError)
 if not ZARR3:  # pragma: no cover - exercised in the itk profile
