@@ -39,10 +39,10 @@ from typing import Any
 import numpy as np
 
 from labkit import _zarr, ngff, tables
-from labkit.ngff import labels as ngff_labels
-from labkit.ngff.labels import LABELS, label_path
 from labkit._lazy import attempt_import
 from labkit.errors import AlreadyExistsError, ConfigurationError, FormatError, NotFoundError
+from labkit.ngff import labels as ngff_labels
+from labkit.ngff.labels import LABELS, label_path
 
 __all__ = ["label_colors", "label_names", "open_labels", "write_labels"]
 

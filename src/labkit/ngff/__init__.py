@@ -28,7 +28,9 @@ Examples
 from __future__ import annotations
 
 from labkit.ngff import labels, plate, tables  # noqa: F401 - the metadata modules, as labkit.ngff.labels ...
-from labkit.ngff.image import (
+
+# the private names of the single-module labkit.ngff (labkit's modules and tests use some)
+from labkit.ngff.image import (  # noqa: F401, E402
     _default_name,
     _labkit_version,
     _store_array,
@@ -42,7 +44,7 @@ from labkit.ngff.image import (
     write_image,
 )
 from labkit.ngff.model import Channel, Level, Multiscale
-from labkit.ngff.omero import (
+from labkit.ngff.omero import (  # noqa: F401, E402
     DEFAULT_COLORS,
     OMERO,
     PALETTE,
@@ -55,8 +57,8 @@ from labkit.ngff.omero import (
     rounded_window,
 )
 from labkit.ngff.plate import container_hint
-from labkit.ngff.shards import SHARD_BYTES, SHARD_THRESHOLD, _level_chunks, _nbytes, default_shards
-from labkit.ngff.spec import (
+from labkit.ngff.shards import SHARD_BYTES, SHARD_THRESHOLD, _level_chunks, _nbytes, default_shards  # noqa: F401, E402
+from labkit.ngff.spec import (  # noqa: F401, E402
     _TYPES,
     CHANNEL,
     SPACE,

@@ -17,6 +17,9 @@ from labkit import _zarr
 from labkit._lazy import attempt_import
 from labkit._text import plural
 from labkit.errors import FormatError, LabkitError
+from labkit.ngff.model import Channel, Level, Multiscale
+from labkit.ngff.omero import OMERO, channel_colors, channels_of, display_windows, omero_json, rdefs_of
+from labkit.ngff.shards import _level_chunks, _nbytes, _setting, default_shards
 from labkit.ngff.spec import (
     _TYPES,
     MULTISCALES,
@@ -32,9 +35,6 @@ from labkit.ngff.spec import (
     wrap,
     zarr_format_of,
 )
-from labkit.ngff.model import Channel, Level, Multiscale
-from labkit.ngff.omero import OMERO, channel_colors, channels_of, display_windows, omero_json, rdefs_of
-from labkit.ngff.shards import _level_chunks, _nbytes, _setting, default_shards
 
 
 # --------------------------------------------------------------------------- reading

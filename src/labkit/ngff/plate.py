@@ -40,8 +40,10 @@ def plate_json(name: str, rows: Sequence[str], columns: Sequence[str], wells: Se
 
 
 def plate_attrs(version: str, plate: Mapping[str, Any]) -> dict[str, Any]:
-    """A plate group's attributes; the plate names its version in 0.5 too (ome-zarr-py writes it there, and
-    ome-zarr-models warns without it)."""
+    """A plate group's attributes.
+
+    The plate names its version in 0.5 too (ome-zarr-py writes it there, and ome-zarr-models warns without it).
+    """
     return wrap(version, {PLATE: {"version": version, **plate}})
 
 

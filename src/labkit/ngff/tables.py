@@ -63,7 +63,7 @@ def table_attrs(labels: str, backend: str, columns: Mapping[str, Sequence[str]])
 
 
 def column_kinds(measurement: Sequence[str], categorical: Sequence[str]) -> dict[str, list[str]]:
-    """ngio's column kinds of a table: measurements (numbers), categories, no metadata columns."""
+    """The column kinds of a table, as ngio names them: measurements (numbers), categories, no metadata columns."""
     return {"categorical_columns": list(categorical), "measurement_columns": list(measurement),
             "metadata_columns": []}
 
