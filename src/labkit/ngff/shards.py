@@ -27,9 +27,9 @@ def _level_chunks(chunks: Sequence[int] | None, shape: Sequence[int]) -> tuple[i
 
 def _setting(name: str) -> Any:
     """A sharding limit as :mod:`labkit.ngff` has it (set there, e.g. by a test, it applies here)."""
-    import labkit.ngff  # noqa: PLC0415 - the package, imported once this module is
+    import sys
 
-    return getattr(labkit.ngff, name, globals()[name])
+    return getattr(sys.modules.get("labkit.ngff"), name, globals()[name])
 
 
 def _nbytes(array: Any) -> int:
