@@ -23,8 +23,12 @@ ZARR3 = int(zarr.__version__.split(".")[0]) >= 3
 ATTRS_DOC = {2: ".zattrs", 3: "zarr.json"}
 ARRAY_DOC = {2: ".zarray", 3: "zarr.json"}
 GROUP_DOC = {2: ".zgroup", 3: "zarr.json"}
-#: every file name zarr itself writes for metadata (consolidated metadata included)
-METADATA_FILES = ("zarr.json", ".zattrs", ".zarray", ".zgroup", ".zmetadata")
+#: the file names of zarr's metadata documents (v3, then v2's)
+METADATA_FILES = ("zarr.json", ".zattrs", ".zarray", ".zgroup")
+#: zarr v2's consolidated metadata
+CONSOLIDATED = ".zmetadata"
+#: the metadata documents a group has, for messages
+GROUP_FILES_TEXT = ".zgroup, .zattrs or zarr.json"
 
 #: what opening a group raises where there is none (nothing, or an array)
 GROUP_NOT_FOUND: tuple[type[BaseException], ...] = (FileNotFoundError, zarr.errors.ContainsArrayError)
@@ -347,6 +351,25 @@ class KnownGroup:
 
     def keys(self) -> Any:
         return self._arrays.keys()
+
+
+def local_attributes(folder: Path) -> dict[str, Any] | None:
+    """The attributes of the zarr group in the local ``folder`` (v3 or v2), read as JSON; ``None``: no group.
+
+    Raises ``ValueError`` for a document that is not JSON.
+    """
+    import json
+
+    for fmt in (3, 2):
+        doc = Path(folder) / ATTRS_DOC[fmt]
+        if doc.is_file():
+            return attributes(json.loads(doc.read_text()), fmt)
+    return None
+
+
+def is_local_group(folder: Path, zarr_format: int = 2) -> bool:
+    """Whether the local ``folder`` holds a zarr group of ``zarr_format`` (its ``.zgroup`` or ``zarr.json``)."""
+    return (Path(folder) / GROUP_DOC[zarr_format]).is_file()
 
 
 def group_exists(store: Any, path: str) -> bool:

@@ -78,7 +78,7 @@ def _what_is_there(
         listing = [p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)][:8]
         if listing:
             return FormatError(
-                f"{url} is a folder without zarr metadata (.zgroup, .zattrs or zarr.json); it holds {listing}"
+                f"{url} is a folder without zarr metadata ({_zarr.GROUP_FILES_TEXT}); it holds {listing}"
             )
     except Exception:  # noqa: BLE001 - probing
         pass

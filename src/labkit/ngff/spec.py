@@ -109,6 +109,22 @@ def ome_attributes(attrs: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | Non
     return None
 
 
+def version_in(attrs: Mapping[str, Any]) -> str | None:
+    """The NGFF version a group's attributes name: ``ome``'s (0.5), else its first multiscale's (``None``: none).
+
+    Examples
+    --------
+    >>> version_in({"ome": {"version": "0.5"}}), version_in({"multiscales": [{"version": "0.4"}]})
+    ('0.5', '0.4')
+    """
+    if isinstance(attrs.get(OME), Mapping):
+        version = attrs[OME].get("version")
+    else:
+        multiscales = attrs.get(MULTISCALES) or [{}]
+        version = multiscales[0].get("version") if isinstance(multiscales[0], Mapping) else None
+    return str(version) if version else None
+
+
 def first_multiscale(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """The first ``multiscales`` entry of a group's attributes (``{}`` when it has none)."""
     found = ome_attributes(attrs)
