@@ -120,9 +120,8 @@ def _write_v04_labels(dest: Path) -> None:
     import tempfile
 
     import numpy as np
-    import zarr
 
-    from labkit import ngff
+    from labkit import _zarr, ngff
     from labkit.ngff.labels import LABELS, label_path
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,9 +129,9 @@ def _write_v04_labels(dest: Path) -> None:
             if name.startswith(f"{LABELS}/"):
                 (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
                 (Path(tmp) / name).write_bytes(raw)
-        labels_v05 = zarr.open_group(Path(tmp) / label_path("0"), mode="r", zarr_format=3)
+        labels_v05 = _zarr.open_group(str(Path(tmp) / label_path("0")), mode="r", zarr_format=3)
         attrs = ngff.labels.converted_label_attrs(dict(labels_v05.attrs), "0.4")
-        root = zarr.open_group(str(dest), mode="r+", zarr_format=ngff.zarr_format_of("0.4"))
+        root = _zarr.open_group(str(dest), mode="r+", zarr_format=ngff.zarr_format_of("0.4"))
         labels = root.require_group(LABELS)
         labels.attrs.update(ngff.labels.labels_attrs("0.4", ["0"]))
         label = labels.require_group("0")
