@@ -377,7 +377,7 @@ def _default_name(dest: Any) -> str:
 
 
 def _labkit_version() -> str:
-    from labkit.results.provenance import labkit_version
+    from labkit._version import labkit_version
 
     return labkit_version()
 
