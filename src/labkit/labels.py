@@ -125,16 +125,7 @@ class ImageLabel(dict):
     """
 
     def __str__(self) -> str:
-        from labkit._text import plural
-
-        parts = []
-        if isinstance(self.get("colors"), list):
-            parts.append(plural(len(self["colors"]), "colour"))
-        if isinstance(self.get("properties"), list):
-            parts.append(f"properties of {plural(len(self['properties']), 'label')}")
-        parts += [str(k) for k in self if k not in ("colors", "properties", "source", "version")]
-        source = self["source"].get("image") if isinstance(self.get("source"), Mapping) else None
-        return "image-label: " + ", ".join(parts + ([f"source {source!r}"] if source is not None else []))
+        return ngff_labels.describe_image_label(self)
 
 
 def _count_of(values: Mapping[int, Any], noun: str, after: str = "") -> str:

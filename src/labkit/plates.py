@@ -444,7 +444,7 @@ def open_plate(
     fmt = _zarr.zarr_format(root)
     rows, columns, wells, acquisitions = ngff.plate.plate_layout(plate)
     prefix = _prefix(root)
-    docs = _read_json_keys(root.store, [prefix + _attrs_key(str(w.get("path")), fmt) for w in wells],
+    docs = _read_json_keys(root.store, [prefix + _attrs_key(ngff.plate.well_place(w)[0], fmt) for w in wells],
                            url, storage_options, endpoint_url)
     records = []
     numeric = all(c.isdigit() for c in columns)
@@ -471,14 +471,14 @@ def open_plate(
             "well": f"{rows[ri]}{columns[ci]}" if ri is not None and ci is not None else name,
             "row": rows[ri] if ri is not None else r_name, "column": columns[ci] if ci is not None else c_name,
             "row_index": ri, "column_index": ci, "path": path, "fields": len(images),
-            "field_paths": [str(i["path"]) for i in images],
-            "acquisitions": [i.get("acquisition") for i in images],
+            "field_paths": [path for path, _ in images],
+            "acquisitions": [acquisition for _, acquisition in images],
         })
     df = pd.DataFrame.from_records(records, columns=["well", "row", "column", "row_index", "column_index", "path",
                                                      "fields", "field_paths", "acquisitions"])
     if numeric and not df.empty:
         df["column"] = df.column.astype(int)
-    return Plate(url=str(url), version=version, name=plate.get("name"), rows=rows, columns=columns,
+    return Plate(url=str(url), version=version, name=ngff.plate.plate_name(plate), rows=rows, columns=columns,
                  acquisitions=acquisitions, wells=df, attrs=attrs, _root=root)
 
 

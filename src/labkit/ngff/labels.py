@@ -89,6 +89,26 @@ def properties_of(image_label: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
     return {int(p[VALUE]): {k: v for k, v in p.items() if k != VALUE} for p in image_label.get("properties", [])}
 
 
+def describe_image_label(image_label: Mapping[str, Any]) -> str:
+    """A one-line summary of an ``image-label`` section: counts of colours and properties, other keys, source.
+
+    Examples
+    --------
+    >>> describe_image_label(image_label_json([1, 2], {1: [1, 2, 3, 255], 2: [4, 5, 6, 255]}, "0.4"))
+    "image-label: 2 colours, source '../../'"
+    """
+    from labkit._text import plural
+
+    parts = []
+    if isinstance(image_label.get("colors"), list):
+        parts.append(plural(len(image_label["colors"]), "colour"))
+    if isinstance(image_label.get("properties"), list):
+        parts.append(f"properties of {plural(len(image_label['properties']), 'label')}")
+    parts += [str(k) for k in image_label if k not in ("colors", "properties", "source", "version")]
+    source = image_label["source"].get("image") if isinstance(image_label.get("source"), Mapping) else None
+    return f"{IMAGE_LABEL}: " + ", ".join(parts + ([f"source {source!r}"] if source is not None else []))
+
+
 def with_colors_and_properties(image_label: Mapping[str, Any], values: Sequence[int],
                                colors: Mapping[int, Sequence[int]],
                                properties: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ Examples
 >>> version, plate = plate_of(attrs); version, plate["wells"]
 ('0.5', [{'path': 'A/1', 'rowIndex': 0, 'columnIndex': 0}])
 >>> well_fields(well_of(well_attrs("0.4", ["0", "1"]))[1])
-[{'path': '0', 'acquisition': 0}, {'path': '1', 'acquisition': 0}]
+[('0', 0), ('1', 0)]
 """
 
 from __future__ import annotations
@@ -79,9 +79,15 @@ def well_place(well: Mapping[str, Any]) -> tuple[str, int | None, int | None]:
     return str(well.get("path", "")).strip("/"), well.get("rowIndex"), well.get("columnIndex")
 
 
-def well_fields(well: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """A well's fields (each with its ``path`` and, maybe, its ``acquisition``), from its ``well`` section."""
-    return [i for i in well.get("images", []) if isinstance(i, Mapping) and "path" in i]
+def well_fields(well: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """A well's fields, ``(path, acquisition)`` each (``None``: no acquisition named), from its ``well`` section."""
+    return [(str(i["path"]), i.get("acquisition")) for i in well.get("images", [])
+            if isinstance(i, Mapping) and "path" in i]
+
+
+def plate_name(plate: Mapping[str, Any]) -> str | None:
+    """The name a ``plate`` section gives the plate (``None``: none)."""
+    return plate.get("name")
 
 
 def collection_layout(attrs: Mapping[str, Any]) -> Any:
