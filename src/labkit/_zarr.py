@@ -19,6 +19,17 @@ from labkit.errors import ConfigurationError, FormatError
 
 ZARR3 = int(zarr.__version__.split(".")[0]) >= 3
 
+#: the document holding a group's attributes, an array's metadata, a group's marker, by zarr format
+ATTRS_DOC = {2: ".zattrs", 3: "zarr.json"}
+ARRAY_DOC = {2: ".zarray", 3: "zarr.json"}
+GROUP_DOC = {2: ".zgroup", 3: "zarr.json"}
+#: the file names of zarr's metadata documents (v3, then v2's)
+METADATA_FILES = ("zarr.json", ".zattrs", ".zarray", ".zgroup")
+#: zarr v2's consolidated metadata
+CONSOLIDATED = ".zmetadata"
+#: the metadata documents a group has, for messages
+GROUP_FILES_TEXT = ".zgroup, .zattrs or zarr.json"
+
 #: what opening a group raises where there is none (nothing, or an array)
 GROUP_NOT_FOUND: tuple[type[BaseException], ...] = (FileNotFoundError, zarr.errors.ContainsArrayError)
 if not ZARR3:  # pragma: no cover - exercised in the itk profile
@@ -218,3 +229,151 @@ def get_bytes(group: Any, name: str) -> bytes | None:
 
     buf = sync((group.store_path / name).get(default_buffer_prototype()))
     return None if buf is None else buf.to_bytes()
+
+
+# --------------------------------------------------------------------------- metadata documents, read directly
+def key_prefix(group: Any) -> str:
+    """The path of ``group`` inside its store, as a key prefix (``""`` at the store's root)."""
+    return f"{group.path}/".lstrip("/") if getattr(group, "path", "") else ""
+
+
+def attrs_key(path: str, zarr_format: int) -> str:
+    """The key of the document holding the attributes of the group at ``path`` (``.zattrs`` or ``zarr.json``)."""
+    return f"{path}/{ATTRS_DOC[zarr_format]}"
+
+
+def array_key(path: str, zarr_format: int) -> str:
+    """The key of the metadata document of the array at ``path`` (``.zarray`` or ``zarr.json``)."""
+    return f"{path}/{ARRAY_DOC[zarr_format]}"
+
+
+def attributes(doc: Mapping[str, Any] | None, zarr_format: int) -> dict[str, Any] | None:
+    """A group's attributes from its metadata document (``.zattrs``, or ``zarr.json``'s ``attributes``)."""
+    if doc is None:
+        return None
+    return dict(doc.get("attributes", {})) if zarr_format == 3 else dict(doc)
+
+
+def read_documents(store: Any, keys: Sequence[str], concurrency: int = 32, where: str = "",
+                   fix: str = "write it again") -> list[dict[str, Any] | None]:
+    """The JSON documents at ``keys`` of ``store`` (``None`` where there is none), ``concurrency`` requests in flight.
+
+    The store's own errors are raised as they are; a document that is not JSON as a
+    :class:`~labkit.errors.FormatError` naming it (``where/key``) and ``fix``.
+    """
+    import asyncio
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    def bad(key: str, exc: Exception) -> FormatError:
+        return FormatError(f"{where.rstrip('/') + '/' if where else ''}{key} is not valid JSON ({exc}): {fix}")
+
+    if not ZARR3:  # pragma: no cover - zarr 2.18 (the itk profile): mapping access, from threads
+        def get(key: str) -> dict[str, Any] | None:
+            try:
+                raw = store[key]
+            except KeyError:
+                return None
+            try:
+                return json.loads(raw)
+            except ValueError as exc:
+                raise bad(key, exc) from None
+
+        with ThreadPoolExecutor(concurrency) as pool:
+            return list(pool.map(get, keys))
+
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    async def one(key: str, gate: asyncio.Semaphore) -> dict[str, Any] | None:
+        async with gate:
+            buf = await store.get(key, prototype=default_buffer_prototype())
+        if buf is None:
+            return None
+        try:
+            return json.loads(buf.to_bytes())
+        except ValueError as exc:
+            raise bad(key, exc) from None
+
+    async def every() -> list[dict[str, Any] | None]:
+        gate = asyncio.Semaphore(concurrency)
+        return await asyncio.gather(*(one(k, gate) for k in keys))
+
+    return sync(every())
+
+
+def read_text(store: Any, key: str) -> str | None:
+    """The text of the file ``key`` of ``store`` (``None`` if there is none)."""
+    if not ZARR3:  # pragma: no cover
+        try:
+            return bytes(store[key]).decode()
+        except KeyError:
+            return None
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    buf = sync(store.get(key, prototype=default_buffer_prototype()))
+    return None if buf is None else buf.to_bytes().decode("utf-8", errors="replace")
+
+
+def open_child_group(root: Any, path: str) -> Any:
+    """The group at ``path`` below ``root``, read-only, its own metadata only (no consolidated metadata probed)."""
+    kw: dict[str, Any] = {"zarr_format": zarr_format(root)}
+    if ZARR3:
+        kw["use_consolidated"] = False  # no probe for .zmetadata: the group's own metadata only
+    return zarr.open_group(root.store, path=f"{root.path}/{path}".strip("/"), mode="r", **kw)
+
+
+def array_from_document(store: Any, path: str, doc: dict[str, Any]) -> Any:
+    """The zarr array at ``path`` of ``store`` whose metadata document is ``doc``, made without a request."""
+    from zarr import Array
+    from zarr.core.array import AsyncArray
+    from zarr.storage import StorePath
+
+    return Array(AsyncArray.from_dict(StorePath(store, path), doc))
+
+
+class KnownGroup:
+    """A zarr group as far as :func:`labkit.ngff.read` and ``image_of`` use one, from metadata already read.
+
+    Its attributes, and its arrays made without a request.
+    """
+
+    def __init__(self, attrs: dict[str, Any], arrays: dict[str, Any], zarr_format: int) -> None:
+        from types import SimpleNamespace
+
+        self.attrs = attrs
+        self._arrays = arrays
+        self.metadata = SimpleNamespace(zarr_format=zarr_format)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._arrays[key]
+
+    def keys(self) -> Any:
+        return self._arrays.keys()
+
+
+def local_attributes(folder: Path) -> dict[str, Any] | None:
+    """The attributes of the zarr group in the local ``folder`` (v3 or v2), read as JSON; ``None``: no group.
+
+    Raises ``ValueError`` for a document that is not JSON.
+    """
+    import json
+
+    for fmt in (3, 2):
+        doc = Path(folder) / ATTRS_DOC[fmt]
+        if doc.is_file():
+            return attributes(json.loads(doc.read_text()), fmt)
+    return None
+
+
+def is_local_group(folder: Path, zarr_format: int = 2) -> bool:
+    """Whether the local ``folder`` holds a zarr group of ``zarr_format`` (its ``.zgroup`` or ``zarr.json``)."""
+    return (Path(folder) / GROUP_DOC[zarr_format]).is_file()
+
+
+def group_exists(store: Any, path: str) -> bool:
+    """Whether ``store`` holds a zarr v3 node at ``path`` (its ``zarr.json``)."""
+    from zarr.core.sync import sync
+
+    return bool(sync(store.exists(f"{path}/{GROUP_DOC[3]}" if path else GROUP_DOC[3])))

@@ -41,11 +41,13 @@ import numpy as np
 from labkit import _zarr, ngff, tables
 from labkit._lazy import attempt_import
 from labkit.errors import AlreadyExistsError, ConfigurationError, FormatError, NotFoundError
+from labkit.ngff import labels as ngff_labels
+from labkit.ngff.labels import LABELS, label_path
 
 __all__ = ["label_colors", "label_names", "open_labels", "write_labels"]
 
 #: versions of NGFF labkit writes labels in
-WRITABLE = ("0.4", "0.5")
+WRITABLE = ngff.WRITABLE
 
 
 # --------------------------------------------------------------------------- helpers
@@ -53,15 +55,6 @@ def _join(url: Any, *parts: str) -> Any:
     if not isinstance(url, (str, os.PathLike)):  # a zarr StorePath (a versioned result store's): one below
         return url / "/".join(parts)
     return "/".join([str(url).rstrip("/"), *parts])
-
-
-def _ome(attrs: Mapping[str, Any], version: str) -> dict[str, Any]:
-    """The attributes holding NGFF keys: the top level (0.4) or ``ome`` (0.5)."""
-    return dict(attrs.get("ome", {})) if version == "0.5" else dict(attrs)
-
-
-def _wrap(version: str, keys: Mapping[str, Any]) -> dict[str, Any]:
-    return {"ome": {"version": "0.5", **keys}} if version == "0.5" else dict(keys)
 
 
 def label_colors(values: Sequence[int]) -> dict[int, list[int]]:
@@ -132,16 +125,7 @@ class ImageLabel(dict):
     """
 
     def __str__(self) -> str:
-        from labkit._text import plural
-
-        parts = []
-        if isinstance(self.get("colors"), list):
-            parts.append(plural(len(self["colors"]), "colour"))
-        if isinstance(self.get("properties"), list):
-            parts.append(f"properties of {plural(len(self['properties']), 'label')}")
-        parts += [str(k) for k in self if k not in ("colors", "properties", "source", "version")]
-        source = self["source"].get("image") if isinstance(self.get("source"), Mapping) else None
-        return "image-label: " + ", ".join(parts + ([f"source {source!r}"] if source is not None else []))
+        return ngff_labels.describe_image_label(self)
 
 
 def _count_of(values: Mapping[int, Any], noun: str, after: str = "") -> str:
@@ -194,12 +178,8 @@ def _properties(table: Any) -> dict[int, dict[str, Any]]:
         value = int(raw)
         if value in out:
             raise ConfigurationError(f"properties: label {value} has more than one row; give one row per label")
-        props = {"label-value": value}
-        for key, cell in row.items():
-            cell = _json_value(cell)
-            if cell is not None:
-                props[str(key)] = cell
-        out[value] = props
+        cells = {str(key): _json_value(cell) for key, cell in row.items()}
+        out[value] = ngff_labels.property_row(value, {k: v for k, v in cells.items() if v is not None})
     return out
 
 
@@ -275,20 +255,10 @@ def _level_of(labels: Any, shape: tuple[int, ...]) -> Any:
 
 def _multiscale_json(meta: ngff.Multiscale, keep: Sequence[int], name: str, version: str,
                      kind: str, description: str) -> dict[str, Any]:
-    datasets = []
-    for lv in meta.levels:
-        transforms: list[dict[str, Any]] = [{"type": "scale", "scale": [lv.scale[i] for i in keep]}]
-        if any(lv.translation[i] for i in keep):
-            transforms.append({"type": "translation", "translation": [lv.translation[i] for i in keep]})
-        datasets.append({"path": lv.path, "coordinateTransformations": transforms})
-    out: dict[str, Any] = {
-        "name": name, "axes": [ngff._axis_json(meta.axes[i]) for i in keep], "datasets": datasets,
-        "type": kind, "metadata": {"description": description, "method": "labkit.labels.write_labels",
-                                   "version": ngff._labkit_version()},
-    }
-    if version == "0.4":
-        out["version"] = "0.4"
-    return out
+    datasets = [ngff.spec.dataset_json(lv.path, [lv.scale[i] for i in keep], [lv.translation[i] for i in keep])
+                for lv in meta.levels]
+    return ngff.multiscale_json(name, [meta.axes[i] for i in keep], datasets, version, kind, description,
+                                "labkit.labels.write_labels")
 
 
 def _exists(group: Any, key: str) -> bool:
@@ -431,8 +401,8 @@ def write_labels(
             )
         version = meta.version
     else:
-        version = version or (meta.version if meta.version in WRITABLE else "0.4")
-    zarr_format = 2 if version == "0.4" else 3
+        version = version or (meta.version if meta.version in WRITABLE else ngff.spec.DEFAULT_VERSION)
+    zarr_format = ngff.zarr_format_of(version)
 
     # what is at url, before writing anything
     with storage_errors(url, storage_options, action="write"):
@@ -441,11 +411,10 @@ def write_labels(
         else:
             root = _existing_copy(url, image, storage_options, zarr_format)
         if root is not None:
-            labels_attrs = _ome(root["labels"].attrs, version) if _exists(root, "labels") else {}
-            listed = list(labels_attrs.get("labels", []))
-            if not overwrite and (name in listed or _exists(root, f"labels/{name}")):
+            listed = ngff_labels.labels_listed_in(root[LABELS].attrs, version) if _exists(root, LABELS) else []
+            if not overwrite and (name in listed or _exists(root, label_path(name))):
                 raise AlreadyExistsError(
-                    f"{_join(url, 'labels', name)} already exists: pass overwrite=True to replace it, or another name"
+                    f"{_join(url, label_path(name))} already exists: pass overwrite=True to replace it, or another name"
                 )
             if table is not None:
                 tables.check_free(root, name, overwrite, url)
@@ -457,24 +426,19 @@ def write_labels(
                                      f"{'in properties' if props is not None else 'in the labels'}")
         palette = label_colors(values)
         palette.update(own)
-        out: dict[str, Any] = {"colors": [{"label-value": v, "rgba": palette[v]} for v in values],
-                               "source": {"image": "../../"}}
-        if props is not None:
-            out["properties"] = [props[v] for v in values]
-        out["version"] = version  # in 0.5 too, inside "ome", as ome-zarr-py writes it
-        return out
+        return ngff_labels.image_label_json(values, palette, version, props)
 
     if props is not None:
         image_label_json(sorted(props))  # a bad colour is refused before anything is written
-        if not hasattr(arr, "dask") or (root is not None and _exists(root, f"labels/{name}")):
-            tables.check_labels(table, _values(arr), str(_join(url, "labels", name)))  # before a write
+        if not hasattr(arr, "dask") or (root is not None and _exists(root, label_path(name))):
+            tables.check_labels(table, _values(arr), str(_join(url, label_path(name))))  # before a write
     elif own and not hasattr(arr, "dask"):
         image_label_json([int(v) for v in np.unique(arr) if v != 0])
 
     with storage_errors(url, storage_options, action="write"):
         if root is None:
             root = _copy_image(url, image, src_group, meta, version, storage_options)
-        labels_group = root.require_group("labels")
+        labels_group = root.require_group(LABELS)
         group = labels_group.create_group(name, overwrite=True) if overwrite else labels_group.create_group(name)
         found: list[int] = []
         for k, lv in enumerate(meta.levels):
@@ -486,22 +450,22 @@ def write_labels(
             if k == 0:  # written once, listing its values on the way: a lazy segmentation is computed once
                 found = _store_listing_values(arr, out, shards or chunks)
                 if table is not None and hasattr(arr, "dask"):
-                    _check_table_or_remove(table, found, labels_group, name, _join(url, "labels", name))
+                    _check_table_or_remove(table, found, labels_group, name, _join(url, label_path(name)))
                 level0 = attempt_import("dask.array").from_zarr(_zarr.readable(out)) if hasattr(arr, "dask") else arr
             else:  # smaller levels from the stored level 0
                 ngff._store_array(_level_of(level0, shape), out, shards or chunks)
         image_label = image_label_json(sorted(props) if props is not None else found)
         multiscale = _multiscale_json(meta, keep, name, version, "nearest",
                                       "the labels at each level of the image: nearest pixel (stride), no smoothing")
-        group.attrs.update(_wrap(version, {"multiscales": [multiscale], "image-label": image_label}))
+        group.attrs.update(ngff_labels.label_image_attrs(version, multiscale, image_label))
         made_by = getattr(labels, "attrs", {}).get("method")
         if isinstance(made_by, Mapping):  # what segmented them (segment_nuclei: a trained model's id and URL)
             group.attrs["labkit"] = {"method": {str(k): str(v) for k, v in made_by.items()}}
         if table is not None:  # the feature table in the image (tables/<name>), as Fractal and ngio read it
             tables.write_into(root, table, name, name, overwrite=overwrite)
-        listed = [n for n in _ome(labels_group.attrs, version).get("labels", []) if n != name] + [name]
-        labels_group.attrs.update(_wrap(version, {"labels": listed}))
-    return _join(url, "labels", name)
+        listed = [n for n in ngff_labels.labels_listed_in(labels_group.attrs, version) if n != name] + [name]
+        labels_group.attrs.update(ngff_labels.labels_attrs(version, listed))
+    return _join(url, label_path(name))
 
 
 def _physical(meta: ngff.Multiscale, labels: Any) -> ngff.Multiscale:
@@ -582,30 +546,15 @@ def _copy_image(url: Any, image: Any, src_group: Any, meta: ngff.Multiscale, ver
     from labkit.storage import open_store
 
     da = attempt_import("dask.array")
-    zarr_format = 2 if version == "0.4" else 3
+    zarr_format = ngff.zarr_format_of(version)
     root = _zarr.open_group(open_store(url, storage_options, mode="w-"), mode="w-", zarr_format=zarr_format)
     for lv in meta.levels:
         shards = lv.shards if zarr_format == 3 else None
         out = _zarr.create_array(root, lv.path, lv.shape, lv.dtype, lv.chunks, dimension_names=meta.axis_names,
                                  shards=shards)
         ngff._store_array(da.from_zarr(src_group[lv.path]), out, shards or lv.chunks)
-    found = ngff.ome_attributes(dict(src_group.attrs))
-    raw_ms = dict(found[1]["multiscales"][0]) if found else {}
-    keep = list(range(len(meta.axes)))
-    axes = [ngff.Axis(a.name, a.type or ngff._TYPES.get(a.name), a.unit) for a in meta.axes]
-    meta_axes = ngff.Multiscale(version=version, zarr_format=zarr_format, axes=tuple(axes), levels=meta.levels)
-    multiscale = _multiscale_json(meta_axes, keep, meta.name or ngff._default_name(image), version,
-                                  str(raw_ms.get("type") or "unknown"), f"copy of {image} (levels as there)")
-    if isinstance(raw_ms.get("metadata"), Mapping):
-        multiscale["metadata"] = {**raw_ms["metadata"], "copied_by": "labkit.labels.write_labels"}
-    keys: dict[str, Any] = {"multiscales": [multiscale]}
-    omero = found[1].get("omero") if found else None
-    if isinstance(omero, Mapping):
-        omero = {k: v for k, v in omero.items() if k != "version"}
-        if version == "0.4":
-            omero["version"] = "0.4"
-        keys["omero"] = omero
-    attrs = _wrap(version, keys)
+    attrs = ngff.copied_image_attrs(dict(src_group.attrs), meta, version, meta.name or ngff._default_name(image),
+                                    f"copy of {image} (levels as there)", "labkit.labels.write_labels")
     attrs["labkit"] = {"source_image": str(image), "source_version": meta.version,
                        "note": "a copy of source_image, made to hold its labels (labels/)",
                        "labkit_version": ngff._labkit_version()}
@@ -640,20 +589,17 @@ def write_label_properties(url: Any, properties: Any, name: str = "nuclei", *,
     from labkit.storage import open_store
 
     props = _properties(tables.labelled(properties))
-    where = _join(url, "labels", _check_name(name))
+    where = _join(url, label_path(_check_name(name)))
     if name not in label_names(url, storage_options):
         raise NotFoundError(f"{url} has no labels {name!r} to describe: write them first with write_labels")
     tables.write_table(url, properties, labels=name, overwrite=True, storage_options=storage_options)
     _, meta = open_multiscale(where, storage_options=storage_options)
     group = _zarr.open_group(open_store(where, storage_options, mode="a"), mode="a")
-    raw = ngff.ome_attributes(dict(group.attrs))
-    image_label = dict(raw[1].get("image-label", {}) if raw else {})
+    image_label = ngff_labels.image_label_of(dict(group.attrs))
     values = sorted(props)
-    known = {int(c["label-value"]): c["rgba"] for c in image_label.get("colors", [])}
-    palette = label_colors(values) | known
-    image_label["colors"] = [{"label-value": v, "rgba": palette[v]} for v in values]
-    image_label["properties"] = [props[v] for v in values]
-    group.attrs.update(_wrap(meta.version, {"image-label": image_label}))
+    palette = label_colors(values) | ngff_labels.colors_of(image_label)
+    image_label = ngff_labels.with_colors_and_properties(image_label, values, palette, props)
+    group.attrs.update(ngff_labels.image_label_attrs(meta.version, image_label))
 
 
 # --------------------------------------------------------------------------- reading
@@ -668,11 +614,9 @@ def label_names(url: Any, storage_options: Mapping[str, Any] | None = None) -> l
     from labkit.load_remote import open_multiscale
 
     group, meta = open_multiscale(url, storage_options=storage_options)
-    if not _exists(group, "labels"):
+    if not _exists(group, LABELS):
         return []
-    attrs = dict(group["labels"].attrs)
-    listed = attrs.get("ome", {}).get("labels") if isinstance(attrs.get("ome"), Mapping) else None
-    return [str(n) for n in (listed if listed is not None else attrs.get("labels", []))]
+    return ngff_labels.label_names_of(dict(group[LABELS].attrs))
 
 
 def open_labels(url: Any, name: str = "nuclei", level: int = 0,
@@ -698,7 +642,7 @@ def open_labels(url: Any, name: str = "nuclei", level: int = 0,
     _check_name(name)
     img = open_image(url, level, storage_options=storage_options, chunks="storage")
     names = label_names(url, storage_options)
-    where = _join(url, "labels", name)
+    where = _join(url, label_path(name))
     if name not in names:
         raise NotFoundError(f"{url} has no labels {name!r}; its labels: {names or 'none'}")
     group, meta = open_multiscale(where, storage_options=storage_options)
@@ -721,14 +665,11 @@ def open_labels(url: Any, name: str = "nuclei", level: int = 0,
         data = data[tuple(0 if a == "c" else slice(None) for a in meta.axis_names)]
     coords = {d: img.coords[d] for d in dims if d in img.coords}
     out = xr.DataArray(data, dims=dims, coords=coords, name=name)
-    raw = ngff.ome_attributes(dict(group.attrs))
-    image_label = dict(raw[1].get("image-label", {}) if raw else {})
+    image_label = ngff_labels.image_label_of(dict(group.attrs))
     out.attrs.update({
         "source": where, "image": str(url), "ngff_version": meta.version, "level": level,
-        "colors": LabelColors({int(c["label-value"]): list(c.get("rgba") or [])
-                               for c in image_label.get("colors", [])}),
-        "properties": LabelProperties({int(p["label-value"]): {k: v for k, v in p.items() if k != "label-value"}
-                                       for p in image_label.get("properties", [])}),
+        "colors": LabelColors(ngff_labels.colors_of(image_label)),
+        "properties": LabelProperties(ngff_labels.properties_of(image_label)),
         "image_label": ImageLabel(image_label),
     })
     return out

@@ -41,7 +41,6 @@ def __getattr__(name: str) -> Any:
 def _open_group(
     url: Any, storage_options: Mapping[str, Any] | None, endpoint_url: str | None, engine: str = "auto"
 ) -> Any:
-    zarr = attempt_import("zarr")
     if isinstance(url, str) and url.startswith("ipfs://"):
         from labkit.ipfs import parse_cid
 
@@ -50,7 +49,7 @@ def _open_group(
         check_complete(url)
     store = storage.open_store(url, storage_options, endpoint_url=endpoint_url, engine=engine)
     try:
-        return zarr.open_group(store, mode="r")
+        return _zarr.open_group(store, mode="r")
     except _zarr.GROUP_NOT_FOUND:
         pass
     except Exception as exc:  # noqa: BLE001 - s3fs, botocore, obstore and aiohttp raise their own kinds
@@ -78,7 +77,7 @@ def _what_is_there(
         listing = [p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)][:8]
         if listing:
             return FormatError(
-                f"{url} is a folder without zarr metadata (.zgroup, .zattrs or zarr.json); it holds {listing}"
+                f"{url} is a folder without zarr metadata ({_zarr.GROUP_FILES_TEXT}); it holds {listing}"
             )
     except Exception:  # noqa: BLE001 - probing
         pass

@@ -18,7 +18,6 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,64 +44,17 @@ def _join(url: Any, *parts: str) -> str:
 def _read_json_keys(store: Any, keys: Sequence[str], url: Any, storage_options: Any,
                     endpoint_url: str | None) -> list[dict[str, Any] | None]:
     """The JSON documents at ``keys`` of ``store`` (``None`` where there is none), all requested at once."""
-    import asyncio
-    import json
-
-    if not _zarr.ZARR3:  # pragma: no cover - zarr 2.18 (the itk profile): mapping access, from threads
-        def get(key: str) -> dict[str, Any] | None:
-            try:
-                return json.loads(store[key])
-            except KeyError:
-                return None
-
-        with ThreadPoolExecutor(CONCURRENCY) as pool:
-            return list(pool.map(get, keys))
-
-    from zarr.core.buffer import default_buffer_prototype
-    from zarr.core.sync import sync
-
-    async def one(key: str, gate: asyncio.Semaphore) -> dict[str, Any] | None:
-        async with gate:
-            buf = await store.get(key, prototype=default_buffer_prototype())
-        if buf is None:
-            return None
-        try:
-            return json.loads(buf.to_bytes())
-        except ValueError as exc:
-            raise FormatError(f"{_join(url, key)} is not valid JSON ({exc}): write the plate again") from None
-
-    async def every() -> list[dict[str, Any] | None]:
-        gate = asyncio.Semaphore(CONCURRENCY)
-        return await asyncio.gather(*(one(k, gate) for k in keys))
-
     from labkit import storage
 
     try:
-        return sync(every())
+        return _zarr.read_documents(store, keys, CONCURRENCY, str(url), "write the plate again")
     except LabkitError:
         raise
     except Exception as exc:  # noqa: BLE001 - the store's own errors in labkit's words
         raise storage.storage_error(exc, url, storage_options, endpoint_url=endpoint_url) from None
 
 
-def _attributes(doc: Mapping[str, Any] | None, zarr_format: int) -> dict[str, Any] | None:
-    """A group's attributes from its metadata document (``.zattrs``, or ``zarr.json``'s ``attributes``)."""
-    if doc is None:
-        return None
-    return dict(doc.get("attributes", {})) if zarr_format == 3 else dict(doc)
-
-
-#: an array's metadata document, by zarr format
-_ARRAY_META = {2: ".zarray", 3: "zarr.json"}
-
-
-def _prefix(root: Any) -> str:
-    """The path of the group ``root`` inside its store, as a key prefix (``""`` at the store's root)."""
-    return f"{root.path}/".lstrip("/") if getattr(root, "path", "") else ""
-
-
-def _attrs_key(path: str, zarr_format: int) -> str:
-    return f"{path}/zarr.json" if zarr_format == 3 else f"{path}/.zattrs"
+_attributes, _prefix, _attrs_key = _zarr.attributes, _zarr.key_prefix, _zarr.attrs_key
 
 
 def _open_root(url: Any, storage_options: Any, endpoint_url: str | None, engine: str) -> Any:
@@ -120,13 +72,9 @@ def _open_image(root: Any, url: Any, path: str, level: int, chunks: Any = None) 
 
 
 def _multiscale(root: Any, url: Any, path: str) -> tuple[Any, ngff.Multiscale]:
-    zarr = attempt_import("zarr")
     where = _join(url, *path.split("/"))
-    kw: dict[str, Any] = {"zarr_format": _zarr.zarr_format(root)}
-    if _zarr.ZARR3:
-        kw["use_consolidated"] = False  # no probe for .zmetadata: the field's own metadata only
     try:
-        group = zarr.open_group(root.store, path=f"{root.path}/{path}".strip("/"), mode="r", **kw)
+        group = _zarr.open_child_group(root, path)
     except _zarr.GROUP_NOT_FOUND:
         raise NotFoundError(f"{where}: the metadata lists this image, but there is no zarr group there") from None
     return group, ngff.read(group, source=where)
@@ -335,14 +283,13 @@ def _field_metadata(root: Any, url: str, paths: list[str], level: int,
             raise NotFoundError(f"{_join(url, *path.split('/'))}: the metadata lists {label} here, but there is "
                                 "no zarr group there")
         try:
-            _, ome = ngff.ome_attributes(attrs) or (None, {})
-            dataset = ome["multiscales"][0]["datasets"][level]["path"]
-        except (KeyError, IndexError, TypeError):
+            dataset = ngff.spec.dataset_paths(attrs)[level]
+        except IndexError:
             raise FormatError(f"{_join(url, *path.split('/'))}: {label} has no OME-NGFF multiscales metadata "
                               f"with a level {level}") from None
         array_paths.append(f"{path}/{dataset}")
-    meta_key = _ARRAY_META[fmt]
-    array_docs = _read_json_keys(root.store, [f"{prefix}{p}/{meta_key}" for p in array_paths], url, None, None)
+    array_docs = _read_json_keys(root.store, [prefix + _zarr.array_key(p, fmt) for p in array_paths], url, None,
+                                 None)
     out = []
     for path, label, attrs_doc, doc in zip(array_paths, labels, docs, array_docs, strict=True):
         if doc is None:
@@ -397,44 +344,16 @@ class ImageRef:
         fmt = _zarr.zarr_format(self.root)
         where = _join(self.url, *self.path.split("/"))
         prefix = _prefix(self.root)
-        _, ome = ngff.ome_attributes(self.attrs) or (None, {})
-        datasets = [str(d.get("path")) for d in ome.get("multiscales", [{}])[0].get("datasets", [])
-                    if isinstance(d, Mapping)]
-        meta_key = _ARRAY_META[fmt]
-        docs = _read_json_keys(self.root.store, [f"{prefix}{self.path}/{d}/{meta_key}" for d in datasets],
-                               self.url, None, None)
-        group = _KnownGroup(self.attrs, {d: _array(self.root.store, f"{prefix}{self.path}/{d}", doc)
-                                         for d, doc in zip(datasets, docs, strict=True) if doc is not None}, fmt)
+        datasets = ngff.spec.dataset_paths(self.attrs)
+        keys = [prefix + _zarr.array_key(f"{self.path}/{d}", fmt) for d in datasets]
+        docs = _read_json_keys(self.root.store, keys, self.url, None, None)
+        group = _zarr.KnownGroup(self.attrs, {
+            d: _zarr.array_from_document(self.root.store, f"{prefix}{self.path}/{d}", doc)
+            for d, doc in zip(datasets, docs, strict=True) if doc is not None}, fmt)
         return image_of(group, ngff.read(group, source=where), where, self.level)
 
 
-class _KnownGroup:
-    """A zarr group as far as :func:`labkit.ngff.read` and ``image_of`` use one, from metadata already read.
-
-    Its attributes, and its arrays made without a request.
-    """
-
-    def __init__(self, attrs: dict[str, Any], arrays: dict[str, Any], zarr_format: int) -> None:
-        from types import SimpleNamespace
-
-        self.attrs = attrs
-        self._arrays = arrays
-        self.metadata = SimpleNamespace(zarr_format=zarr_format)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._arrays[key]
-
-    def keys(self) -> Any:
-        return self._arrays.keys()
-
-
-def _array(store: Any, path: str, doc: dict[str, Any]) -> Any:
-    """The zarr array at ``path`` of ``store`` whose metadata document is ``doc``, made without a request."""
-    from zarr import Array
-    from zarr.core.array import AsyncArray
-    from zarr.storage import StorePath
-
-    return Array(AsyncArray.from_dict(StorePath(store, path), doc))
+_array = _zarr.array_from_document
 
 
 def _refs(root: Any, url: str, paths: list[str], level: int, labels: list[str]) -> list[ImageRef]:
@@ -479,16 +398,16 @@ def _stacked(arrays: list[Any], chunks: tuple[tuple[int, ...], ...], lead: tuple
 
 
 def _plate_section(attrs: Mapping[str, Any], url: Any) -> tuple[str, Mapping[str, Any]]:
-    version, plate = ngff.ome_section(attrs, "plate")
+    version, plate = ngff.plate.plate_of(attrs)
     if not isinstance(plate, Mapping):
         hint = ngff.container_hint(attrs, str(url))
         if hint and "open_plate" not in hint:
             raise FormatError(hint.replace(" not an image", " not a plate"))
         if ngff.ome_attributes(attrs):
             raise FormatError(f"{url} is an OME-NGFF image, not a plate: open it with labkit.open_image({str(url)!r})")
-        raise FormatError(f"{url} has no OME-NGFF 'plate' metadata (attributes: {sorted(attrs) or 'none'}): "
-                          "not an HCS plate")
-    return version or "0.4", plate
+        raise FormatError(f"{url} has no OME-NGFF {ngff.plate.PLATE!r} metadata "
+                          f"(attributes: {sorted(attrs) or 'none'}): not an HCS plate")
+    return version or ngff.spec.DEFAULT_VERSION, plate
 
 
 def open_plate(
@@ -523,31 +442,28 @@ def open_plate(
     attrs = dict(root.attrs)
     version, plate = _plate_section(attrs, url)
     fmt = _zarr.zarr_format(root)
-    rows = [str(r.get("name")) for r in plate.get("rows", [])]
-    columns = [str(c.get("name")) for c in plate.get("columns", [])]
-    wells = [w for w in plate.get("wells", []) if isinstance(w, Mapping)]
+    rows, columns, wells, acquisitions = ngff.plate.plate_layout(plate)
     prefix = _prefix(root)
-    docs = _read_json_keys(root.store, [prefix + _attrs_key(str(w.get("path")), fmt) for w in wells],
+    docs = _read_json_keys(root.store, [prefix + _attrs_key(ngff.plate.well_place(w)[0], fmt) for w in wells],
                            url, storage_options, endpoint_url)
     records = []
     numeric = all(c.isdigit() for c in columns)
     for w, doc in zip(wells, docs, strict=True):
-        path = str(w.get("path", "")).strip("/")
+        path, ri, ci = ngff.plate.well_place(w)
         where = _join(url, *path.split("/"))
         well_attrs = _attributes(doc, fmt)
         if well_attrs is None:
             raise FormatError(f"{url}: the plate lists well {path!r}, but {where} holds no zarr group "
                               f"({_attrs_key(path, fmt).rsplit('/', 1)[1]} is missing): the plate is incomplete")
-        _, meta = ngff.ome_section(well_attrs, "well")
+        _, meta = ngff.plate.well_of(well_attrs)
         if not isinstance(meta, Mapping):
-            raise FormatError(f"{where}: the plate lists this well, but it has no OME-NGFF 'well' metadata "
-                              f"(attributes: {sorted(well_attrs) or 'none'})")
-        images = [i for i in meta.get("images", []) if isinstance(i, Mapping) and "path" in i]
+            raise FormatError(f"{where}: the plate lists this well, but it has no OME-NGFF {ngff.plate.WELL!r} "
+                              f"metadata (attributes: {sorted(well_attrs) or 'none'})")
+        images = ngff.plate.well_fields(meta)
         name = path.replace("/", "")
         if not images:
             raise FormatError(f"{where}: well {name} lists no fields (its 'images' is empty); a well without "
                               "images must be left out of the plate's 'wells'")
-        ri, ci = w.get("rowIndex"), w.get("columnIndex")
         r_name, _, c_name = path.partition("/")
         ri = rows.index(r_name) if ri is None and r_name in rows else ri
         ci = columns.index(c_name) if ci is None and c_name in columns else ci
@@ -555,15 +471,15 @@ def open_plate(
             "well": f"{rows[ri]}{columns[ci]}" if ri is not None and ci is not None else name,
             "row": rows[ri] if ri is not None else r_name, "column": columns[ci] if ci is not None else c_name,
             "row_index": ri, "column_index": ci, "path": path, "fields": len(images),
-            "field_paths": [str(i["path"]) for i in images],
-            "acquisitions": [i.get("acquisition") for i in images],
+            "field_paths": [path for path, _ in images],
+            "acquisitions": [acquisition for _, acquisition in images],
         })
     df = pd.DataFrame.from_records(records, columns=["well", "row", "column", "row_index", "column_index", "path",
                                                      "fields", "field_paths", "acquisitions"])
     if numeric and not df.empty:
         df["column"] = df.column.astype(int)
-    return Plate(url=str(url), version=version, name=plate.get("name"), rows=rows, columns=columns,
-                 acquisitions=[dict(a) for a in plate.get("acquisitions", [])], wells=df, attrs=attrs, _root=root)
+    return Plate(url=str(url), version=version, name=ngff.plate.plate_name(plate), rows=rows, columns=columns,
+                 acquisitions=acquisitions, wells=df, attrs=attrs, _root=root)
 
 
 # --------------------------------------------------------------------------- collections
@@ -654,7 +570,7 @@ def open_collection(
     """
     root = _open_root(url, storage_options, endpoint_url, engine)
     attrs = dict(root.attrs)
-    layout = attrs.get("bioformats2raw.layout", (attrs.get("ome") or {}).get("bioformats2raw.layout"))
+    layout = ngff.plate.collection_layout(attrs)
     if layout is None:
         hint = ngff.container_hint(attrs, str(url))
         if hint:
@@ -662,13 +578,13 @@ def open_collection(
         if ngff.ome_attributes(attrs):
             raise FormatError(f"{url} is an OME-NGFF image, not a collection: open it with "
                               f"labkit.open_image({str(url)!r})")
-        raise FormatError(f"{url} has no 'bioformats2raw.layout' attribute: not a bioformats2raw collection")
+        raise FormatError(f"{url} has no {ngff.plate.LAYOUT!r} attribute: not a bioformats2raw collection")
     fmt = _zarr.zarr_format(root)
     prefix = _prefix(root)
     keys = [prefix + _attrs_key("OME", fmt)]
     ome_doc, = _read_json_keys(root.store, keys, url, storage_options, endpoint_url)
     ome_attrs = _attributes(ome_doc, fmt) or {}
-    series = ome_attrs.get("series", (ome_attrs.get("ome") or {}).get("series"))
+    series = ngff.plate.collection_series(ome_attrs)
     xml = _read_text(root.store, prefix + "OME/METADATA.ome.xml")
     names = ome_xml_names(xml) if xml else []
     if series:
@@ -684,14 +600,4 @@ def open_collection(
     return Collection(url=str(url), names=names, paths=paths, ome_xml=xml, attrs=attrs, _root=root)
 
 
-def _read_text(store: Any, key: str) -> str | None:
-    if not _zarr.ZARR3:  # pragma: no cover
-        try:
-            return bytes(store[key]).decode()
-        except KeyError:
-            return None
-    from zarr.core.buffer import default_buffer_prototype
-    from zarr.core.sync import sync
-
-    buf = sync(store.get(key, prototype=default_buffer_prototype()))
-    return None if buf is None else buf.to_bytes().decode("utf-8", errors="replace")
+_read_text = _zarr.read_text

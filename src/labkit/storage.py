@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from labkit import _zarr
 from labkit._lazy import attempt_import
 from labkit._retry import retrying_async
 from labkit._zarr import use_codec_pipeline  # noqa: F401 - public here: labkit.storage.use_codec_pipeline
@@ -449,7 +450,7 @@ def storage_error(
         return exc
     if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
         return FormatError(
-            f"{where}: its zarr metadata (.zattrs, .zgroup or zarr.json) is not valid JSON ({exc}); the copy is "
+            f"{where}: its zarr metadata ({_zarr.GROUP_FILES_TEXT}) is not valid JSON ({exc}); the copy is "
             "damaged: download or write it again"
         )
     if is_refusal(exc):
@@ -592,11 +593,11 @@ def du(url: str, storage_options: Mapping[str, Any] | None = None) -> int:
 def holds_anything(url: Any, storage_options: Mapping[str, Any] | None) -> bool:
     """Whether anything is stored at ``url`` (a URL, or a zarr store location)."""
     if not isinstance(url, (str, os.PathLike)):
-        from zarr.core.sync import sync
+        from labkit import _zarr
 
         store, path = (url.store, url.path) if hasattr(url, "path") else (url, "")
         try:
-            return bool(sync(store.exists(f"{path}/zarr.json" if path else "zarr.json")))
+            return _zarr.group_exists(store, path)
         except ValueError:  # icechunk: no node there
             return False
     fs, path = filesystem(str(url), storage_options)

@@ -41,17 +41,19 @@ from labkit import _zarr
 from labkit._lazy import attempt_import
 from labkit._text import plural
 from labkit.errors import AlreadyExistsError, ConfigurationError, FormatError, NotFoundError
+from labkit.ngff import tables as spec
+from labkit.ngff.labels import label_path
+from labkit.ngff.tables import (  # noqa: F401 - labkit.tables.TABLE_TYPE ... as before
+    INDEX,
+    READ_BACKENDS,
+    TABLE_TYPE,
+    TABLE_VERSION,
+    TABLES,
+    table_path,
+)
 
 __all__ = ["open_table", "table_names", "write_table"]
 
-#: the table type and version labkit writes (ngio's ``FeatureTableV1``)
-TABLE_TYPE = "feature_table"
-TABLE_VERSION = "1"
-#: backend names read, ngio's and their older aliases -> the way to read them
-READ_BACKENDS = {"parquet": "parquet", "experimental_parquet_v1": "parquet", "csv": "csv",
-                 "experimental_csv_v1": "csv", "json": "json", "experimental_json_v1": "json",
-                 "anndata": "anndata", "anndata_v1": "anndata"}
-INDEX = "label"
 
 
 # --------------------------------------------------------------------------- checking a table
@@ -137,17 +139,16 @@ def _join(url: Any, *parts: str) -> Any:
 
 
 def _listed(tables_group: Any) -> list[str]:
-    names = dict(tables_group.attrs).get("tables", [])
-    return [str(n) for n in names] if isinstance(names, list) else []
+    return spec.table_names_of(dict(tables_group.attrs))
 
 
 def check_free(root: Any, name: str, overwrite: bool, where: Any) -> None:
     """Refuse to replace the table ``name`` of the image group ``root`` unless ``overwrite``."""
-    if overwrite or not _has(root, "tables"):
+    if overwrite or not _has(root, TABLES):
         return
-    tables = root["tables"]
+    tables = root[TABLES]
     if name in _listed(tables) or _has(tables, name):
-        raise AlreadyExistsError(f"{_join(where, 'tables', name)} already exists: pass overwrite=True to replace it, "
+        raise AlreadyExistsError(f"{_join(where, table_path(name))} already exists: pass overwrite=True to replace it, "
                                  "or write the labels under another name")
 
 
@@ -170,7 +171,7 @@ def _column_kinds(table: Any) -> dict[str, list[str]]:
             categorical.append(str(col))
         else:
             measurement.append(str(col))
-    return {"categorical_columns": categorical, "measurement_columns": measurement, "metadata_columns": []}
+    return spec.column_kinds(measurement, categorical)
 
 
 def write_into(root: Any, table: Any, name: str, labels: str, *, overwrite: bool = False) -> str:
@@ -179,7 +180,7 @@ def write_into(root: Any, table: Any, name: str, labels: str, *, overwrite: bool
     The table's data first, then its group's attributes, then its name in ``tables``' list (the listing marks
     it complete). Returns the backend used.
     """
-    tables = root.require_group("tables")
+    tables = root.require_group(TABLES)
     if _has(tables, name):
         group = tables.create_group(name, overwrite=True) if overwrite else tables[name]
     else:
@@ -195,15 +196,10 @@ def write_into(root: Any, table: Any, name: str, labels: str, *, overwrite: bool
         backend = "json"
         sub = group.require_group("table")
         sub.attrs.update({c: json.loads(data[c].to_json(orient="values")) for c in data.columns})
-    group.attrs.update({
-        "type": TABLE_TYPE, "table_version": TABLE_VERSION, "fractal_table_version": TABLE_VERSION,
-        "region": {"path": f"../labels/{labels}"}, "instance_key": INDEX,
-        "backend": backend, "index_key": INDEX, "index_type": "int",
-        **_column_kinds(data),
-    })
+    group.attrs.update(spec.table_attrs(labels, backend, _column_kinds(data)))
     listed = _listed(tables)
     if name not in listed:
-        tables.attrs.update({"tables": [*listed, name]})
+        tables.attrs.update(spec.tables_attrs([*listed, name]))
     return backend
 
 
@@ -256,10 +252,10 @@ def write_table(url: Any, table: Any, name: str | None = None, *, labels: str = 
     name = _check_name(name or labels)
     checked = labelled(table)
     root, _ = open_multiscale(url, storage_options=storage_options)
-    if not _has(root, f"labels/{labels}"):
+    if not _has(root, label_path(labels)):
         raise NotFoundError(f"{url} has no labels {labels!r} for the table to describe: write them first "
                             "(labkit.write_labels), or pass labels=<their name>")
-    where = _join(url, "labels", labels)
+    where = _join(url, label_path(labels))
     lab_group, lab_meta = open_multiscale(where, storage_options=storage_options)
     check_free(root, name, overwrite, url)
     values = da.unique(da.from_zarr(lab_group[lab_meta.levels[0].path])).compute()
@@ -267,7 +263,7 @@ def write_table(url: Any, table: Any, name: str | None = None, *, labels: str = 
     with storage_errors(url, storage_options, action="write"):
         writable = _zarr.open_group(open_store(url, storage_options, mode="a"), mode="a")
         write_into(writable, checked, name, labels, overwrite=overwrite)
-    return _join(url, "tables", name)
+    return _join(url, table_path(name))
 
 
 def _check_name(name: str) -> str:
@@ -288,7 +284,7 @@ def table_names(url: Any, storage_options: Mapping[str, Any] | None = None) -> l
     from labkit.load_remote import open_multiscale
 
     root, _ = open_multiscale(url, storage_options=storage_options)
-    return _listed(root["tables"]) if _has(root, "tables") else []
+    return _listed(root[TABLES]) if _has(root, TABLES) else []
 
 
 def open_table(url: Any, name: str = "nuclei", storage_options: Mapping[str, Any] | None = None) -> Any:
@@ -331,14 +327,14 @@ def open_table(url: Any, name: str = "nuclei", storage_options: Mapping[str, Any
     pd = attempt_import("pandas")
     _check_name(name)
     root, _ = open_multiscale(url, storage_options=storage_options)
-    names = _listed(root["tables"]) if _has(root, "tables") else []
-    where = _join(url, "tables", name)
-    if name not in names or not _has(root["tables"], name):
+    names = _listed(root[TABLES]) if _has(root, TABLES) else []
+    where = _join(url, table_path(name))
+    if name not in names or not _has(root[TABLES], name):
         raise NotFoundError(f"{url} has no table {name!r}; its tables: {names or 'none'}")
-    group = root["tables"][name]
+    group = root[TABLES][name]
     meta = dict(group.attrs)
-    backend = READ_BACKENDS.get(str(meta.get("backend", "anndata_v1")))
-    key = meta.get("index_key") or meta.get("instance_key")
+    backend = spec.backend_of(meta)
+    key = spec.index_key(meta)
     if backend in ("parquet", "csv"):
         data = _zarr.get_bytes(group, f"table.{backend}")
         if data is None:
@@ -354,12 +350,10 @@ def open_table(url: Any, name: str = "nuclei", storage_options: Mapping[str, Any
     if key and key not in frame.columns and frame.index.name == key:
         frame = frame.reset_index()
     if key and key in frame.columns:
-        if meta.get("index_type", "int") == "int":
+        if spec.index_is_int(meta):
             frame[key] = pd.to_numeric(frame[key]).astype("int64")
         frame = frame[[key, *[c for c in frame.columns if c != key]]].reset_index(drop=True)
-    region = meta.get("region") if isinstance(meta.get("region"), Mapping) else {}
-    frame.attrs.update({"source": str(where), "labels": str(region.get("path", "")).rstrip("/").split("/")[-1]
-                        if region.get("path") else None, **meta})
+    frame.attrs.update({"source": str(where), "labels": spec.region_labels(meta), **meta})
     return frame
 
 

@@ -11,7 +11,6 @@ Authors and licence come from configuration (:func:`labkit.config.authors`, ``$L
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -113,14 +112,12 @@ def build_crate(staging: Path, contents: Contents, digests: Mapping[str, str], *
 def _folder_props(staging: Path, folder: str) -> dict[str, Any]:
     """A Zarr folder's description; an OME-Zarr one says which OME-NGFF version it follows."""
     props: dict[str, Any] = {"name": folder.rsplit("/", 1)[-1], "encodingFormat": "application/x-zarr"}
-    version = None
+    from labkit import _zarr
+    from labkit.ngff.spec import version_in
+
     try:
-        if (staging / folder / "zarr.json").is_file():
-            attrs = json.loads((staging / folder / "zarr.json").read_text()).get("attributes", {})
-            version = (attrs.get("ome") or {}).get("version")
-        elif (staging / folder / ".zattrs").is_file():
-            multiscales = json.loads((staging / folder / ".zattrs").read_text()).get("multiscales") or [{}]
-            version = multiscales[0].get("version")
+        attrs = _zarr.local_attributes(staging / folder)
+        version = version_in(attrs) if attrs is not None else None
     except (ValueError, AttributeError):
         version = None
     if version:

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from labkit._zarr import METADATA_FILES
+
 PRONOM = "https://www.nationalarchives.gov.uk/PRONOM/"
 
 
@@ -54,10 +56,7 @@ FORMATS: dict[str, Format] = {
     ".txt": Format("text/plain"),
     ".ipynb": Format("application/x-ipynb+json"),
     # the metadata files of a Zarr folder
-    "zarr.json": Format("application/json", "fmt/817", "JSON Data Interchange Format"),
-    ".zattrs": Format("application/json", "fmt/817", "JSON Data Interchange Format"),
-    ".zarray": Format("application/json", "fmt/817", "JSON Data Interchange Format"),
-    ".zgroup": Format("application/json", "fmt/817", "JSON Data Interchange Format"),
+    **dict.fromkeys(METADATA_FILES, Format("application/json", "fmt/817", "JSON Data Interchange Format")),
 }
 UNKNOWN = Format("application/octet-stream")
 #: suffixes of folders that are one dataset each (a Dataset entity with its files)

@@ -14,6 +14,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from labkit._version import labkit_version
+
 KEY_PACKAGES = ("numpy", "dask", "distributed", "xarray", "zarr", "tifffile", "pillow", "scipy", "scikit-image",
                 "pandas", "pyarrow", "s3fs")
 #: the key of a provenance record written before its result is (re)written: the result is unfinished until the
@@ -36,14 +38,6 @@ def unfinished(record: dict[str, Any]) -> str | None:
     if not record.get("code_hash") or not record.get("computed_at"):
         return "its provenance record is incomplete (no code hash or time): it was not finished by labkit.checkpoint"
     return None
-
-
-def labkit_version() -> str:
-    """The installed labkit version."""
-    try:
-        return version("labkit")
-    except PackageNotFoundError:  # pragma: no cover
-        return "0.0.0"
 
 
 def code_hash(func: Any) -> str:

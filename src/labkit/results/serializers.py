@@ -299,9 +299,11 @@ class OmeZarr(Serializer):
 
     def version_in(self, store: ResultStore) -> str:
         """The NGFF version written to ``store``: the one given, else the newest the store holds by default."""
+        from labkit import ngff
+
         if self.version is None:
-            return "0.4" if 2 in store.zarr_formats else "0.5"
-        if self.version == "0.4" and 2 not in store.zarr_formats:
+            return ngff.spec.version_of_format(2 if 2 in store.zarr_formats else 3)
+        if ngff.zarr_format_of(self.version) == 2 and 2 not in store.zarr_formats:
             raise FormatError(f"{store!r} holds zarr v3 only, and OME-NGFF 0.4 is zarr v2: use OmeZarr(version='0.5')"
                               " (or leave version out)")
         return self.version
@@ -328,7 +330,9 @@ class OmeZarr(Serializer):
 
     def exists(self, store: ResultStore, name: str) -> bool:
         """Whether the group's metadata, written last, is there."""
-        return store.exists(f"{name}/{'zarr.json' if self.version_in(store) == '0.5' else '.zattrs'}")
+        from labkit import _zarr, ngff
+
+        return store.exists(_zarr.attrs_key(name, ngff.zarr_format_of(self.version_in(store))))
 
     def __repr__(self) -> str:
         return f"OmeZarr(dims={self.dims!r}, channel_names={self.channel_names!r}, version={self.version!r})"

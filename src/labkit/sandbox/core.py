@@ -457,7 +457,7 @@ def plate_copies(seed: int = 0) -> dict[str, Any]:
     """
     import fcntl
 
-    from labkit import _zarr
+    from labkit import _zarr, ngff
     from labkit.synthetic import data_folder, hcs_plate
 
     out = {}
@@ -465,8 +465,8 @@ def plate_copies(seed: int = 0) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "write.lock", "w") as lock:  # sandboxes starting at once (test workers) write it once
         fcntl.flock(lock, fcntl.LOCK_EX)
-        for version in ("0.4", "0.5"):
-            if version == "0.5" and not _zarr.ZARR3:
+        for version in ngff.WRITABLE:
+            if ngff.zarr_format_of(version) == 3 and not _zarr.ZARR3:
                 continue
             with dask.config.set(scheduler="threads"):
                 out[version] = hcs_plate(folder / f"v{version}" / "plate-96.zarr", version=version, seed=seed,

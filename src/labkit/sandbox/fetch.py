@@ -83,7 +83,9 @@ def is_complete(folder: Path) -> bool:
         record = json.loads((folder.parent / _MARKER.format(name=folder.name)).read_text())
     except (OSError, ValueError):
         return False
-    return record.get("complete") is True and (folder / ".zgroup").is_file()
+    from labkit._zarr import is_local_group
+
+    return record.get("complete") is True and is_local_group(folder)
 
 
 def _download(url: str, output_file: str, _pooch: Any) -> None:

@@ -52,11 +52,11 @@ def idr_copies(source: Path, data_dir: Path) -> dict[str, Path]:
 
 
 def _copies(source: Path, data_dir: Path) -> dict[str, Path]:
-    from labkit import _zarr
+    from labkit import _zarr, ngff
 
     out = {}
-    for version, write in (("0.4", _write_v04), ("0.5", _write_v05)):
-        if version == "0.5" and not _zarr.ZARR3:
+    for version, write in zip(ngff.WRITABLE, (_write_v04, _write_v05), strict=True):
+        if ngff.zarr_format_of(version) == 3 and not _zarr.ZARR3:
             continue  # zarr format 3 needs zarr-python 3 (the itk profile runs zarr 2.18)
         name = catalog.IDR_IMAGE.zarr_url_of(version).rstrip("/").rsplit("/", 1)[-1]
         dest = data_dir / f"idr-v{version}" / name
@@ -120,24 +120,25 @@ def _write_v04_labels(dest: Path) -> None:
     import tempfile
 
     import numpy as np
-    import zarr
+
+    from labkit import _zarr, ngff
+    from labkit.ngff.labels import LABELS, label_path
 
     with tempfile.TemporaryDirectory() as tmp:
         for name, raw in _real_v05().items():
-            if name.startswith("labels/"):
+            if name.startswith(f"{LABELS}/"):
                 (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
                 (Path(tmp) / name).write_bytes(raw)
-        labels_v05 = zarr.open_group(Path(tmp) / "labels" / "0", mode="r", zarr_format=3)
-        attrs = dict(labels_v05.attrs)["ome"]
-        root = zarr.open_group(str(dest), mode="r+", zarr_format=2)
-        labels = root.require_group("labels")
-        labels.attrs.update({"labels": ["0"]})
+        labels_v05 = _zarr.open_group(str(Path(tmp) / label_path("0")), mode="r", zarr_format=3)
+        attrs = ngff.labels.converted_label_attrs(dict(labels_v05.attrs), "0.4")
+        root = _zarr.open_group(str(dest), mode="r+", zarr_format=ngff.zarr_format_of("0.4"))
+        labels = root.require_group(LABELS)
+        labels.attrs.update(ngff.labels.labels_attrs("0.4", ["0"]))
         label = labels.require_group("0")
-        multiscale = {**attrs["multiscales"][0], "version": "0.4"}
-        for ds in multiscale["datasets"]:
-            data = np.asarray(labels_v05[ds["path"]][:])
+        for path in ngff.spec.dataset_paths(attrs):
+            data = np.asarray(labels_v05[path][:])
             # 64 planes a chunk (IDR's own v0.4 label chunks are not recorded; its v0.5 ones hold 10-59 planes)
-            arr = label.create_array(ds["path"], shape=data.shape, dtype=data.dtype,
+            arr = label.create_array(path, shape=data.shape, dtype=data.dtype,
                                      chunks=(1, 64) + data.shape[2:], overwrite=True)
             arr[...] = data
-        label.attrs.update({"multiscales": [multiscale], "image-label": {"version": "0.4", **attrs["image-label"]}})
+        label.attrs.update(attrs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from labkit._zarr import is_local_group
 from labkit.catalog import IDR_IMAGE
 from labkit.errors import SandboxError
 
@@ -49,7 +50,7 @@ def idr_image_path(*, beside_checkout: bool = True, fetch: bool = True, progress
         for parent in Path(__file__).resolve().parents:
             candidates += [parent / "shared" / "data" / "idr" / IDR_ZARR_NAME, parent / "data" / "idr" / IDR_ZARR_NAME]
     for c in candidates:
-        if c.name == IDR_ZARR_NAME and (c / ".zgroup").is_file():
+        if c.name == IDR_ZARR_NAME and is_local_group(c):
             return c
     cached = cache_path()
     if is_complete(cached):

@@ -222,18 +222,15 @@ def hcs_plate(
             field_seed = seed * 100_003 + i * 97 + f
             target = max(1, int(round(mean + np.random.default_rng(field_seed).integers(-1, 2))))
             jobs.append((well, f, target, field_seed))
-    zarr_format = 2 if version == "0.4" else 3
     store = open_store(dest, mode="w")
-    root = _zarr.open_group(store, mode="w" if overwrite else "w-", zarr_format=zarr_format)
-    wells_json = [{"path": f"{row_names[v['row']]}/{col_names[v['column']]}", "rowIndex": v["row"],
-                   "columnIndex": v["column"]} for v in layout.values()]
+    root = _zarr.open_group(store, mode="w" if overwrite else "w-", zarr_format=ngff.zarr_format_of(version))
+    wells_json = [ngff.plate.well_json(row_names[v["row"]], col_names[v["column"]], v["row"], v["column"])
+                  for v in layout.values()]
     for r in sorted({v["row"] for v in layout.values()}):
         root.create_group(row_names[r])
-    for w in wells_json:
-        grp = root[w["path"].split("/")[0]].create_group(w["path"].split("/")[1])
-        images = [{"path": str(f), "acquisition": 0} for f in range(fields)]
-        grp.attrs.update({"well": {"images": images, "version": "0.4"}} if version == "0.4"
-                         else {"ome": {"version": "0.5", "well": {"images": images}}})
+    for v in layout.values():
+        grp = root[row_names[v["row"]]].create_group(col_names[v["column"]])
+        grp.attrs.update(ngff.plate.well_attrs(version, [str(f) for f in range(fields)]))
 
     counts: dict[str, list[int]] = {w: [0] * fields for w in layout}
 
@@ -262,14 +259,7 @@ def hcs_plate(
         "ec50_um": EC50_UM,
         "parameters": params,
     }
-    plate = {"name": name, "rows": [{"name": n} for n in row_names], "columns": [{"name": n} for n in col_names],
-             "wells": wells_json, "field_count": fields,
-             "acquisitions": [{"id": 0, "name": "synthetic", "maximumfieldcount": fields}]}
-    if version == "0.4":
-        attrs = {"plate": {"version": "0.4", **plate}}
-    else:
-        # ome-zarr-py writes the plate's version here too (and ome-zarr-models warns without it)
-        attrs = {"ome": {"version": "0.5", "plate": {"version": "0.5", **plate}}}
+    attrs = ngff.plate.plate_attrs(version, ngff.plate.plate_json(name, row_names, col_names, wells_json, fields))
     root.attrs.update({**attrs, "labkit_truth": truth})  # last: a plate with its truth is a complete plate
     return _result(str(dest), version, truth, pd)
 
