@@ -242,6 +242,11 @@ def attrs_key(path: str, zarr_format: int) -> str:
     return f"{path}/{ATTRS_DOC[zarr_format]}"
 
 
+def node_key(path: str = "") -> str:
+    """The key of the document of a zarr v3 node (group or array) at ``path``; ``""``: the root's."""
+    return f"{path}/{GROUP_DOC[3]}" if path else GROUP_DOC[3]
+
+
 def array_key(path: str, zarr_format: int) -> str:
     """The key of the metadata document of the array at ``path`` (``.zarray`` or ``zarr.json``)."""
     return f"{path}/{ARRAY_DOC[zarr_format]}"

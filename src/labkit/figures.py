@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit._text import plural
 from labkit.errors import FormatError
 from labkit.units import voxel_size
 from labkit.viewers import _bar_length, outlines
@@ -198,7 +199,8 @@ def channel_legend(fig: Any, names: Sequence[str], colors: Sequence[str], **lege
     from matplotlib.patches import Patch
 
     if len(names) != len(colors):
-        raise FormatError(f"{len(names)} channel names and {len(colors)} colours: give one colour per channel")
+        raise FormatError(f"{plural(len(names), 'channel name')} and {plural(len(colors), 'colour')}: give one colour "
+                          "per channel")
     options = {"loc": "lower center", "ncol": len(names), "frameon": False, "bbox_to_anchor": (0.5, -0.04),
                **legend}
     return fig.legend(handles=[Patch(color=_hex(c), label=str(n)) for n, c in zip(names, colors, strict=True)],

@@ -27,10 +27,6 @@ ZARR_FILES = ("zarr.json", ".zattrs", ".zgroup", ".zarray", ".zmetadata")
 _PATH = re.compile(r"(^|/)(labels|tables)/")
 #: methods whose first argument names a metadata key or a group
 _KEY_METHODS = {"get", "pop", "setdefault", "require_group", "create_group", "group_keys"}
-#: modules another change owns, not yet moved to the packages (each with its reason)
-PENDING = {
-    "labkit.results.versioned": {"zarr"},  # its store's keys are being split out by another change (issue 31)
-}
 #: literals that look like NGFF and are not: (module, literal) -> what they are
 NOT_NGFF = {
     ("labkit.transfer_meter", "labels"): "a named group of the meter's own regular expression",
@@ -101,8 +97,7 @@ def _offenders() -> dict[str, list[tuple[int, str, str]]]:
         name = _module(path)
         found = [f for f in scan(path.read_text())
                  if not (f[1] == "ngff" and (name == "labkit.ngff" or name.startswith("labkit.ngff.")))
-                 and not (f[1] == "zarr" and name == "labkit._zarr")
-                 and f[1] not in PENDING.get(name, ()) and (name, f[2]) not in NOT_NGFF]
+                 and not (f[1] == "zarr" and name == "labkit._zarr") and (name, f[2]) not in NOT_NGFF]
         if found:
             out[name] = found
     return out

@@ -24,6 +24,7 @@ from urllib.parse import quote, unquote
 import numpy as np
 
 from labkit._lazy import attempt_import
+from labkit._zarr import node_key
 from labkit.results.result_store import PROVENANCE_SUFFIX
 
 #: chunk size of a single-file result's bytes in the repository
@@ -51,7 +52,7 @@ def _inner_keys(name: str) -> list[str]:
 
 def exists(store: Any, name: str) -> bool:
     """Whether ``name`` (a result, or a key inside a folder result) is in ``store``."""
-    return any(_exists(store, key) for key in [f"{node_name(name)}/zarr.json", *_inner_keys(name)])
+    return any(_exists(store, key) for key in [node_key(node_name(name)), *_inner_keys(name)])
 
 
 def read_file(store: Any, name: str) -> bytes | None:
@@ -102,7 +103,7 @@ def list_names(store: Any, prefix: str = "") -> list[str]:
     names = []
     for node in _sync_list(store.list_dir("")):
         name = unquote(node)
-        if node == "zarr.json" or name.endswith(PROVENANCE_SUFFIX) or not (
+        if node == node_key() or name.endswith(PROVENANCE_SUFFIX) or not (
                 name.startswith(prefix) or prefix.startswith(name + "/")):
             continue
         item = zarr.open(store, path=node, mode="r")
@@ -126,7 +127,7 @@ def file_attributes(store: Any) -> dict[str, dict[str, Any]]:
 
 def has_root(store: Any) -> bool:
     """Whether the repository has its root group (results are its children)."""
-    return bool(_sync(store.exists("zarr.json")))
+    return bool(_sync(store.exists(node_key())))
 
 
 def _sync(coroutine: Any) -> Any:
