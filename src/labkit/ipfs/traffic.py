@@ -2,8 +2,8 @@
 
 labkit's IPFS node (the sandbox's, and the one :class:`labkit.ipfs.IPFSWorkerPlugin` starts on every worker)
 counts the requests its gateway answered, the paths it served and the blocks it stores
-(:func:`labkit.ipfs.stats`). :class:`labkit.ipfs.TrafficMeter` reads them before and after a computation and says how the
-data travelled: through the publisher's gateway, or peer to peer (bitswap) into the workers' nodes.
+(:func:`labkit.ipfs.stats`). :class:`labkit.ipfs.TrafficMeter` reads them before and after a computation and
+says how the data travelled: through the publisher's gateway, or peer to peer (bitswap) into the workers' nodes.
 
 Examples
 --------
