@@ -165,3 +165,22 @@ def blend_channels(planes: Sequence[Any], colors: Sequence[str], shape: tuple[in
         weights = np.array([int(color[k : k + 2], 16) / 255 for k in (0, 2, 4)])
         rgb = np.maximum(rgb, np.asarray(plane)[..., None] * weights)
     return rgb
+
+
+def label_maxima(values: Any, labels: Any, count: int) -> Any:
+    """The largest of ``values`` under each label ``1 .. count`` (``-inf`` for a label with no voxel).
+
+    One pass over the voxels, where ``scipy.ndimage.maximum(values, labels, index)`` sorts them all: on a
+    volume of some 10⁷ voxels, a fraction of a second instead of seconds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> label_maxima(np.array([1.0, 5.0, 2.0, 7.0]), np.array([1, 1, 2, 0]), 3).tolist()
+    [5.0, 2.0, -inf]
+    """
+    import numpy as np
+
+    out = np.full(int(count) + 1, -np.inf)
+    np.maximum.at(out, np.asarray(labels).ravel(), np.asarray(values, dtype=np.float64).ravel())
+    return out[1:]

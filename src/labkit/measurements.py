@@ -111,27 +111,33 @@ def _channels(image: Any, lab: Any) -> tuple[list[str], Any]:
 
 
 def _block_table(labels: np.ndarray, image: np.ndarray | None, origin: tuple[int, ...]) -> Any:
-    """Per object of one block: voxel count, coordinate sums, bounding box, intensity sums and maxima."""
-    import pandas as pd
-    from scipy import ndimage
+    """Per object of one block: voxel count, coordinate sums, bounding box, intensity sums and maxima.
 
-    ids, inverse, counts = np.unique(labels.ravel(), return_inverse=True, return_counts=True)
+    One sort of the block's labels groups every object's voxels; each statistic is then one pass over the
+    groups (``reduceat``), not a sort of the whole block per statistic as ``scipy.ndimage``'s label functions do.
+    """
+    import pandas as pd
+
+    flat = labels.ravel()
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ids = ordered[starts]
     keep = ids > 0
-    columns: dict[str, Any] = {"label": ids[keep], "n": counts[keep]}
+    columns: dict[str, Any] = {"label": ids[keep], "n": np.diff(np.r_[starts, flat.size])[keep]}
     if not keep.any():
         return pd.DataFrame(columns)
-    index = ids[keep]
-    for axis, coord in enumerate(np.indices(labels.shape, sparse=True)):
+    for axis, coord in enumerate(np.unravel_index(order, labels.shape)):
         name = SPATIAL[-labels.ndim:][axis]
-        full = np.broadcast_to(coord + origin[axis], labels.shape)
-        columns[f"sum_{name}"] = ndimage.sum_labels(full, labels, index)
-        columns[f"min_{name}"] = ndimage.minimum(full, labels, index)
-        columns[f"max_{name}"] = ndimage.maximum(full, labels, index)
+        coord = coord + origin[axis]
+        columns[f"sum_{name}"] = np.add.reduceat(coord, starts)[keep].astype(np.float64)
+        columns[f"min_{name}"] = np.minimum.reduceat(coord, starts)[keep]
+        columns[f"max_{name}"] = np.maximum.reduceat(coord, starts)[keep]
     if image is not None:
         for c, plane in enumerate(image):
-            values = plane.astype(np.float64)
-            columns[f"isum_{c}"] = ndimage.sum_labels(values, labels, index)
-            columns[f"imax_{c}"] = ndimage.maximum(values, labels, index)
+            values = np.asarray(plane).ravel()[order].astype(np.float64)
+            columns[f"isum_{c}"] = np.add.reduceat(values, starts)[keep]
+            columns[f"imax_{c}"] = np.maximum.reduceat(values, starts)[keep]
     return pd.DataFrame(columns)
 
 

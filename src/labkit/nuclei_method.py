@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from labkit._images import label_maxima
 from labkit.errors import FormatError
 
 __all__ = ["NucleiParameters", "estimate_parameters", "halo", "segment", "segment_block"]
@@ -440,8 +441,7 @@ def _component_diameters(mask: np.ndarray, spacing: tuple[float, ...]) -> tuple[
         return np.zeros(0), np.zeros(0)
     voxel = float(np.prod(spacing))
     sizes = np.bincount(labels.ravel())[1:] * voxel
-    inscribed = 2 * np.asarray(ndimage.maximum(ndimage.distance_transform_edt(mask, sampling=spacing), labels,
-                                               np.arange(1, n + 1)))
+    inscribed = 2 * label_maxima(ndimage.distance_transform_edt(mask, sampling=spacing), labels, n)
     if len(spacing) == 2:
         equivalent = 2 * np.sqrt(sizes / math.pi)
     else:

@@ -41,6 +41,7 @@ import numpy as np
 from scipy import ndimage
 
 from labkit._bars import progress_bar
+from labkit._images import label_maxima
 from labkit._lazy import attempt_import
 from labkit._text import plural
 from labkit.errors import FormatError, IntegrityError
@@ -634,7 +635,7 @@ def _split_seeds(parts: np.ndarray, count: int, distance: np.ndarray, spacing: t
     index = np.arange(1, count + 1)
     volume = np.bincount(parts.ravel(), minlength=count + 1)[1:] * float(np.prod(spacing))
     equivalent = 2 * (np.sqrt(volume / math.pi) if parts.ndim == 2 else np.cbrt(3 * volume / (4 * math.pi)))
-    inscribed = 2 * np.asarray(ndimage.maximum(distance, parts, index), float)
+    inscribed = 2 * label_maxima(distance, parts, count)
     loose = index[equivalent > _COMPACT * np.maximum(inscribed, 1e-6)]
     if not len(loose):
         return parts
