@@ -458,9 +458,15 @@ def write_labels(
         multiscale = _multiscale_json(meta, keep, name, version, "nearest",
                                       "the labels at each level of the image: nearest pixel (stride), no smoothing")
         group.attrs.update(ngff_labels.label_image_attrs(version, multiscale, image_label))
+        record: dict[str, Any] = {}
         made_by = getattr(labels, "attrs", {}).get("method")
         if isinstance(made_by, Mapping):  # what segmented them (segment_nuclei: a trained model's id and URL)
-            group.attrs["labkit"] = {"method": {str(k): str(v) for k, v in made_by.items()}}
+            record["method"] = {str(k): str(v) for k, v in made_by.items()}
+        given = [str(d) for d in getattr(labels, "dims", names) if d != "c"]
+        if set(given) != set(names):  # axes of size 1 added (a time point's labels): read back without them
+            record["dims"] = given
+        if record:
+            group.attrs["labkit"] = record
         if table is not None:  # the feature table in the image (tables/<name>), as Fractal and ngio read it
             tables.write_into(root, table, name, name, overwrite=overwrite)
         listed = [n for n in ngff_labels.labels_listed_in(labels_group.attrs, version) if n != name] + [name]
@@ -627,7 +633,9 @@ def open_labels(url: Any, name: str = "nuclei", level: int = 0,
     hold the ``image-label`` metadata: ``colors`` (label value -> RGBA) and ``properties`` (label value ->
     dict), and ``image_label`` as stored. They are dicts that print as a summary (``25 label colours
     (values 1-25)``), so displaying the labels shows a few lines whatever their number; index them, or
-    ``dict(...)`` them, for the values.
+    ``dict(...)`` them, for the values. ``written_dims`` are the dims the labels had when written: labels of
+    one time point of a ``(t, c, z, y, x)`` image were written with a ``t`` axis of size 1 that
+    ``labels.isel(t=0)`` takes off (:class:`labkit.results.NgffLabels` does it when it reads a result back).
 
     Examples
     --------
@@ -671,6 +679,7 @@ def open_labels(url: Any, name: str = "nuclei", level: int = 0,
         "colors": LabelColors(ngff_labels.colors_of(image_label)),
         "properties": LabelProperties(ngff_labels.properties_of(image_label)),
         "image_label": ImageLabel(image_label),
+        "written_dims": tuple(dict(group.attrs).get("labkit", {}).get("dims", dims)),
     })
     return out
 

@@ -225,3 +225,32 @@ def test_default_method_does_not_depend_on_the_blocks_on_the_real_idr_volume():
     f1 = match_objects(relabel_sequential(labels)[0], relabel_sequential(whole)[0])["f1"]
     print("IDR 6001240 z 60-180, halo", blocks.attrs["halo"], "objects", len(np.unique(whole)) - 1, "F1", f1)
     assert len(np.unique(whole)) - 1 >= 20 and f1 >= 0.98
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_labels_of_one_time_point_read_back_as_they_were_returned(tmp_path, version):
+    """An image with a time axis (t, c, z, y, x, as IDR's v0.1 copy): its labels are written with the image's t
+    (NGFF: the labels' axes are the image's), and the checkpoint gives back the (z, y, x) labels it was handed."""
+    from labkit import ngff
+    from labkit.labels import open_labels
+    from labkit.load_remote import open_image
+    from labkit.results import NgffLabels, checkpoint
+
+    vol = nuclei_volume((12, 64, 64), 4, seed=5)
+    ngff.write_image(tmp_path / "tc.ome.zarr", vol.image[None, None], axes="tczyx", channel_names=["dna"],
+                     version=version)
+    image = open_image(tmp_path / "tc.ome.zarr")
+    assert image.dims == ("t", "c", "z", "y", "x")
+
+    @checkpoint(tmp_path / "results", target="{name}.ome.zarr", serializer=NgffLabels("found", image=str(tmp_path /
+                                                                                                       "tc.ome.zarr")))
+    def nuclei(name):
+        return segment_nuclei(image.sel(c="dna").isel(t=0), method=threshold, halo=(6, 16, 16))
+
+    fresh = nuclei("one")
+    again = nuclei("one")
+    assert nuclei.state("one") == "fresh" and fresh.dims == again.dims == ("z", "y", "x")
+    np.testing.assert_array_equal(again.values, fresh.values)
+    stored = open_labels(tmp_path / "results" / "one.ome.zarr", "found")
+    assert stored.dims == ("t", "z", "y", "x") and stored.attrs["written_dims"] == ("z", "y", "x")
+    np.testing.assert_array_equal(stored.isel(t=0).values, fresh.values)

@@ -417,6 +417,8 @@ class NgffLabels(Serializer):
         from labkit.labels import open_labels
 
         labels = open_labels(store.zarr_location(name), self.name, storage_options=store.storage_options)
+        added = [d for d in labels.dims if d not in labels.attrs["written_dims"]]  # e.g. the image's t
+        labels = labels.isel(dict.fromkeys(added, 0)) if added else labels  # as the result was returned
         if not self.table:
             return labels
         from labkit.tables import open_table
