@@ -10,8 +10,8 @@ NODE_DIR := src/labkit/ipfs/js
 PY_STAMP := $(VENV)/.stamp-install
 NODE_STAMP := $(NODE_DIR)/node_modules/.stamp-install
 # pytest processes of the main suite (each file's tests in one, each with its own test sandbox): most tests wait
-# on servers and subprocesses, so two share two cores well
-TEST_WORKERS ?= 2
+# on servers, subprocesses and SLURM jobs, so three keep two cores busy (make test used 60 % of them with two)
+TEST_WORKERS ?= 3
 # the itk profile: a second environment with zarr 2.18 and itkwidgets (which needs zarr<3)
 ITK_VENV := .venv-itk
 ITK_STAMP := $(ITK_VENV)/.stamp-install
@@ -72,13 +72,12 @@ tutorials: setup
 site: setup
 	$(BIN)/python docs/build_site.py
 
-# the stored notebooks run first (their executed copies make the book), then the book, whose browser test is in
-# the suite, then the suite and the itk profile
+# the stored notebooks run first (their executed copies make the book), the itk profile beside them (its own
+# environment and sandbox), then the book, whose browser test is in the suite, then the suite
 test: setup
-	$(MAKE) test-notebooks
+	$(MAKE) --no-print-directory -j 2 -O line test-notebooks test-itk
 	$(BIN)/python docs/build_site.py
 	$(BIN)/python -m pytest --durations=20 -n $(TEST_WORKERS) --dist loadfile
-	$(MAKE) test-itk
 
 # Every tutorial as stored, the way a user who opens it in JupyterLab runs it: Run All (every code cell sent to one
 # kernel at once), default parameters, from a stopped sandbox to a stopped sandbox (tests/notebooks/run_stored.py).
