@@ -32,8 +32,8 @@ ROWS = [chr(ord("A") + i) for i in range(26)] + [f"A{chr(ord('A') + i)}" for i i
 COLUMNS = [str(c) for c in range(1, 49)]
 FIELDS = 4  # a well at 1x
 SHAPE = [2, 2048, 2048]  # c, y, x of a field (uint16: 16 MiB), chunks of 1 x 1024 x 1024
-SCALES = [float(s) for s in os.environ.get("LABKIT_BENCH_SCALES", "0.25,1,4").split(",")]
-MAP_SCALES = [float(s) for s in os.environ.get("LABKIT_BENCH_MAP_SCALES", "0.25,1").split(",")]
+SCALES = [float(s) for s in os.environ.get("LABKIT_BENCH_SCALES", "0.25,1,4").split(",") if s]
+MAP_SCALES = [float(s) for s in os.environ.get("LABKIT_BENCH_MAP_SCALES", "0.25,1").split(",") if s]
 #: where the listing goes: "s3" (the sandbox's, read with its key) or "local" (a temporary folder)
 WHERE = os.environ.get("LABKIT_BENCH_SCALE_STORE", "s3")
 

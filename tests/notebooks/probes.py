@@ -127,7 +127,7 @@ PROBES = {
          "runs": "len(history)", "v1_same": "bool(v1_same)",
          "published": "{where: report.ok for where, report in checks.items()}", "cid": "on_ipfs.cid",
          "package_version": "on_s3.root.get('version')", "package_files": "len(on_s3.files)",
-         "package_authors": "on_s3.authors",
+         "authors": "authors", "package_authors": "on_s3.authors",
          "changes": "{f'{s}|{c}': int(n) for (s, c), n in changes.groupby('step').change.value_counts().items()}",
          "changed_parameters": "sorted(set(changes.parameters))",
          "cluster": "panel.cluster"}),

@@ -20,7 +20,8 @@ from typing import Any
 #: HTTP clients left open (aiohttp's "Unclosed client session", "Unclosed connector", aiohttp-retry's "Aiohttp
 #: retry client was not closed")
 PROBLEMS = re.compile(r"Traceback \(most recent call last\)|\bERROR\b|Exception ignored|CommClosedError|BrokenPipe"
-                      r"|\bdistributed(\.\w+)* - WARNING\b|\bUnclosed\b|\bwas not closed\b")
+                      r"|\bdistributed(\.\w+)* - WARNING\b|\bUnclosed\b|\bwas not closed\b"
+                      r"|\b\w*Warning: ")  # a Python warning: red under the cell in JupyterLab
 
 
 def run_all(notebook: Path, parameters: dict[str, Any], extra: str = "", timeout: float = 600,

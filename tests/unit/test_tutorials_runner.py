@@ -33,3 +33,13 @@ def test_each_notebook_is_announced_as_it_starts_and_ends_without_kernel_warning
     assert "eavesdropping" not in run.stdout + run.stderr and "without encryption" not in run.stdout + run.stderr
     executed = json.loads((tmp_path / "out" / "00_fine.ipynb").read_text())
     assert "live 2" in "".join(executed["cells"][-1]["outputs"][0]["text"])
+
+
+def test_run_all_refuses_a_python_warning_and_passes_plain_output(tmp_path):
+    """A warning shows red under its cell in JupyterLab: the Run All check of the tutorials refuses it."""
+    from tests.notebooks.run_all import problems, run_all
+
+    nb = _notebook(tmp_path / "w.ipynb", ["x = 1", "import warnings\nwarnings.warn('shown in red', UserWarning)",
+                                          "print('a warning is no problem in plain words')"])
+    found = problems(run_all(nb, {}, cwd=tmp_path))
+    assert len(found) == 1 and "UserWarning: shown in red" in str(found[0])
