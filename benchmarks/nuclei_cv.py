@@ -2,6 +2,10 @@
 
     cd <repository> && PYTHONPATH=src:. python benchmarks/nuclei_cv.py        # about 15 minutes on one core
 
+Each set's scores on the grid are cached (``$LABKIT_NUCLEI_CV_CACHE``, default
+``/tmp/labkit-nuclei-cv-grid.json``); ``--cached`` reuses the sets found there (delete a set's entry, "2d" or
+"3d", to re-run it after changing the method for those images only).
+
 The development set (``nuclei_data.py``): 43 BBBC039 fields, 54 DSB2018 fluorescence images, the StarDist
 sample (2D, expert truth); the 16-cell BBBC050 embryo (3D, expert truth) with three variants of it (the same
 nuclei under z attenuation, a cytoplasmic haze and fourfold uneven brightness: what another stage or microscope
@@ -21,6 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -157,7 +162,7 @@ def summary(held: dict) -> dict:
 
 
 def main() -> None:
-    cache = Path("/tmp/labkit-nuclei-cv-grid.json")
+    cache = Path(os.environ.get("LABKIT_NUCLEI_CV_CACHE", "/tmp/labkit-nuclei-cv-grid.json"))
     grids = json.loads(cache.read_text()) if cache.exists() and "--cached" in sys.argv else {}
     for dim, sets, grid in (("3d", SETS_3D, GRID_3D), ("2d", SETS_2D, GRID_2D)):
         if dim not in grids:

@@ -83,6 +83,10 @@ _SHOULDER = (0.0, 2.0)  # (2D, 3D) an object whose peak touches an object this m
                         # shoulder, dropped (_without_shoulders); 0: none dropped
 _DOG = (0.2, 0.4)   # Gaussian sigmas of the blob detector (_band), fractions of the diameter
 _REACH = 1.25       # an object's voxels lie within this fraction of the diameter of its seed
+_BLOB_SCALES = 14   # scales of the blob detector that checks the diameter (_blob_diameter), 3 voxels to 1/4 image
+_TOO_LARGE = 5.0    # (a ratio) in 2D, a diameter this many times the blobs' is a tissue or embryo, not a nucleus ...
+_BLOB_BIAS = 1.2    # ... then the nuclei's diameter is the blobs' times this (the median ratio of the two where
+                    # the first is right: a nucleus' bright middle makes the Laplacian of Gaussian peak small)
 
 
 @dataclass(frozen=True)
@@ -469,13 +473,46 @@ def _diameter(masks: list[np.ndarray], spacing: tuple[float, ...]) -> float | No
     return max(float(np.median(values)), 3 * min(spacing))
 
 
+def _blob_diameter(datas: list[np.ndarray], spacing: tuple[float, ...]) -> float | None:
+    """The median diameter of the blobs of a scale-normalised Laplacian of Gaussian (maxima in space and scale).
+
+    A check on the components' diameter: an embryo or a tissue full of nuclei is one compact component, whose
+    diameter is many times its nuclei's; the blob detector sees the nuclei inside it. The largest sample, strided
+    to at most about a million voxels; scales from 3 voxels to a quarter of the sample; blobs above half the
+    99th percentile of the responses (not noise). For a disc of diameter D the response peaks at D.
+    """
+    data = max(datas, key=lambda d: d.size)
+    step = max(1, int(math.ceil((data.size / 1_000_000) ** (1 / data.ndim))))
+    data = data[(slice(None, None, step),) * data.ndim]
+    sp = tuple(s * step for s in spacing)
+    low = 3 * min(sp)
+    high = min(s * n for s, n in zip(sp, data.shape, strict=True)) / 4
+    if high <= 2 * low:
+        return None
+    diameters = np.geomspace(low, high, _BLOB_SCALES)
+    stack = np.empty((len(diameters), *data.shape), np.float32)
+    for k, d in enumerate(diameters):
+        sigma = d / (2 * math.sqrt(data.ndim))
+        stack[k] = -sigma**2 * ndimage.gaussian_laplace(data, _voxels(sigma, sp), mode="nearest")
+    peak = (stack == ndimage.maximum_filter(stack, size=3, mode="nearest")) & (stack > 0)
+    peak[0] = peak[-1] = False
+    where = np.argwhere(peak)
+    if len(where) == 0:
+        return None
+    values = stack[tuple(where.T)]
+    strong = values > 0.5 * np.percentile(values, 99)
+    return float(np.median(diameters[where[strong, 0]]))
+
+
 def estimate_parameters(samples: Sequence[np.ndarray], spacing: Sequence[float] | None = None,
                         diameter: float | None = None) -> NucleiParameters:
     """Estimate the global parameters of :func:`segment_block` from full-resolution crops of an image.
 
     The nucleus diameter (unless given) is the median equivalent diameter of the compact connected
     components of a first foreground (Otsu's threshold of the square root of the smoothed intensity), refined
-    once after background correction; the threshold is Otsu's threshold of the square root of the
+    once after background correction; in 2D, when that first diameter is over ``_TOO_LARGE`` (5) times the
+    median blob of a multi-scale Laplacian of Gaussian (an embryo or a tissue full of nuclei seen as one
+    component), the blobs' diameter times ``_BLOB_BIAS`` (1.2) is used instead; the threshold is Otsu's threshold of the square root of the
     background-corrected, smoothed intensity, pooled over the samples.
 
     Parameters
@@ -518,6 +555,9 @@ def estimate_parameters(samples: Sequence[np.ndarray], spacing: Sequence[float] 
         if estimate is None:
             raise FormatError("no nuclei found in the samples to estimate their diameter: pass diameter=, or "
                               "samples that hold nuclei")
+        blobs = _blob_diameter(datas, sp) if ndim == 2 else None  # in 3D noise passes for small blobs
+        if blobs is not None and estimate > _TOO_LARGE * blobs:
+            estimate = _BLOB_BIAS * blobs  # one component is a whole embryo or tissue full of nuclei
         for _ in range(2):  # refine after background correction, with the diameter's own filters
             corr = [_corrected(d, sp, estimate) for d in datas]
             cut = _threshold(np.concatenate([_subsample(c) for c in corr]))

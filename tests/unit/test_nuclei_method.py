@@ -168,6 +168,19 @@ def test_estimated_diameter_follows_the_nucleus_size():
     assert estimate_parameters([small], spacing=(0.5, 0.5), diameter=3.0).diameter == 3.0
 
 
+def test_nuclei_filling_an_embryo_are_not_taken_for_one_nucleus(monkeypatch):
+    """An embryo full of nuclei is one compact component: the blob detector sees the nuclei inside it (2D)."""
+    from scipy import ndimage
+
+    plane = touching_nuclei((300, 600), 220, seed=2, radius=(5.0, 6.0))  # about 11 px across
+    yy, xx = np.mgrid[:300, :600]
+    embryo = ((yy - 150) / 120) ** 2 + ((xx - 300) / 260) ** 2 <= 1
+    image = ndimage.gaussian_filter(plane.image * embryo + embryo * 0.5 * float(np.percentile(plane.image, 99)), 1)
+    assert 7 <= estimate_parameters([image]).diameter <= 16
+    monkeypatch.setattr(nuclei_method, "_TOO_LARGE", float("inf"))  # without the check: the embryo's size
+    assert estimate_parameters([image]).diameter > 100
+
+
 def test_empty_image_gives_no_nuclei():
     p = NucleiParameters(spacing=(1.0, 1.0), diameter=10.0, threshold=50.0)
     assert not segment_block(np.full((64, 64), 20, np.uint16), p).any()
