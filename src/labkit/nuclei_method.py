@@ -12,7 +12,9 @@ bounded reach), so its result at a voxel depends only on the image within :func:
    at their half-maximum edge, not at the dim nuclei's threshold); holes smaller than a nucleus filled;
 4. markers: maxima of a score that is high in the middle of a nucleus (the distance to the background, in µm,
    capped, in units of the radius, times the square root of the blurred intensity relative to its local
-   maximum) that rise at least 0.05 above their saddle (h-maxima) and are at least a radius apart;
+   maximum) that rise at least 0.05 above their saddle (h-maxima) and are at least a radius apart; in 2D the
+   distance is half to the background, half to a tighter foreground (above ``_TIGHT`` of the local maximum),
+   so two touching nuclei with a shallow dip in intensity between them show a neck and get a seed each;
 5. a seeded watershed of that score inside the foreground;
 6. in 3D, shoulders dropped: an object whose blob-detector peak (a difference of Gaussians of 0.2 and 0.4
    diameter) touches an object at least ``_SHOULDER`` times brighter is the glow of that nucleus (out-of-focus
@@ -21,7 +23,7 @@ bounded reach), so its result at a voxel depends only on the image within :func:
    maximum of its background-corrected intensity smoothed over 0.15 diameter) are dropped, so a nucleus is as
    large as its profile says, bright or dim; objects smaller than a fraction of the typical nucleus dropped.
 
-The constants of steps 6 and 7 (separately for 2D and 3D images) were chosen by cross-validation on the
+The constants of steps 4 (``_TIGHT``), 6 and 7 (separately for 2D and 3D images) were chosen by cross-validation on the
 development set (``benchmarks/nuclei_cv.py``; the held-out figures are in ``tests/unit/nuclei_cv.json``).
 
 Examples
@@ -83,6 +85,9 @@ _SHOULDER = (0.0, 2.0)  # (2D, 3D) an object whose peak touches an object this m
                         # shoulder, dropped (_without_shoulders); 0: none dropped
 _DOG = (0.2, 0.4)   # Gaussian sigmas of the blob detector (_band), fractions of the diameter
 _REACH = 1.25       # an object's voxels lie within this fraction of the diameter of its seed
+_TIGHT = (0.65, 0.0)  # (2D, 3D) the seeds' distance term also from a tighter foreground: above this fraction of
+                     # the local maximum (two touching nuclei with a shallow dip between them get a neck); 0: none
+_BLEND = 0.5        # ... the share of that tighter distance in the distance term
 _BLOB_SCALES = 14   # scales of the blob detector that checks the diameter (_blob_diameter), 3 voxels to 1/4 image
 _TOO_LARGE = 5.0    # (a ratio) in 2D, a diameter this many times the blobs' is a tissue or embryo, not a nucleus ...
 _BLOB_BIAS = 1.2    # ... then the nuclei's diameter is the blobs' times this (the median ratio of the two where
@@ -200,7 +205,8 @@ def _foreground(corr: np.ndarray, parameters: NucleiParameters) -> tuple[np.ndar
     return padded[(slice(1, -1),) * mask.ndim], local_max
 
 
-def _score(data: np.ndarray, mask: np.ndarray, parameters: NucleiParameters) -> np.ndarray:
+def _score(data: np.ndarray, mask: np.ndarray, parameters: NucleiParameters,
+           tight: np.ndarray | None = None) -> np.ndarray:
     """High in the middle of a nucleus: far from the background (capped) and bright relative to its surroundings.
 
     The intensity term is taken on the raw intensity, not the background-corrected one: the background filter
@@ -209,6 +215,9 @@ def _score(data: np.ndarray, mask: np.ndarray, parameters: NucleiParameters) -> 
     """
     d, sp = parameters.diameter, parameters.spacing
     distance = np.minimum(ndimage.distance_transform_edt(mask, sampling=sp).astype(np.float32), 0.75 * d) / (d / 2)
+    if tight is not None:
+        inner = np.minimum(ndimage.distance_transform_edt(tight, sampling=sp).astype(np.float32), 0.75 * d) / (d / 2)
+        distance = _BLEND * inner + (1 - _BLEND) * distance
     blobs = ndimage.gaussian_filter(data, _voxels(_BLOB * d, sp), mode="nearest")
     local = ndimage.maximum_filter(blobs, _box(_LOCAL_MAX * d, sp), mode="nearest")
     relative = np.clip(blobs / np.maximum(local, 1e-6), 0, 1)
@@ -258,7 +267,8 @@ def segment_block(block: np.ndarray, parameters: NucleiParameters, *,
     if not mask.any():
         empty = np.zeros(data.shape, np.int32)
         return (empty, np.zeros((0, data.ndim), np.int64)) if return_seeds else empty
-    score = _score(data, mask, parameters)
+    tight = _TIGHT[data.ndim - 2]
+    score = _score(data, mask, parameters, mask & (corr > tight * local_max) if tight > 0 else None)
     del local_max
     seeds = _markers(score, mask, parameters)
     markers = np.zeros(data.shape, np.int32)
