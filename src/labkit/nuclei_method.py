@@ -522,8 +522,8 @@ def estimate_parameters(samples: Sequence[np.ndarray], spacing: Sequence[float] 
     components of a first foreground (Otsu's threshold of the square root of the smoothed intensity), refined
     once after background correction; in 2D, when that first diameter is over ``_TOO_LARGE`` (5) times the
     median blob of a multi-scale Laplacian of Gaussian (an embryo or a tissue full of nuclei seen as one
-    component), the blobs' diameter times ``_BLOB_BIAS`` (1.2) is used instead; the threshold is Otsu's threshold of the square root of the
-    background-corrected, smoothed intensity, pooled over the samples.
+    component), the blobs' diameter times ``_BLOB_BIAS`` (1.2) is used instead. The threshold is Otsu's
+    threshold of the square root of the background-corrected, smoothed intensity, pooled over the samples.
 
     Parameters
     ----------
