@@ -12,7 +12,9 @@ bounded reach), so its result at a voxel depends only on the image within :func:
    at their half-maximum edge, not at the dim nuclei's threshold); holes smaller than a nucleus filled;
 4. markers: maxima of a score that is high in the middle of a nucleus (the distance to the background, in µm,
    capped, in units of the radius, times the square root of the blurred intensity relative to its local
-   maximum) that rise at least 0.05 above their saddle (h-maxima) and are at least a radius apart;
+   maximum) that rise at least 0.05 above their saddle (h-maxima) and are at least a radius apart; in 2D the
+   distance is half to the background, half to a tighter foreground (above ``_TIGHT`` of the local maximum),
+   so two touching nuclei with a shallow dip in intensity between them show a neck and get a seed each;
 5. a seeded watershed of that score inside the foreground;
 6. in 3D, shoulders dropped: an object whose blob-detector peak (a difference of Gaussians of 0.2 and 0.4
    diameter) touches an object at least ``_SHOULDER`` times brighter is the glow of that nucleus (out-of-focus
@@ -21,7 +23,7 @@ bounded reach), so its result at a voxel depends only on the image within :func:
    maximum of its background-corrected intensity smoothed over 0.15 diameter) are dropped, so a nucleus is as
    large as its profile says, bright or dim; objects smaller than a fraction of the typical nucleus dropped.
 
-The constants of steps 6 and 7 (separately for 2D and 3D images) were chosen by cross-validation on the
+The constants of steps 4 (``_TIGHT``), 6 and 7 (separately for 2D and 3D images) were chosen by cross-validation on the
 development set (``benchmarks/nuclei_cv.py``; the held-out figures are in ``tests/unit/nuclei_cv.json``).
 
 Examples
@@ -84,6 +86,13 @@ _SHOULDER = (0.0, 2.0)  # (2D, 3D) an object whose peak touches an object this m
                         # shoulder, dropped (_without_shoulders); 0: none dropped
 _DOG = (0.2, 0.4)   # Gaussian sigmas of the blob detector (_band), fractions of the diameter
 _REACH = 1.25       # an object's voxels lie within this fraction of the diameter of its seed
+_TIGHT = (0.65, 0.0)  # (2D, 3D) the seeds' distance term also from a tighter foreground: above this fraction of
+                     # the local maximum (two touching nuclei with a shallow dip between them get a neck); 0: none
+_BLEND = 0.5        # ... the share of that tighter distance in the distance term
+_BLOB_SCALES = 14   # scales of the blob detector that checks the diameter (_blob_diameter), 3 voxels to 1/4 image
+_TOO_LARGE = 5.0    # (a ratio) in 2D, a diameter this many times the blobs' is a tissue or embryo, not a nucleus ...
+_BLOB_BIAS = 1.2    # ... then the nuclei's diameter is the blobs' times this (the median ratio of the two where
+                    # the first is right: a nucleus' bright middle makes the Laplacian of Gaussian peak small)
 
 
 @dataclass(frozen=True)
@@ -197,7 +206,8 @@ def _foreground(corr: np.ndarray, parameters: NucleiParameters) -> tuple[np.ndar
     return padded[(slice(1, -1),) * mask.ndim], local_max
 
 
-def _score(data: np.ndarray, mask: np.ndarray, parameters: NucleiParameters) -> np.ndarray:
+def _score(data: np.ndarray, mask: np.ndarray, parameters: NucleiParameters,
+           tight: np.ndarray | None = None) -> np.ndarray:
     """High in the middle of a nucleus: far from the background (capped) and bright relative to its surroundings.
 
     The intensity term is taken on the raw intensity, not the background-corrected one: the background filter
@@ -206,6 +216,9 @@ def _score(data: np.ndarray, mask: np.ndarray, parameters: NucleiParameters) -> 
     """
     d, sp = parameters.diameter, parameters.spacing
     distance = np.minimum(ndimage.distance_transform_edt(mask, sampling=sp).astype(np.float32), 0.75 * d) / (d / 2)
+    if tight is not None:
+        inner = np.minimum(ndimage.distance_transform_edt(tight, sampling=sp).astype(np.float32), 0.75 * d) / (d / 2)
+        distance = _BLEND * inner + (1 - _BLEND) * distance
     blobs = ndimage.gaussian_filter(data, _voxels(_BLOB * d, sp), mode="nearest")
     local = ndimage.maximum_filter(blobs, _box(_LOCAL_MAX * d, sp), mode="nearest")
     relative = np.clip(blobs / np.maximum(local, 1e-6), 0, 1)
@@ -255,7 +268,8 @@ def segment_block(block: np.ndarray, parameters: NucleiParameters, *,
     if not mask.any():
         empty = np.zeros(data.shape, np.int32)
         return (empty, np.zeros((0, data.ndim), np.int64)) if return_seeds else empty
-    score = _score(data, mask, parameters)
+    tight = _TIGHT[data.ndim - 2]
+    score = _score(data, mask, parameters, mask & (corr > tight * local_max) if tight > 0 else None)
     del local_max
     seeds = _markers(score, mask, parameters)
     markers = np.zeros(data.shape, np.int32)
@@ -469,14 +483,47 @@ def _diameter(masks: list[np.ndarray], spacing: tuple[float, ...]) -> float | No
     return max(float(np.median(values)), 3 * min(spacing))
 
 
+def _blob_diameter(datas: list[np.ndarray], spacing: tuple[float, ...]) -> float | None:
+    """The median diameter of the blobs of a scale-normalised Laplacian of Gaussian (maxima in space and scale).
+
+    A check on the components' diameter: an embryo or a tissue full of nuclei is one compact component, whose
+    diameter is many times its nuclei's; the blob detector sees the nuclei inside it. The largest sample, strided
+    to at most about a million voxels; scales from 3 voxels to a quarter of the sample; blobs above half the
+    99th percentile of the responses (not noise). For a disc of diameter D the response peaks at D.
+    """
+    data = max(datas, key=lambda d: d.size)
+    step = max(1, int(math.ceil((data.size / 1_000_000) ** (1 / data.ndim))))
+    data = data[(slice(None, None, step),) * data.ndim]
+    sp = tuple(s * step for s in spacing)
+    low = 3 * min(sp)
+    high = min(s * n for s, n in zip(sp, data.shape, strict=True)) / 4
+    if high <= 2 * low:
+        return None
+    diameters = np.geomspace(low, high, _BLOB_SCALES)
+    stack = np.empty((len(diameters), *data.shape), np.float32)
+    for k, d in enumerate(diameters):
+        sigma = d / (2 * math.sqrt(data.ndim))
+        stack[k] = -sigma**2 * ndimage.gaussian_laplace(data, _voxels(sigma, sp), mode="nearest")
+    peak = (stack == ndimage.maximum_filter(stack, size=3, mode="nearest")) & (stack > 0)
+    peak[0] = peak[-1] = False
+    where = np.argwhere(peak)
+    if len(where) == 0:
+        return None
+    values = stack[tuple(where.T)]
+    strong = values > 0.5 * np.percentile(values, 99)
+    return float(np.median(diameters[where[strong, 0]]))
+
+
 def estimate_parameters(samples: Sequence[np.ndarray], spacing: Sequence[float] | None = None,
                         diameter: float | None = None) -> NucleiParameters:
     """Estimate the global parameters of :func:`segment_block` from full-resolution crops of an image.
 
     The nucleus diameter (unless given) is the median equivalent diameter of the compact connected
     components of a first foreground (Otsu's threshold of the square root of the smoothed intensity), refined
-    once after background correction; the threshold is Otsu's threshold of the square root of the
-    background-corrected, smoothed intensity, pooled over the samples.
+    once after background correction; in 2D, when that first diameter is over ``_TOO_LARGE`` (5) times the
+    median blob of a multi-scale Laplacian of Gaussian (an embryo or a tissue full of nuclei seen as one
+    component), the blobs' diameter times ``_BLOB_BIAS`` (1.2) is used instead. The threshold is Otsu's
+    threshold of the square root of the background-corrected, smoothed intensity, pooled over the samples.
 
     Parameters
     ----------
@@ -518,6 +565,9 @@ def estimate_parameters(samples: Sequence[np.ndarray], spacing: Sequence[float] 
         if estimate is None:
             raise FormatError("no nuclei found in the samples to estimate their diameter: pass diameter=, or "
                               "samples that hold nuclei")
+        blobs = _blob_diameter(datas, sp) if ndim == 2 else None  # in 3D noise passes for small blobs
+        if blobs is not None and estimate > _TOO_LARGE * blobs:
+            estimate = _BLOB_BIAS * blobs  # one component is a whole embryo or tissue full of nuclei
         for _ in range(2):  # refine after background correction, with the diameter's own filters
             corr = [_corrected(d, sp, estimate) for d in datas]
             cut = _threshold(np.concatenate([_subsample(c) for c in corr]))
