@@ -75,7 +75,7 @@ site: setup
 # the stored notebooks run first (their executed copies make the book), the itk profile beside them (its own
 # environment and sandbox), then the book, whose browser test is in the suite, then the suite
 test: setup
-	$(MAKE) --no-print-directory -j 2 -O line test-notebooks test-itk
+	$(MAKE) --no-print-directory -j 2 --output-sync=line test-notebooks test-itk
 	$(BIN)/python docs/build_site.py
 	$(BIN)/python -m pytest --durations=20 -n $(TEST_WORKERS) --dist loadfile
 
