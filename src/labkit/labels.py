@@ -280,6 +280,12 @@ def _open_image(url: Any, storage_options: Mapping[str, Any] | None, hint: str) 
         raise NotFoundError(f"{exc} {hint}") from None
 
 
+def _written_dims(attrs: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The dims the labels had when labkit wrote them (``None``: not recorded, written by another tool or before)."""
+    dims = attrs.get("labkit", {}).get("dims") if isinstance(attrs.get("labkit"), Mapping) else None
+    return tuple(str(d) for d in dims) if dims else None
+
+
 # --------------------------------------------------------------------------- writing
 def write_labels(
     url: Any,
@@ -462,11 +468,10 @@ def write_labels(
         made_by = getattr(labels, "attrs", {}).get("method")
         if isinstance(made_by, Mapping):  # what segmented them (segment_nuclei: a trained model's id and URL)
             record["method"] = {str(k): str(v) for k, v in made_by.items()}
-        given = [str(d) for d in getattr(labels, "dims", names) if d != "c"]
-        if set(given) != set(names):  # axes of size 1 added (a time point's labels): read back without them
-            record["dims"] = given
-        if record:
-            group.attrs["labkit"] = record
+        # the labels' own dims: those of the image's axes of size 1 that were added (a time point's t) are taken
+        # off again when the labels are read back as a result (NgffLabels)
+        record["dims"] = [str(d) for d in getattr(labels, "dims", names) if d != "c"]
+        group.attrs["labkit"] = record
         if table is not None:  # the feature table in the image (tables/<name>), as Fractal and ngio read it
             tables.write_into(root, table, name, name, overwrite=overwrite)
         listed = [n for n in ngff_labels.labels_listed_in(labels_group.attrs, version) if n != name] + [name]
@@ -635,7 +640,8 @@ def open_labels(url: Any, name: str = "nuclei", level: int = 0,
     (values 1-25)``), so displaying the labels shows a few lines whatever their number; index them, or
     ``dict(...)`` them, for the values. ``written_dims`` are the dims the labels had when written: labels of
     one time point of a ``(t, c, z, y, x)`` image were written with a ``t`` axis of size 1 that
-    ``labels.isel(t=0)`` takes off (:class:`labkit.results.NgffLabels` does it when it reads a result back).
+    ``labels.isel(t=0)`` takes off (:class:`labkit.results.NgffLabels` does it when it reads a result back);
+    ``None`` when nothing recorded them (labels written by another tool, or by labkit before 2026-12-07).
 
     Examples
     --------
@@ -679,7 +685,7 @@ def open_labels(url: Any, name: str = "nuclei", level: int = 0,
         "colors": LabelColors(ngff_labels.colors_of(image_label)),
         "properties": LabelProperties(ngff_labels.properties_of(image_label)),
         "image_label": ImageLabel(image_label),
-        "written_dims": tuple(dict(group.attrs).get("labkit", {}).get("dims", dims)),
+        "written_dims": _written_dims(dict(group.attrs)),
     })
     return out
 

@@ -254,3 +254,26 @@ def test_labels_of_one_time_point_read_back_as_they_were_returned(tmp_path, vers
     stored = open_labels(tmp_path / "results" / "one.ome.zarr", "found")
     assert stored.dims == ("t", "z", "y", "x") and stored.attrs["written_dims"] == ("z", "y", "x")
     np.testing.assert_array_equal(stored.isel(t=0).values, fresh.values)
+
+
+def test_labels_written_before_their_dims_were_recorded_read_back_without_the_time_point(tmp_path):
+    """Results of an older labkit (no ``labkit.dims`` in the labels' attributes): a time axis of size 1 comes off."""
+    import zarr
+
+    from labkit import ngff
+    from labkit.load_remote import open_image
+    from labkit.results import NgffLabels, ResultStore
+
+    vol = nuclei_volume((12, 64, 64), 4, seed=5)
+    store = ResultStore(tmp_path / "results")
+    ngff.write_image(tmp_path / "results" / "old.ome.zarr", vol.image[None, None], axes="tczyx",
+                     channel_names=["dna"])
+    image = open_image(tmp_path / "results" / "old.ome.zarr")
+    labels = segment_nuclei(image.sel(c="dna").isel(t=0), method=threshold, halo=(6, 16, 16))
+    NgffLabels("found").save(store, "old.ome.zarr", labels)
+    group = zarr.open_group(str(tmp_path / "results" / "old.ome.zarr" / "labels" / "found"), mode="r+")
+    assert group.attrs["labkit"]["dims"] == ["z", "y", "x"]
+    del group.attrs["labkit"]  # as labkit wrote them before 2026-12-07
+    back = NgffLabels("found").load(store, "old.ome.zarr")
+    assert back.attrs["written_dims"] is None and back.dims == ("z", "y", "x")
+    np.testing.assert_array_equal(back.values, labels.values)

@@ -417,7 +417,10 @@ class NgffLabels(Serializer):
         from labkit.labels import open_labels
 
         labels = open_labels(store.zarr_location(name), self.name, storage_options=store.storage_options)
-        added = [d for d in labels.dims if d not in labels.attrs["written_dims"]]  # e.g. the image's t
+        written = labels.attrs["written_dims"]
+        if written is None:  # not recorded (written before labkit recorded it): a time point's t of size 1
+            written = [d for d in labels.dims if not (d == "t" and labels.sizes[d] == 1)]
+        added = [d for d in labels.dims if d not in written]  # the image's axes of size 1, e.g. its t
         labels = labels.isel(dict.fromkeys(added, 0)) if added else labels  # as the result was returned
         if not self.table:
             return labels
