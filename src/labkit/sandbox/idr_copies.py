@@ -119,8 +119,6 @@ def _write_v04_labels(dest: Path) -> None:
     """The expert labels of IDR's v0.5 copy, written as an NGFF 0.4 label image ``labels/0`` of ``dest``."""
     import tempfile
 
-    import numpy as np
-
     from labkit import _zarr, ngff
     from labkit.ngff.labels import LABELS, label_path
 
@@ -129,16 +127,14 @@ def _write_v04_labels(dest: Path) -> None:
             if name.startswith(f"{LABELS}/"):
                 (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
                 (Path(tmp) / name).write_bytes(raw)
-        labels_v05 = _zarr.open_group(str(Path(tmp) / label_path("0")), mode="r", zarr_format=3)
-        attrs = ngff.labels.converted_label_attrs(dict(labels_v05.attrs), "0.4")
+        attrs = ngff.labels.converted_label_attrs(_zarr.local_attributes(Path(tmp) / label_path("0")), "0.4")
         root = _zarr.open_group(str(dest), mode="r+", zarr_format=ngff.zarr_format_of("0.4"))
         labels = root.require_group(LABELS)
         labels.attrs.update(ngff.labels.labels_attrs("0.4", ["0"]))
         label = labels.require_group("0")
         for path in ngff.spec.dataset_paths(attrs):
-            data = np.asarray(labels_v05[path][:])
+            data = _zarr.read_local_v3_array(Path(tmp) / label_path("0") / path)
             # 64 planes a chunk (IDR's own v0.4 label chunks are not recorded; its v0.5 ones hold 10-59 planes)
-            arr = label.create_array(path, shape=data.shape, dtype=data.dtype,
-                                     chunks=(1, 64) + data.shape[2:], overwrite=True)
+            arr = _zarr.create_array(label, path, shape=data.shape, dtype=data.dtype, chunks=(1, 64) + data.shape[2:])
             arr[...] = data
         label.attrs.update(attrs)
