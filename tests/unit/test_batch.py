@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import pickle
-import signal
 import subprocess
 import sys
 import textwrap
@@ -17,6 +15,7 @@ pytest.importorskip("icechunk")
 from labkit.errors import ConfigurationError  # noqa: E402
 from labkit.results import ResultStore, checkpoint  # noqa: E402
 from labkit.results.batch import Batch, call, in_fork  # noqa: E402
+from tests.killing import child_env, kill_when_it_says  # noqa: E402
 
 
 def _square(url):
@@ -128,18 +127,11 @@ KILLED_BATCH = textwrap.dedent("""
 
 def test_a_batch_killed_midway_commits_nothing_and_runs_again(tmp_path):
     url = str(tmp_path / "repo")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_BATCH, url, "5"], stdout=subprocess.PIPE, text=True,
-                            env=env)
-    try:
-        assert proc.stdout.readline().strip() == "writing"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
+    kill_when_it_says(KILLED_BATCH, url, "5")
     store = ResultStore(url, versioned=True)
     assert [c.message for c in store.history()] == ["complete"] and not store.exists("sq/3.npy")
-    again = subprocess.run([sys.executable, "-c", KILLED_BATCH, url, "-9"], capture_output=True, text=True, env=env,
-                           timeout=300)
+    again = subprocess.run([sys.executable, "-c", KILLED_BATCH, url, "-9"], capture_output=True, text=True,
+                           env=child_env(), timeout=300)
     assert again.returncode == 0 and again.stdout.strip() == "done", again.stderr
     history = ResultStore(url, versioned=True).history()
     assert [c.message for c in history] == ["killed", "complete"]  # the first batch was fresh: no commit

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -27,6 +23,7 @@ from labkit.errors import (  # noqa: E402
     VersionNotFoundError,
 )
 from labkit.results import NgffLabels, OmeZarr, Png, ResultStore, VersionedResultStore, checkpoint  # noqa: E402
+from tests.killing import kill_when_it_says  # noqa: E402
 
 
 def _steps(url):
@@ -187,13 +184,7 @@ KILLED_RUN = textwrap.dedent("""
 
 def test_a_run_killed_midway_leaves_the_last_commit_intact(tmp_path):
     url = str(tmp_path / "repo")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, url], stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stdout.readline().strip() == "writing"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
+    kill_when_it_says(KILLED_RUN, url)
     store = ResultStore(url, versioned=True)
     assert [c.message for c in store.history()] == ["complete"]
     assert store.read_bytes("a.txt") == b"complete" and not store.exists("b.txt")
