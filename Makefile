@@ -20,11 +20,11 @@ ITK_TESTS := tests/unit/test_viewers.py tests/sandbox/test_idr.py \
 # make's own runs (tests, tutorials, book, benchmarks) use a sandbox folder inside the checkout, apart from the
 # user's sandbox, which `make lab`, `make sandbox-up/down`, the CLI and the notebooks find in its default place
 OWN_SANDBOX := $(CURDIR)/build/sandbox
-tutorials site test test-notebooks test-itk bench: export LABKIT_SANDBOX_DIR ?= $(OWN_SANDBOX)
+tutorials site test test-stored test-notebooks test-itk test-suite bench: export LABKIT_SANDBOX_DIR ?= $(OWN_SANDBOX)
 # JupyterLab refuses to run as root (a container) unless told
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup chromium slurm tutorials site test test-notebooks test-itk test-live lab bench sandbox-up sandbox-down lint clean
+.PHONY: setup chromium slurm tutorials site test test-stored test-suite test-notebooks test-itk test-live lab bench sandbox-up sandbox-down lint clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) chromium slurm
 
@@ -72,12 +72,21 @@ tutorials: setup
 site: setup
 	$(BIN)/python docs/build_site.py
 
-# the stored notebooks run first (their executed copies make the book), the itk profile beside them (its own
-# environment and sandbox), then the book, whose browser test is in the suite, then the suite
+# three things at once: the stored notebooks then the book made of their executed copies (test-stored), the itk
+# profile (its own environment and sandbox) and the suite. The suite's tests that read the stored runs or the book
+# (marked stored_runs) are scheduled last and wait for STORED_DONE, which test-stored writes however it ended.
+STORED_DONE := $(CURDIR)/build/stored-runs.done
 test: setup
-	$(MAKE) --no-print-directory -j 2 --output-sync=line test-notebooks test-itk
-	$(BIN)/python docs/build_site.py
-	$(BIN)/python -m pytest --durations=20 -n $(TEST_WORKERS) --dist loadfile
+	@rm -f $(STORED_DONE)
+	$(MAKE) --no-print-directory -j 3 --output-sync=line test-stored test-itk test-suite
+
+test-stored: setup
+	@mkdir -p $(dir $(STORED_DONE)); trap 'touch $(STORED_DONE)' EXIT; \
+	  $(MAKE) --no-print-directory test-notebooks && $(BIN)/python docs/build_site.py
+
+test-suite: setup
+	LABKIT_STORED_DONE=$(STORED_DONE) $(BIN)/python -m pytest --durations=20 -n $(TEST_WORKERS) --dist loadfile \
+	  --no-loadscope-reorder
 
 # Every tutorial as stored, the way a user who opens it in JupyterLab runs it: Run All (every code cell sent to one
 # kernel at once), default parameters, from a stopped sandbox to a stopped sandbox (tests/notebooks/run_stored.py).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import gc
 import socket
 import sys
@@ -9,7 +10,10 @@ import sys
 import pytest
 
 from labkit.sandbox import Sandbox
-from tests.notebooks.probes import gateway_clusters  # noqa: F401  (the tests' and the notebook probes' one)
+from tests.notebooks.probes import (
+    gateway_clusters,  # noqa: F401  (the tests' and the notebook probes' one)
+    wait_for_stored_runs,
+)
 
 #: the host the network tests need first (IDR's OME-Zarr on EBI's S3), probed for at most PROBE_SECONDS
 PROBE_HOST, PROBE_SECONDS = ("livingobjects.ebi.ac.uk", 443), 3.0
@@ -36,12 +40,24 @@ def _offline() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # files with more tests first (as pytest-xdist's loadfile orders them by default), those that read make test's
+    # stored runs last: make test runs the suite with --no-loadscope-reorder, beside the stored runs
+    per_file = collections.Counter(item.path for item in items)
+    items.sort(key=lambda item: (item.get_closest_marker("stored_runs") is not None, -per_file[item.path]))
     if any("network" in item.keywords for item in items) and (why := _offline()):
         skip = pytest.mark.skip(reason=f"needs the internet: {PROBE_HOST[0]}:{PROBE_HOST[1]} (IDR's OME-Zarr on "
                                        f"EBI's S3) is unreachable from here ({why})")
         for item in items:
             if "network" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """A test marked ``stored_runs`` waits for make test's stored runs before its timeout starts (pytest-timeout's)."""
+    if item.get_closest_marker("stored_runs"):
+        wait_for_stored_runs()
+    return (yield)
 
 
 @pytest.fixture

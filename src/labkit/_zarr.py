@@ -398,7 +398,7 @@ def read_local_v3_array(folder: Path) -> Any:
 
 
 def _decode_sharded(folder: Path) -> Any:  # pragma: no cover - exercised in the itk profile
-    """zarr 2.18's reading of a format 3 sharded array (see :func:`read_local_v3_array`)."""
+    """Read a zarr format 3 sharded array on zarr-python 2.18 (see :func:`read_local_v3_array`)."""
     import itertools
     import json
 

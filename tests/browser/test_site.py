@@ -19,8 +19,14 @@ TUTORIALS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb
 
 pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed: apt-get install chromium"),
-    pytest.mark.skipif(not (SITE / "index.html").is_file(), reason="the book is not built: run `make site`"),
+    pytest.mark.stored_runs,  # make test builds the book beside the suite
 ]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _built() -> None:
+    if not (SITE / "index.html").is_file():
+        pytest.skip("the book is not built: run `make site`")
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,20 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 #: where ``make test-notebooks`` keeps the executed tutorials and their probe values (tests/notebooks/run_stored.py)
 EXECUTED = Path(os.environ.get("LABKIT_EXECUTED_DIR", ROOT / "build" / "tutorials"))
+#: a file ``make test`` writes when its stored runs and the book are done: they run beside the suite, whose tests
+#: marked ``stored_runs`` wait for it (unset: the suite runs on its own, with whatever was run before)
+STORED_DONE = os.environ.get("LABKIT_STORED_DONE")
 MARKER = "LABKIT-PROBE:"
 CELL_ID = "labkit-probe"
+
+
+def wait_for_stored_runs(timeout: float = 1800.0) -> None:
+    """Return when ``make test``'s stored tutorial runs and book are finished (at once outside ``make test``)."""
+    deadline = time.monotonic() + timeout
+    while STORED_DONE and not Path(STORED_DONE).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"make test's stored runs did not finish in {timeout:.0f} s (no {STORED_DONE})")
+        time.sleep(2)
 
 
 # ---------------------------------------------------------------- helpers the probes call in the kernel

@@ -2,6 +2,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+#: the default backend's run is make test's stored one (tests/notebooks/conftest.py)
+pytestmark = pytest.mark.stored_runs
+
 
 def test_tour_runs_and_prints_no_secret(run_notebook, sandbox):
     executed = run_notebook("00_sandbox_tour.ipynb").executed

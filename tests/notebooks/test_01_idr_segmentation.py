@@ -14,6 +14,9 @@ from tests.unit.test_labels import _validate as validate_with_labels
 from .conftest import on_slurm_too
 from .probes import NOTEBOOKS, probed, with_probe
 
+#: the default backend's run is make test's stored one (tests/notebooks/conftest.py)
+pytestmark = pytest.mark.stored_runs
+
 
 # 01 is the longest tutorial (about 3 min idle): it runs twice a make test, as stored (local, Run All) and on a
 # cluster, SLURM's where SLURM is installed (its blockwise 3D nuclei on jobs, as on HPC), else the gateway's (which

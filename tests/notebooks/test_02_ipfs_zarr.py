@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import pytest
+
 from labkit._zarr import ZARR3
+
+#: the default backend's run is make test's stored one (tests/notebooks/conftest.py)
+pytestmark = pytest.mark.stored_runs
 
 SEED_CID = "bafybeigxtkiy6y6vlcyqjspxqkpfr2pignkzepbyhai3zfomut6mtbyu5u"
 

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import pytest
+
+#: the default backend's run is make test's stored one (tests/notebooks/conftest.py)
+pytestmark = pytest.mark.stored_runs
+
 
 def test_flood_notebook_against_the_truth_on_both_backends(run_notebook, backend):
     run = run_notebook("03_eodc_flood.ipynb", output_url=f"s3://results/nb-flood-{backend}.zarr", backend=backend)

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import pytest
+
+#: the default backend's run is make test's stored one (tests/notebooks/conftest.py)
+pytestmark = pytest.mark.stored_runs
+
 
 def test_cell_pipeline_notebook_on_both_backends(run_notebook, backend, tmp_path):
     values = run_notebook("04_cell_pipeline.ipynb", local_url=str(tmp_path / "staging"),

@@ -7,6 +7,9 @@ from tests.sandbox._slurm import needs_slurm
 
 from .conftest import default_parameters, on_slurm_too
 
+#: the default backend's run is make test's stored one (tests/notebooks/conftest.py)
+pytestmark = pytest.mark.stored_runs
+
 COLUMNS = default_parameters("05_screen.ipynb")["columns"] or range(1, 13)  # as stored (None: the whole plate)
 #: fields analysed in each well, as stored (None: all 6 of the plate, IDR plate 2551's number)
 FIELDS = default_parameters("05_screen.ipynb")["fields"] or 6

@@ -13,10 +13,12 @@ from dask_gateway import BasicAuth, Gateway
 from labkit._process import port_in_use, stop_tree
 from labkit.sandbox import current, default_services
 from labkit.sandbox import down as stop_sandbox
+from labkit.synthetic import data_folder
 
 
 def labkit(*args: str, root) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LABKIT_SANDBOX_DIR": str(root)}
+    # generated data where the session's sandboxes keep theirs (the IDR copies, the plate): written once, not here
+    env = {**os.environ, "LABKIT_SANDBOX_DIR": str(root), "LABKIT_DATA_DIR": str(data_folder("idr-copies").parent)}
     return subprocess.run([sys.executable, "-m", "labkit.cli", *args], env=env, capture_output=True, text=True,
                           timeout=180)
 
