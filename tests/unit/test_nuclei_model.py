@@ -38,8 +38,8 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no nuclei data with 
                                 "(set LABKIT_NUCLEI_DATA to the folder holding bbbc039/, dsb2018_bbbc038/, ...)")
 DSB_TRAIN = ("07fb37aa", "45cc00f2", "ed4b8e0d", "1d4a5e72", "3ab9cab6", "8c3ef7aa")
 DSB_RIM_ONLY = "f29fd9c5"  # the Drosophila embryo: only in-focus rim nuclei are in the truth
-#: small, quick forests for the tests (the defaults are 32 trees, 30 000 voxels per image)
-FAST = {"trees": 12, "pixels": 10_000}
+#: small, quick forests for the tests of format 1 (a forest; the default is boosting, 100 rounds, 10 000 voxels/image)
+FAST = {"classifier": "forest", "trees": 12, "pixels": 10_000}
 EMBRYO_SPACING = (1.75, 0.8, 0.8)
 
 
@@ -63,7 +63,7 @@ def test_trained_on_6_dsb2018_images_it_segments_the_others():
     train, test = _dsb()
     pairs = [_read(p) for p in train]
     model = train_nuclei([i for i, _ in pairs], [g for _, g in pairs], names=[p.name for p in train], seed=0,
-                         progress=False, **FAST)
+                         progress=False)  # the defaults: boosting, 10 000 voxels per image
     scores = {}
     for path in test:
         image, truth = _read(path)
@@ -72,9 +72,10 @@ def test_trained_on_6_dsb2018_images_it_segments_the_others():
           f"{np.mean(list(scores.values())):.3f}, worst {min(scores.values()):.3f}",
           {k: round(v, 2) for k, v in scores.items()})
     assert len(scores) == 23
-    # issue 32 asks 0.85; these small forests reach 0.81 here (0.87 on the even half that chose the constants):
-    # the threshold guards against regressions, the README gives the figures
-    assert np.mean(list(scores.values())) >= 0.80, scores
+    # issue 32 asks 0.85: boosting and distance seeds reach 0.89 here, seeds 0 and 1 (0.88 and 0.89 on the even
+    # half that chose them; the 12-tree forest with sure-part seeds 0.815-0.83): the README gives the figures
+    assert np.mean(list(scores.values())) >= 0.87, scores
+    assert min(scores.values()) >= 0.6, scores
 
 
 @needs_data
