@@ -38,8 +38,8 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no nuclei data with 
                                 "(set LABKIT_NUCLEI_DATA to the folder holding bbbc039/, dsb2018_bbbc038/, ...)")
 DSB_TRAIN = ("07fb37aa", "45cc00f2", "ed4b8e0d", "1d4a5e72", "3ab9cab6", "8c3ef7aa")
 DSB_RIM_ONLY = "f29fd9c5"  # the Drosophila embryo: only in-focus rim nuclei are in the truth
-#: small, quick forests for the tests (the defaults are 32 trees, 30 000 voxels per image)
-FAST = {"trees": 12, "pixels": 10_000}
+#: small, quick forests for the tests of format 1 (a forest; the default is boosting, 100 rounds, 10 000 voxels/image)
+FAST = {"classifier": "forest", "trees": 12, "pixels": 10_000}
 EMBRYO_SPACING = (1.75, 0.8, 0.8)
 
 
@@ -63,7 +63,7 @@ def test_trained_on_6_dsb2018_images_it_segments_the_others():
     train, test = _dsb()
     pairs = [_read(p) for p in train]
     model = train_nuclei([i for i, _ in pairs], [g for _, g in pairs], names=[p.name for p in train], seed=0,
-                         progress=False, **FAST)
+                         progress=False)  # the defaults: boosting, 10 000 voxels per image
     scores = {}
     for path in test:
         image, truth = _read(path)
@@ -72,9 +72,10 @@ def test_trained_on_6_dsb2018_images_it_segments_the_others():
           f"{np.mean(list(scores.values())):.3f}, worst {min(scores.values()):.3f}",
           {k: round(v, 2) for k, v in scores.items()})
     assert len(scores) == 23
-    # issue 32 asks 0.85; these small forests reach 0.81 here (0.87 on the even half that chose the constants):
-    # the threshold guards against regressions, the README gives the figures
-    assert np.mean(list(scores.values())) >= 0.80, scores
+    # issue 32 asks 0.85: boosting and distance seeds reach 0.89 here, seeds 0 and 1 (0.88 and 0.89 on the even
+    # half that chose them; the 12-tree forest with sure-part seeds 0.815-0.83): the README gives the figures
+    assert np.mean(list(scores.values())) >= 0.87, scores
+    assert min(scores.values()) >= 0.6, scores
 
 
 @needs_data
@@ -94,16 +95,16 @@ def test_trained_on_half_the_3d_embryo_it_segments_the_other_half(train_half):
 @pytest.fixture(scope="module")
 def plane_model():
     plane = touching_nuclei(seed=3)
-    return train_nuclei([plane.image], [plane.labels], trees=6, pixels=4000, seed=7, progress=False)
+    return train_nuclei([plane.image], [plane.labels], rounds=20, pixels=4000, seed=7, progress=False)
 
 
 def test_training_is_seeded_and_reproducible(plane_model):
     plane, other = touching_nuclei(seed=3), touching_nuclei(seed=4)
-    again = train_nuclei([plane.image], [plane.labels], trees=6, pixels=4000, seed=7, progress=False)
+    again = train_nuclei([plane.image], [plane.labels], rounds=20, pixels=4000, seed=7, progress=False)
     assert again.id == plane_model.id
     np.testing.assert_array_equal(again.predict_proba(other.image), plane_model.predict_proba(other.image))
     np.testing.assert_array_equal(again.segment(other.image), plane_model.segment(other.image))
-    assert train_nuclei([plane.image], [plane.labels], trees=6, pixels=4000, seed=8, progress=False).id \
+    assert train_nuclei([plane.image], [plane.labels], rounds=20, pixels=4000, seed=8, progress=False).id \
         != plane_model.id
     assert match_objects(plane_model.segment(other.image), other.labels)["f1"] > 0.8
 
@@ -124,7 +125,7 @@ def test_the_model_runs_block_by_block_in_segment_nuclei_and_is_named_in_the_lab
 @pytest.mark.slow  # 20-70 s (3D filters at four scales on 2 x 0.8 Mi voxels)
 def test_a_3d_model_on_synthetic_volumes_in_physical_units():
     train, test = touching_nuclei_volume(seed=1), touching_nuclei_volume(seed=2)
-    model = train_nuclei([train.image], [train.labels], spacing=(1.0, 0.5, 0.5), progress=False, trees=8,
+    model = train_nuclei([train.image], [train.labels], spacing=(1.0, 0.5, 0.5), progress=False,
                          pixels=6000)
     import xarray as xr
 
@@ -192,7 +193,7 @@ def test_a_2d_model_refuses_a_volume_and_a_3d_model_a_plane(plane_model):
     with pytest.raises(errors.FormatError, match="trained on 2D images"):
         plane_model.segment(np.zeros((8, 32, 32)))
     vol = touching_nuclei_volume((12, 48, 48), 4, seed=1)
-    model3d = train_nuclei([vol.image], [vol.labels], spacing=(1.0, 0.5, 0.5), trees=2, pixels=600,
+    model3d = train_nuclei([vol.image], [vol.labels], spacing=(1.0, 0.5, 0.5), rounds=5, pixels=600,
                            progress=False)
     with pytest.raises(errors.FormatError, match="trained on 3D images and cannot segment a 2D image"):
         segment_nuclei(np.zeros((32, 32), np.uint16), method=model3d)
@@ -220,8 +221,26 @@ def test_an_image_without_labels_is_used_as_background_with_a_warning():
     plane = touching_nuclei(seed=3)
     with pytest.warns(UserWarning, match="image 1 has no labelled nucleus: used as background"):
         model = train_nuclei([plane.image, plane.image[:64, :64] * 0 + 100], [plane.labels, np.zeros((64, 64), int)],
-                             trees=2, pixels=600, progress=False)
+                             rounds=5, pixels=600, progress=False)
     assert model.ndim == 2
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        train_nuclei([plane.image], [plane.labels.astype(float)], trees=2, pixels=600, progress=False)  # whole
+        train_nuclei([plane.image], [plane.labels.astype(float)], rounds=5, pixels=600, progress=False)  # whole
+
+
+def test_a_format_1_forest_saved_by_the_previous_labkit_still_loads_and_segments_alike(tmp_path):
+    plane, other = touching_nuclei(seed=3), touching_nuclei(seed=4)
+    forest = train_nuclei([plane.image], [plane.labels], classifier="forest", trees=4, pixels=4000, seed=2,
+                          progress=False)
+    assert "seeds" not in forest.parameters and forest.parameters["trees"] == 4  # what format 1 recorded
+    url = forest.save(tmp_path / "model")
+    path = tmp_path / "model" / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "format_version": 1}))
+    loaded = load_nuclei_model(url)
+    assert loaded.id == forest.id
+    np.testing.assert_array_equal(loaded.segment(other.image), forest.segment(other.image))
+    assert match_objects(loaded.segment(other.image), other.labels)["f1"] > 0.8
+    with pytest.raises(errors.FormatError, match="rounds= for the default boosting"):
+        train_nuclei([plane.image], [plane.labels], trees=4, progress=False)
+    with pytest.raises(errors.FormatError, match="'boosting'.*'forest'"):
+        train_nuclei([plane.image], [plane.labels], classifier="svm", progress=False)
