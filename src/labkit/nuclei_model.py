@@ -273,9 +273,13 @@ class _BlockFunction:
         self.model, self.spacing, self.low, self.high = model, spacing, float(low), float(high)
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
+        from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
+
         data = _as_image(block, "block")
         self.model._check_ndim(data.ndim)
-        proba = _probabilities(self.model, _normalised(data, self.low, self.high), self.spacing)
+        # blocks run in parallel already (Dask's threads and workers): boosting's OpenMP threads would oversubscribe
+        with threadpool_limits(limits=1, user_api="openmp"):
+            proba = _probabilities(self.model, _normalised(data, self.low, self.high), self.spacing)
         return _instances(proba, self.model, self.spacing)
 
     def __dask_tokenize__(self) -> tuple[Any, ...]:
@@ -405,17 +409,16 @@ def train_nuclei(images: Sequence[Any], labels: Sequence[Any], *, spacing: Seque
                 max_iter=int(rounds), learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=20,
                 class_weight=weights, early_stopping=False, random_state=int(seed)).fit(x, y)
             bar.update(1)
-            trees = 0
-        forest = forest if boosting else ensemble.RandomForestClassifier(
-            n_estimators=0, max_depth=int(depth), min_samples_leaf=3, max_features="sqrt", class_weight=weights,
-            n_jobs=1, random_state=int(seed), warm_start=True)
-        bar.set_postfix_str(f"forest on {plural(len(y), 'voxel')}")
-        step = max(1, trees // 8)
-        # warm start: the same forest as one fit, with progress (no trees to add after boosting)
-        for done in range(step, trees + step if trees else 0, step):
-            forest.set_params(n_estimators=min(done, trees))
-            forest.fit(x, y)
-            bar.update(min(done, trees) - (done - step))
+        else:
+            forest = ensemble.RandomForestClassifier(
+                n_estimators=0, max_depth=int(depth), min_samples_leaf=3, max_features="sqrt", class_weight=weights,
+                n_jobs=1, random_state=int(seed), warm_start=True)
+            bar.set_postfix_str(f"forest on {plural(len(y), 'voxel')}")
+            step = max(1, trees // 8)
+            for done in range(step, trees + step, step):  # warm start: the same forest as one fit, with progress
+                forest.set_params(n_estimators=min(done, trees))
+                forest.fit(x, y)
+                bar.update(min(done, trees) - (done - step))
     finally:
         bar.close()
     sizes = np.concatenate(diameters)
