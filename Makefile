@@ -23,7 +23,7 @@ OWN_SANDBOX := $(CURDIR)/build/sandbox
 tutorials site test test-stored test-notebooks test-itk bench: export LABKIT_SANDBOX_DIR ?= $(OWN_SANDBOX)
 # the suite runs beside the stored notebooks: a folder of its own, where it never finds their sandbox running (the
 # generated data, the same, is shared)
-test-suite: export LABKIT_SANDBOX_DIR = $(CURDIR)/build/sandbox-suite
+test-suite: export LABKIT_SANDBOX_DIR = $(CURDIR)/build/suite/sandbox
 test-suite: export LABKIT_DATA_DIR ?= $(OWN_SANDBOX)/data
 # JupyterLab refuses to run as root (a container) unless told
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)

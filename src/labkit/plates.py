@@ -14,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -362,11 +363,31 @@ def _refs(root: Any, url: str, paths: list[str], level: int, labels: list[str]) 
     import json
 
     refs = []
-    for path, (_, attrs_doc, doc) in zip(paths, _field_metadata(root, url, paths, level, labels), strict=True):
-        digest = hashlib.sha256(json.dumps([_join(url, *path.split("/")), level, attrs_doc, doc], sort_keys=True,
-                                           default=str).encode()).hexdigest()[:32]
-        refs.append(ImageRef(root, str(url), path, level, digest, _attributes(attrs_doc, _zarr.zarr_format(root))))
+    with _cycle_collector_paused():
+        for path, (_, attrs_doc, doc) in zip(paths, _field_metadata(root, url, paths, level, labels), strict=True):
+            digest = hashlib.sha256(json.dumps([_join(url, *path.split("/")), level, attrs_doc, doc],
+                                               sort_keys=True, default=str).encode()).hexdigest()[:32]
+            refs.append(ImageRef(root, str(url), path, level, digest,
+                                 _attributes(attrs_doc, _zarr.zarr_format(root))))
     return refs
+
+
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a listing makes its many small objects (none of them cycles).
+
+    Each collection rescans every object made so far: listing 98,304 fields took 55 s with it and 35 s without
+    (0.56 against 0.36 ms a field; 0.42 ms at 6144 fields), i.e. it made the listing's time grow faster than linearly.
+    """
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _read_region(array: Any, region: tuple[slice, ...]) -> Any:
