@@ -87,8 +87,9 @@ def _wait_for_kernel(url: str, token: str, name: str, timeout_s: float = 180) ->
     pytest.fail(f"the kernel of {name} was not ready in {timeout_s} s: {_kernels(url, token)}")
 
 
-def _run_all(page, url, token, name, timeout_s=420, watch: str | None = None) -> bool:
-    """Restart the kernel and run all cells in JupyterLab; whether ``watch`` (a selector) showed while cells ran."""
+def _run_all(page, url, token, folder: Path, name, timeout_s=420, watch: str | None = None) -> bool:
+    """Restart the kernel and run all cells in JupyterLab (the server's ``folder``); whether ``watch`` (a selector)
+    showed while cells ran."""
     workspace = Path(name).stem.replace("_", "-")  # a fresh workspace: no tabs restored from other tests
     page.goto(f"{url}/lab/workspaces/{workspace}/tree/{name}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook", timeout=60_000)
@@ -116,13 +117,15 @@ def _run_all(page, url, token, name, timeout_s=420, watch: str | None = None) ->
     while time.monotonic() < deadline:
         # saved through the notebook's own toolbar (a key press can go to another element), again until it is
         page.locator(".jp-NotebookPanel:visible [data-command='docmanager:save']").first.click()
-        reply = requests.get(f"{url}/api/contents/{name}", params={"token": token, "content": 1}, timeout=30)
-        # while JupyterLab writes the file, the server can answer with an error (no "content"): ask again
-        saved = reply.json() if reply.ok else {}
-        cells = (saved.get("content") or {}).get("cells")
-        if cells and all(c.get("execution_count") for c in cells if c["cell_type"] == "code"):
-            break
         time.sleep(2)
+        # read from the disk: the server's contents API, asked while it saves, takes its own half-written temporary
+        # file for the remains of a crash and moves it over the notebook (which then ends as *.ipynb.invalid)
+        try:
+            cells = json.loads((folder / name).read_text())["cells"]
+        except (OSError, ValueError):
+            continue  # being written
+        if all(c.get("execution_count") for c in cells if c["cell_type"] == "code"):
+            break
     return seen_running
 
 
@@ -181,7 +184,7 @@ def test_a_tutorial_runs_in_jupyterlab(lab, browser, backend):
     try:
         # labkit.progress's bar shows while the cells run (Run All queues them all), then ends full
         bar = ".jp-NotebookPanel:visible .labkit-progress progress"
-        assert _run_all(page, url, token, name, watch=bar), "no progress bar showed while the cells ran"
+        assert _run_all(page, url, token, folder, name, watch=bar), "no progress bar showed while the cells ran"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{Path(name).stem}.png"), full_page=True)
         assert _errors(folder, name) == []
@@ -218,7 +221,7 @@ def widgets(lab, browser):
                                                       "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}
     (folder / "widgets.ipynb").write_text(json.dumps(nb))
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    _run_all(page, url, token, "widgets.ipynb")
+    _run_all(page, url, token, folder, "widgets.ipynb")
     assert _errors(folder, "widgets.ipynb") == []
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     yield page, url, token
