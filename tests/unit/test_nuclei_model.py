@@ -9,7 +9,11 @@ Kept apart:
   truth marks only the rim nuclei left out) were split in two by file-name order: the even ones chose the
   post-processing (seeds, sizes), the odd ones (23 images) score it here, never seen while choosing anything.
 - The 3D embryo: the development set has one (16-cell stage), and the other stage is not reachable here; trained
-  on one half of it (x < 61), scored on the other half (x >= 61), and the reverse.
+  on one half of it (x < 61), scored on the other half (x >= 61), and the reverse. As a stand-in for another stage,
+  the model trained on the whole embryo segments it resampled so that its nuclei have half their volume (as at the
+  32-cell stage) or twice (8 cells): same voxel size, nuclei of another size.
+
+Sizes: the median area (volume) of matched nuclei over their truth's (``size_ratio``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import sys
 import warnings
 from pathlib import Path
 
@@ -32,14 +37,15 @@ from labkit.recipes import match_objects  # noqa: E402
 from labkit.segment import segment_nuclei  # noqa: E402
 from labkit.synthetic import touching_nuclei, touching_nuclei_volume  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from nuclei_data import score  # noqa: E402  (F1 and the size ratio)
+
 _ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("LABKIT_NUCLEI_DATA", _ROOT.parent / "shared" / "data" / "nuclei"))
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no nuclei data with expert truth at {DATA} "
                                 "(set LABKIT_NUCLEI_DATA to the folder holding bbbc039/, dsb2018_bbbc038/, ...)")
 DSB_TRAIN = ("07fb37aa", "45cc00f2", "ed4b8e0d", "1d4a5e72", "3ab9cab6", "8c3ef7aa")
 DSB_RIM_ONLY = "f29fd9c5"  # the Drosophila embryo: only in-focus rim nuclei are in the truth
-#: small, quick forests for the tests of format 1 (a forest; the default is boosting, 100 rounds, 10 000 voxels/image)
-FAST = {"classifier": "forest", "trees": 12, "pixels": 10_000}
 EMBRYO_SPACING = (1.75, 0.8, 0.8)
 
 
@@ -64,32 +70,52 @@ def test_trained_on_6_dsb2018_images_it_segments_the_others():
     pairs = [_read(p) for p in train]
     model = train_nuclei([i for i, _ in pairs], [g for _, g in pairs], names=[p.name for p in train], seed=0,
                          progress=False)  # the defaults: boosting, 10 000 voxels per image
-    scores = {}
+    scores, sizes = {}, []
     for path in test:
         image, truth = _read(path)
-        scores[path.stem[:8]] = match_objects(model.segment(image), truth)["f1"]
+        result = score(model.segment(image), truth)
+        scores[path.stem[:8]] = result["f1"]
+        sizes.append(result["size_ratio"])
     print(f"{model!r}: {model.nbytes} bytes; F1 on {len(scores)} images kept apart: mean "
-          f"{np.mean(list(scores.values())):.3f}, worst {min(scores.values()):.3f}",
+          f"{np.mean(list(scores.values())):.3f}, worst {min(scores.values()):.3f}, size {np.median(sizes):.2f}",
           {k: round(v, 2) for k, v in scores.items()})
     assert len(scores) == 23
-    # issue 32 asks 0.85: boosting and distance seeds reach 0.89 here, seeds 0 and 1 (0.88 and 0.89 on the even
+    # issue 32 asks 0.85: boosting and distance seeds reach 0.88-0.89 here, seeds 0 and 1 (0.88-0.89 on the even
     # half that chose them; the 12-tree forest with sure-part seeds 0.815-0.83): the README gives the figures
     assert np.mean(list(scores.values())) >= 0.87, scores
     assert min(scores.values()) >= 0.6, scores
+    # probabilities corrected to the classes' shares: true sizes (1.31 without the correction)
+    assert 0.9 <= np.median(sizes) <= 1.1, sizes
 
 
 @needs_data
-@pytest.mark.parametrize("train_half", [0])  # the reverse (half 1 -> half 0) scored 0.90 too (README)
+@pytest.mark.parametrize("train_half", [0, 1])
 def test_trained_on_half_the_3d_embryo_it_segments_the_other_half(train_half):
     image, truth = _read(DATA / "bbbc050_qcanet_3d" / "img" / "16_cell_stage.tif")
     half = image.shape[2] // 2
     parts = [np.s_[:, :, :half], np.s_[:, :, half:]]
-    fit, score = parts[train_half], parts[1 - train_half]
-    model = train_nuclei([image[fit]], [truth[fit]], spacing=EMBRYO_SPACING, progress=False, **FAST)
-    labels = model.segment(image[score], spacing=EMBRYO_SPACING)
-    result = match_objects(labels, truth[score])
+    fit, apart = parts[train_half], parts[1 - train_half]
+    model = train_nuclei([image[fit]], [truth[fit]], spacing=EMBRYO_SPACING, progress=False)
+    result = score(model.segment(image[apart], spacing=EMBRYO_SPACING), truth[apart])
     print(f"embryo, trained on half {train_half}: {model.nbytes} bytes", result)
-    assert result["f1"] >= 0.80, result
+    assert result["f1"] >= 0.85, result  # 0.90 both ways (8 and 9 nuclei)
+    assert 0.85 <= result["size_ratio"] <= 1.3, result  # 1.14 and 1.21 (1.31 and 1.34 without the correction)
+
+
+@needs_data
+@pytest.mark.parametrize("volume", [0.5, 2.0])
+def test_trained_on_the_3d_embryo_it_segments_nuclei_of_another_size(volume):
+    """A stand-in for an embryo of another stage: the same embryo resampled, nuclei of half or twice the volume."""
+    from scipy import ndimage
+
+    image, truth = _read(DATA / "bbbc050_qcanet_3d" / "img" / "16_cell_stage.tif")
+    model = train_nuclei([image], [truth], spacing=EMBRYO_SPACING, progress=False)
+    zoom = volume ** (1 / 3)
+    result = score(model.segment(ndimage.zoom(image.astype(np.float32), zoom, order=1), spacing=EMBRYO_SPACING),
+                   ndimage.zoom(truth, zoom, order=0))
+    print(f"embryo resampled to nuclei of {volume} x their volume:", result)
+    # 0.94 and 1.00; without the probabilities' correction the smaller nuclei merged (0.25)
+    assert result["f1"] >= 0.85, result
 
 
 @pytest.fixture(scope="module")
