@@ -70,6 +70,8 @@ _DEEP = 0.5  # ... at least this fraction of the inscribed radius from the edge
 # format 2's seeds: maxima of (distance to the background) x (smoothed "inside" probability) rising this many voxels
 # of the finest axis above their saddles (chosen on the even half of DSB2018, nuclei_model tests)
 _HEIGHT = 3.0
+# in 3D, half of the background drawn for training lies within this many voxels of the finest axis of a nucleus
+_NEAR = 6.0
 
 
 class NucleiModel:
@@ -398,7 +400,11 @@ def train_nuclei(images: Sequence[Any], labels: Sequence[Any], *, spacing: Seque
             stack = _features(_normalised(image, low, high), spacing_used, scales)
             classes = _classes(label)
             shares += np.bincount(classes.ravel(), minlength=len(CLASSES))
-            pick = _draw(classes, pixels, rng)
+            # in 3D the background next to the nuclei is a small share of it (4 % in the embryo): drawn uniformly,
+            # it is rarely seen, and the model draws nuclei 15-20 % too large (2D: no change on DSB2018)
+            near = None if ndim == 2 else ndimage.distance_transform_edt(
+                label == 0, sampling=spacing_used) <= _NEAR * min(spacing_used)
+            pick = _draw(classes, pixels, rng, near)
             features.append(stack.reshape(len(stack), -1)[:, pick].T)
             targets.append(classes.ravel()[pick])
             diameters.append(_diameters(label, spacing_used))
@@ -622,16 +628,25 @@ def _classes(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _draw(classes: np.ndarray, pixels: int, rng: np.random.Generator) -> np.ndarray:
-    """Flat indices of up to ``pixels`` voxels, up to a third from each class (the rest from the others)."""
+def _draw(classes: np.ndarray, pixels: int, rng: np.random.Generator,
+          near: np.ndarray | None = None) -> np.ndarray:
+    """Flat indices of up to ``pixels`` voxels, up to a third from each class (the rest from the others).
+
+    ``near`` (a mask): half of the background's third is drawn where it is true (the background next to the
+    nuclei), half elsewhere.
+    """
     flat = classes.ravel()
     groups = [np.flatnonzero(flat == c) for c in range(len(CLASSES))]
-    share = pixels // len(groups)
+    quotas = [pixels // len(groups)] * len(groups)
+    if near is not None:
+        close = near.ravel()[groups[0]]
+        groups = [groups[0][~close], groups[0][close], *groups[1:]]
+        quotas = [quotas[0] - quotas[0] // 2, quotas[0] // 2, *quotas[1:]]
+    spare = pixels - sum(min(len(g), q) for g, q in zip(groups, quotas, strict=True))
     picks = []
-    spare = pixels - sum(min(len(g), share) for g in groups)
-    for g in sorted(groups, key=len):
-        n = min(len(g), share + max(0, spare))
-        spare -= max(0, n - share)
+    for g, q in sorted(zip(groups, quotas, strict=True), key=lambda pair: len(pair[0]) - pair[1]):
+        n = min(len(g), q + max(0, spare))
+        spare -= max(0, n - q)
         picks.append(rng.choice(g, n, replace=False) if n < len(g) else g)
     return np.sort(np.concatenate(picks))
 
