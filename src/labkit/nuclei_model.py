@@ -70,7 +70,8 @@ _DEEP = 0.5  # ... at least this fraction of the inscribed radius from the edge
 # format 2's seeds: maxima of (distance to the background) x (smoothed "inside" probability) rising this many voxels
 # of the finest axis above their saddles (chosen on the even half of DSB2018, nuclei_model tests)
 _HEIGHT = 3.0
-# in 3D, half of the background drawn for training lies within this many voxels of the finest axis of a nucleus
+# in 3D with boosting, half of the background drawn for training lies within this many voxels of the finest axis
+# of a nucleus (4, 5, 6, 8 tried on the embryo's halves and synthetic volumes: 4 too small, 8 too large)
 _NEAR = 6.0
 
 
@@ -330,7 +331,8 @@ def train_nuclei(images: Sequence[Any], labels: Sequence[Any], *, spacing: Seque
         Trees of the forest and their largest depth (default 32 and 14), for ``"forest"`` only: more and deeper
         fit better, train slower, weigh more.
     pixels : int
-        Training voxels drawn from each image (as many of each class as it has, up to a third each).
+        Training voxels drawn from each image (as many of each class as it has, up to a third each; in 3D with
+        boosting half of the background's third within 6 voxels of a nucleus).
     seed : int
         Seed of the voxels drawn and of the forest.
     names : list of str, optional
@@ -391,6 +393,11 @@ def train_nuclei(images: Sequence[Any], labels: Sequence[Any], *, spacing: Seque
         # distance seeds were chosen on 2D images; on 3D volumes (nuclei of more voxels across) their height in
         # voxels split too little (synthetic volumes: F1 0.79 against 0.91 with the sure parts)
         parameters.update(classifier="boosting", rounds=int(rounds), seeds="distance" if ndim == 2 else "sure")
+        if ndim == 3:
+            # the background next to the nuclei is a small share of a volume's (4 % in the embryo): drawn uniformly
+            # it is rarely seen, and boosting (surer than a forest's votes) draws nuclei 15-20 % too large; in 2D
+            # (DSB2018) and with the forest (then 10-30 % too small) drawing near them changes nothing or harms
+            parameters["near"] = _NEAR
     else:
         parameters.update(trees=int(trees), depth=int(depth))
     try:
@@ -400,9 +407,7 @@ def train_nuclei(images: Sequence[Any], labels: Sequence[Any], *, spacing: Seque
             stack = _features(_normalised(image, low, high), spacing_used, scales)
             classes = _classes(label)
             shares += np.bincount(classes.ravel(), minlength=len(CLASSES))
-            # in 3D the background next to the nuclei is a small share of it (4 % in the embryo): drawn uniformly,
-            # it is rarely seen, and the model draws nuclei 15-20 % too large (2D: no change on DSB2018)
-            near = None if ndim == 2 else ndimage.distance_transform_edt(
+            near = None if "near" not in parameters else ndimage.distance_transform_edt(
                 label == 0, sampling=spacing_used) <= _NEAR * min(spacing_used)
             pick = _draw(classes, pixels, rng, near)
             features.append(stack.reshape(len(stack), -1)[:, pick].T)
