@@ -9,8 +9,9 @@ in the training labels, so that a voxel is inside a nucleus only when that is mo
 the training ones, and nuclei keep their true size (format 3; uncorrected, DSB2018 nuclei came out 31 % too
 large). A :class:`NucleiModel` then segments an image: seeds where "inside" is sure (in 2D with boosting, the
 maxima of the distance to the background times the smoothed "inside" probability; else the parts where that
-probability is above one half), grown by a seeded watershed over everything that is not background. Every filter has a bounded reach,
-so :func:`labkit.segment_nuclei` runs the model block by block with a halo, on a laptop or a cluster.
+probability is above one half), grown by a seeded watershed over everything that is not background. Every
+filter has a bounded reach, so :func:`labkit.segment_nuclei` runs the model block by block with a halo, on a laptop
+or a cluster.
 
 Training reads a few to a few dozen labelled images (2D or 3D) and fits in seconds to minutes on a CPU; the
 model is a few megabytes, ships to Dask workers, and is kept in a result store with its provenance
