@@ -86,6 +86,23 @@ def embryo_variants() -> Iterator[Item]:
         yield Item("bbbc050_variants", key, np.clip(value, 0, 65535).astype(np.uint16), truth, SPACING_3D[name])
 
 
+def resampled_embryo(volume: float) -> Item:
+    """The 16-cell embryo resampled so that its nuclei have ``volume`` times their volume, at the same voxel size.
+
+    A stand-in for an embryo of another stage (8 cells: about 2, 32 cells: about 0.5), which is not reachable here.
+    """
+    import tifffile
+    from scipy import ndimage
+
+    name = "bbbc050_qcanet_3d"
+    image = tifffile.imread(DATA / name / "img" / "16_cell_stage.tif").astype(np.float32)
+    truth = tifffile.imread(DATA / name / "gt" / "16_cell_stage.tif")
+    zoom = volume ** (1 / 3)
+    resampled = np.clip(ndimage.zoom(image, zoom, order=1), 0, 65535).astype(np.uint16)
+    return Item("bbbc050_resampled", f"x{volume:g}", resampled, ndimage.zoom(truth, zoom, order=0),
+                SPACING_3D[name])
+
+
 def items(sets: tuple[str, ...] = (*REAL_SETS, "synthetic_3d"), names: set[str] | None = None) -> Iterator[Item]:
     """The development set's images, set by set (``names``: only these ``set/name`` keys)."""
     import tifffile
