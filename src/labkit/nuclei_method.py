@@ -18,13 +18,16 @@ bounded reach), so its result at a voxel depends only on the image within :func:
 5. a seeded watershed of that score inside the foreground;
 6. in 3D, shoulders dropped: an object whose blob-detector peak (a difference of Gaussians of 0.2 and 0.4
    diameter) touches an object at least ``_SHOULDER`` times brighter is the glow of that nucleus (out-of-focus
-   light along z, cytoplasmic fluorescence), not a nucleus of its own;
+   light along z, cytoplasmic fluorescence), not a nucleus of its own, unless its middle (its seed) is nearly as
+   bright as that peak (``_GLOW_MIDDLE``): a dim nucleus against a bright one, whose peak the bright one's blur
+   moves onto their contact;
 7. each object's edge from its own intensity profile: its voxels below ``_OWN_EDGE`` of its own peak (the
    maximum of its background-corrected intensity smoothed over 0.15 diameter) are dropped, so a nucleus is as
    large as its profile says, bright or dim; objects smaller than a fraction of the typical nucleus dropped.
 
-The constants of steps 4 (``_TIGHT``), 6 and 7 (separately for 2D and 3D images) were chosen by cross-validation on the
-development set (``benchmarks/nuclei_cv.py``; the held-out figures are in ``tests/unit/nuclei_cv.json``).
+The constants of steps 4 (``_TIGHT``), 6 (``_SHOULDER``, ``_GLOW_MIDDLE``) and 7 (separately for 2D and 3D images)
+were chosen by cross-validation on the development set (``benchmarks/nuclei_cv.py``; the held-out figures are in
+``tests/unit/nuclei_cv.json``).
 
 Examples
 --------
@@ -84,6 +87,8 @@ _OWN_EDGE = (0.45, 0.4) # (2D, 3D) an object's edge at this fraction of its own 
 _PLATEAU = 0.15     # an object's peak is the maximum of its intensity smoothed by this (texture and noise averaged)
 _SHOULDER = (0.0, 2.0)  # (2D, 3D) an object whose peak touches an object this many times brighter is its
                         # shoulder, dropped (_without_shoulders); 0: none dropped
+_GLOW_MIDDLE = 0.75  # ... unless the object's blob response at its seed is at least this fraction of its peak
+                     # (a middle of its own: a nucleus, dim beside a bright one); 0: that test off
 _DOG = (0.2, 0.4)   # Gaussian sigmas of the blob detector (_band), fractions of the diameter
 _REACH = 1.25       # an object's voxels lie within this fraction of the diameter of its seed
 _TIGHT = (0.65, 0.0)  # (2D, 3D) the seeds' distance term also from a tighter foreground: above this fraction of
@@ -276,7 +281,7 @@ def segment_block(block: np.ndarray, parameters: NucleiParameters, *,
     markers[tuple(seeds.T)] = np.arange(1, len(seeds) + 1)
     labels = segmentation.watershed(-score, markers, mask=mask, compactness=_COMPACTNESS)
     if _SHOULDER[data.ndim - 2] > 0:
-        labels = _without_shoulders(labels, _band(data, parameters), len(seeds), _SHOULDER[data.ndim - 2])
+        labels = _without_shoulders(labels, _band(data, parameters), seeds, _SHOULDER[data.ndim - 2])
     labels = _own_edge(labels, corr, len(seeds), _OWN_EDGE[data.ndim - 2], parameters)
     del corr
     labels, seeds = _bounded(labels, seeds, parameters)
@@ -300,13 +305,17 @@ def _label_max(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _without_shoulders(labels: np.ndarray, corr: np.ndarray, n: int, ratio: float) -> np.ndarray:
+def _without_shoulders(labels: np.ndarray, corr: np.ndarray, seeds: np.ndarray, ratio: float) -> np.ndarray:
     """Objects whose brightest voxel touches another object removed: the shoulder of a brighter nucleus.
 
     A nucleus has its own intensity peak inside it; the glow around a bright nucleus (out-of-focus light along z,
     cytoplasmic fluorescence), which a generous threshold keeps and the watershed may give a seed of its own,
-    is brightest where it meets that nucleus.
+    is brightest where it meets that nucleus and fades away from it, so its middle (the seed ``seeds[i - 1]`` of
+    object ``i``) is much dimmer than its peak. A dim nucleus against one more than ``ratio`` times as bright may
+    also have its peak on their contact (the bright one's blur adds to it there), but its middle is nearly as
+    bright: at least ``_GLOW_MIDDLE`` of its peak, and it is kept.
     """
+    n = len(seeds)
     if n == 0:
         return labels
     index = np.arange(1, n + 1)
@@ -321,7 +330,9 @@ def _without_shoulders(labels: np.ndarray, corr: np.ndarray, n: int, ratio: floa
     drop = np.zeros(n + 1, bool)
     for i, pos in zip(index, positions, strict=True):
         pos = tuple(int(p) for p in pos)
-        drop[i] = labels[pos] == i and (peak[i] <= 0 or brightest[pos] >= ratio * peak[i])
+        glow = labels[pos] == i and (peak[i] <= 0 or brightest[pos] >= ratio * peak[i])
+        middle = corr[tuple(seeds[i - 1])]
+        drop[i] = glow and not (_GLOW_MIDDLE > 0 and peak[i] > 0 and middle >= _GLOW_MIDDLE * peak[i])
     return np.where(drop[labels], 0, labels).astype(np.int32)
 
 

@@ -94,13 +94,14 @@ def test_held_out_figures_are_reproduced(dim, monkeypatch):
 def test_synthetic_3d_of_other_seeds_f1_and_volume():
     """Volumes of seeds no constant was chosen on (the generator's defaults): F1 and volumes.
 
-    Measured on seeds 10-15: mean F1 0.96, median volume +13 % (+18 % before the edges came from each nucleus's
-    own profile). Issue 32's target (within 10 %) is not met: the cross-validation's edge (0.4 of the peak) is a
-    compromise with the embryo's expert truth, drawn larger than the synthetic truth (0.5 would fit the latter).
+    Measured on seeds 10-19: mean F1 0.965 (0.949 before the glow test spared a dim nucleus whose middle is nearly
+    as bright as its peak), median volume +13 % (+18 % before the edges came from each nucleus's own profile).
+    Issue 32's target (within 10 %) is not met: the cross-validation's edge (0.4 of the peak) is a compromise with
+    the embryo's expert truth, drawn larger along z than the synthetic truth (0.45-0.5 would fit the latter).
     """
     nuclei_data = _dev()
     f1, ratio = [], []
-    for seed in (10, 11, 12):
+    for seed in range(10, 20):
         vol = touching_nuclei_volume(seed=seed)
         s = nuclei_data.score(segment(vol.image, (1.0, 0.5, 0.5)), vol.labels)
         f1.append(s["f1"])
