@@ -39,8 +39,8 @@ def _offline() -> str:
     return said[0] if said else f"no answer in {PROBE_SECONDS:.0f} s"
 
 
-# files that take over 100 s of make test's suite (measured 2026-12-07, 3 workers on 2 cores), in that order:
-# started first, so that short files fill the end rather than one long file running alone (scheduling only)
+# files that take over 100 s of make test's suite (measured 2026-12-07, 3 workers on 2 cores): started first, so
+# that short files fill the end (scheduling only)
 LONG_FILES = ("tests/unit/test_nuclei_model.py", "tests/unit/test_nuclei_method.py", "tests/browser/test_jupyterlab.py",
               "tests/sandbox/test_lifecycle.py", "tests/faults/test_faults.py", "tests/unit/test_segment.py",
               "tests/sandbox/test_slurm_runs.py", "tests/sandbox/test_ipfs.py")
@@ -51,9 +51,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # those that read make test's stored runs last: make test runs the suite with --no-loadscope-reorder, beside
     # the stored runs
     per_file = collections.Counter(item.path for item in items)
-    long = {str(config.rootpath / name): rank for rank, name in enumerate(LONG_FILES)}
+    long = {config.rootpath / name: rank for rank, name in enumerate(LONG_FILES)}
     items.sort(key=lambda item: (item.get_closest_marker("stored_runs") is not None,
-                                 long.get(str(item.path), len(long)), -per_file[item.path]))
+                                 long.get(item.path, len(long)), -per_file[item.path]))
     if any("network" in item.keywords for item in items) and (why := _offline()):
         skip = pytest.mark.skip(reason=f"needs the internet: {PROBE_HOST[0]}:{PROBE_HOST[1]} (IDR's OME-Zarr on "
                                        f"EBI's S3) is unreachable from here ({why})")

@@ -331,8 +331,8 @@ def _without_shoulders(labels: np.ndarray, corr: np.ndarray, seeds: np.ndarray, 
     for i, pos in zip(index, positions, strict=True):
         pos = tuple(int(p) for p in pos)
         glow = labels[pos] == i and (peak[i] <= 0 or brightest[pos] >= ratio * peak[i])
-        middle = corr[tuple(seeds[i - 1])]
-        drop[i] = glow and not (_GLOW_MIDDLE > 0 and peak[i] > 0 and middle >= _GLOW_MIDDLE * peak[i])
+        own_middle = _GLOW_MIDDLE > 0 and corr[tuple(seeds[i - 1])] >= _GLOW_MIDDLE * peak[i] > 0
+        drop[i] = glow and not own_middle
     return np.where(drop[labels], 0, labels).astype(np.int32)
 
 
