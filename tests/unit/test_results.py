@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -201,6 +203,40 @@ def test_changing_the_code_recomputes_exactly_that_step(tmp_path, monkeypatch, c
     assert after["norm/c.npy.prov.json"] != stamps["norm/c.npy.prov.json"]  # recomputed
     assert after["proj/c.npy.prov.json"] == stamps["proj/c.npy.prov.json"]  # read back
 
+
+
+def test_a_result_of_an_older_labkit_is_computed_again(tmp_path):
+    """A clone updated by ``git pull`` keeps its version number: a method changed inside labkit still makes the
+    results it made stale (a checkpoint of segment_nuclei must not read back the old method's nuclei)."""
+    import shutil
+
+    import labkit
+
+    copy = tmp_path / "clone" / "labkit"
+    shutil.copytree(Path(labkit.__file__).parent, copy, ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
+    script = textwrap.dedent(f'''
+        import numpy as np
+        from labkit.results import checkpoint
+
+        @checkpoint({str(tmp_path / "store")!r}, target="{{name}}.npy")
+        def smooth(name):
+            return np.arange(3)
+
+        print(smooth.state("a"))
+        smooth("a")
+    ''')
+
+    def state() -> str:
+        env = {**os.environ, "PYTHONPATH": str(copy.parent)}
+        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        return run.stdout.split()[-1]
+
+    assert state() == "missing"
+    assert state() == "fresh"
+    with open(copy / "nuclei_method.py", "a") as f:  # the update: the method behind the call changed
+        f.write("\n# a changed method\n")
+    assert state() == "stale"
+    assert state() == "fresh"
 
 def test_dataset_manifest_and_readme(tmp_path, cell):
     @checkpoint(tmp_path, target="proj/{cell_id}.png", serializer=Png())

@@ -212,7 +212,7 @@ def checkpoint(
         is the only change needed to move from local to remote storage.
     target : str
         Name of a call's result, formatted from its arguments, e.g. ``"{cell_id}.ome.tiff"``. A target that
-        exists and was made by the same code (function source and labkit version) with the same
+        exists and was made by the same code (function source, labkit version and sources) with the same
         arguments is read back; otherwise the function runs and the result is written atomically
         with a provenance record (``<target>.prov.json``).
     serializer : Serializer, optional

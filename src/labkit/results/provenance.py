@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from labkit._version import labkit_version
+from labkit._version import labkit_source_digest, labkit_version
 
 KEY_PACKAGES = ("numpy", "dask", "distributed", "xarray", "zarr", "tifffile", "pillow", "scipy", "scikit-image",
                 "pandas", "pyarrow", "s3fs")
@@ -41,7 +41,10 @@ def unfinished(record: dict[str, Any]) -> str | None:
 
 
 def code_hash(func: Any) -> str:
-    """Hash of a function's source (dedented) and the labkit version.
+    """Hash of a function's source (dedented) and labkit's (its version and its sources' digest).
+
+    A result is thus stale when its function changed, and also when labkit did (a new method behind the same
+    function call), even in a clone whose version number stays the same.
 
     Examples
     --------
@@ -55,7 +58,7 @@ def code_hash(func: Any) -> str:
         source = textwrap.dedent(inspect.getsource(target))
     except (OSError, TypeError):  # built-ins, lambdas typed at a prompt
         source = getattr(target, "__qualname__", repr(target)) + repr(getattr(target, "__code__", b""))
-    return hashlib.sha256(f"{source}\nlabkit {labkit_version()}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{source}\nlabkit {labkit_version()} {labkit_source_digest()}".encode()).hexdigest()[:16]
 
 
 def _feed(h: Any, obj: Any) -> None:
@@ -142,13 +145,13 @@ def git_state(folder: str) -> dict[str, Any]:
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of labkit, Python and the key packages installed (read once per process)."""
+    """Versions of labkit (with its sources' digest as a local label), Python and the key packages installed."""
     return dict(_package_versions())
 
 
 @lru_cache(maxsize=1)
 def _package_versions() -> dict[str, str]:
-    out = {"labkit": labkit_version(), "python": platform.python_version()}
+    out = {"labkit": f"{labkit_version()}+{labkit_source_digest()}", "python": platform.python_version()}
     for name in KEY_PACKAGES:
         try:
             out[name] = version(name)
