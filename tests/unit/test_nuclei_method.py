@@ -69,12 +69,13 @@ def test_the_method_uses_the_cross_validated_constants():
 @needs_data
 @pytest.mark.parametrize("dim", ["2d", "3d"])
 def test_held_out_figures_are_reproduced(dim, monkeypatch):
-    """A third of the held-out images (every third of each set, the embryo) segmented again with their fold's
-    constants give the figures recorded in nuclei_cv.json."""
+    """Some held-out images (every sixth 2D image, every third 3D volume, the embryo) segmented again with their
+    fold's constants give the figures recorded in nuclei_cv.json (all of them: benchmarks/nuclei_cv.py)."""
     nuclei_data = _dev()
     held = CV[dim]["held_out"]
     keys = sorted(held)
-    names = {k for i, k in enumerate(keys) if i % 3 == 0 or k.startswith("bbbc050_qcanet")}
+    every = 6 if dim == "2d" else 3
+    names = {k for i, k in enumerate(keys) if i % every == 0 or k.startswith("bbbc050_qcanet")}
     sets = sorted({k.split("/")[0] for k in names})
     done = 0
     for item in nuclei_data.items(tuple(sets), names):
