@@ -103,14 +103,18 @@ def test_trained_on_half_the_3d_embryo_it_segments_the_other_half(train_half):
     assert 0.9 <= result["size_ratio"] <= 1.1, result
 
 
+@pytest.fixture(scope="module")
+def embryo_model():
+    image, truth = _read(DATA / "bbbc050_qcanet_3d" / "img" / "16_cell_stage.tif")
+    return train_nuclei([image], [truth], spacing=EMBRYO_SPACING, progress=False)
+
+
 @needs_data
 @pytest.mark.parametrize("volume", [0.5, 2.0])
-def test_trained_on_the_3d_embryo_it_segments_nuclei_of_another_size(volume):
+def test_trained_on_the_3d_embryo_it_segments_nuclei_of_another_size(volume, embryo_model):
     """A stand-in for an embryo of another stage: the same embryo resampled, nuclei of half or twice the volume."""
-    image, truth = _read(DATA / "bbbc050_qcanet_3d" / "img" / "16_cell_stage.tif")
-    model = train_nuclei([image], [truth], spacing=EMBRYO_SPACING, progress=False)
     item = resampled_embryo(volume)
-    result = score(model.segment(item.image, spacing=item.spacing), item.truth)
+    result = score(embryo_model.segment(item.image, spacing=item.spacing), item.truth)
     print(f"embryo resampled to nuclei of {volume} x their volume:", result)
     # 1.00 and 1.00; without the probabilities' correction the smaller nuclei merged (0.25)
     assert result["f1"] >= 0.9, result
