@@ -6,6 +6,7 @@ import importlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 import tifffile
 
+import labkit
 from labkit._zarr import ZARR3
 from labkit.errors import ConfigurationError, FormatError, StaleResultWarning
 from labkit.results import Manifest, Npy, OmeTiff, OmeZarr, Parquet, Png, ResultStore, checkpoint
@@ -204,14 +206,9 @@ def test_changing_the_code_recomputes_exactly_that_step(tmp_path, monkeypatch, c
     assert after["proj/c.npy.prov.json"] == stamps["proj/c.npy.prov.json"]  # read back
 
 
-
 def test_a_result_of_an_older_labkit_is_computed_again(tmp_path):
     """A clone updated by ``git pull`` keeps its version number: a method changed inside labkit still makes the
     results it made stale (a checkpoint of segment_nuclei must not read back the old method's nuclei)."""
-    import shutil
-
-    import labkit
-
     copy = tmp_path / "clone" / "labkit"
     shutil.copytree(Path(labkit.__file__).parent, copy, ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
     script = textwrap.dedent(f'''
@@ -237,6 +234,7 @@ def test_a_result_of_an_older_labkit_is_computed_again(tmp_path):
         f.write("\n# a changed method\n")
     assert state() == "stale"
     assert state() == "fresh"
+
 
 def test_dataset_manifest_and_readme(tmp_path, cell):
     @checkpoint(tmp_path, target="proj/{cell_id}.png", serializer=Png())
