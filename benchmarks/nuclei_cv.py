@@ -47,9 +47,9 @@ EDGES = (0.0, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
 # the glow test's exception (_GLOW_MIDDLE: a dim nucleus against a bright one keeps its seed's brightness) only
 # matters where the test is on (_SHOULDER > 0)
 GRID_3D = {"_SHOULDER": (0.0, 2.0, 3.0), "_GLOW_MIDDLE": (0.0, 0.65, 0.75, 0.85)}
-# in 2D a shoulder test (2.0) was never chosen on any fold (nuclei_cv.json of 2026-12-06): the seeds' tighter
-# foreground is searched instead
-GRID_2D = {"_SHOULDER": (0.0,), "_TIGHT": (0.0, 0.65)}
+# in 2D a shoulder test (2.0) was never chosen on any fold (nuclei_cv.json of 2026-12-06), nor the seeds' distance
+# from the foreground alone (_TIGHT 0, against 0.65; 2026-12-07): the check of clumps is searched instead
+GRID_2D = {"_SHOULDER": (0.0,), "_TIGHT": (0.65,), "_CLUMPED": (0.0, 1.4, 1.6)}
 
 
 def folds(keys: list[str]) -> dict[str, int]:

@@ -98,6 +98,10 @@ _BLOB_SCALES = 14   # scales of the blob detector that checks the diameter (_blo
 _TOO_LARGE = 5.0    # (a ratio) in 2D, a diameter this many times the blobs' is a tissue or embryo, not a nucleus ...
 _BLOB_BIAS = 1.2    # ... then the nuclei's diameter is the blobs' times this (the median ratio of the two where
                     # the first is right: a nucleus' bright middle makes the Laplacian of Gaussian peak small)
+_CLUMPED = 1.4      # (a ratio) in 2D, a refined diameter still this many times the blobs' is that of clumps of
+                    # small nuclei passing as compact objects: the blobs' diameter (times _BLOB_BIAS) used; 0: off
+_CLUMPED_MAX = 2.0  # ... up to this many times: beyond it the blobs are the chromatin specks of large nuclei (no
+                    # image of the development set lies between 2 and 5 times; a tissue is caught before refining)
 
 
 @dataclass(frozen=True)
@@ -533,7 +537,9 @@ def estimate_parameters(samples: Sequence[np.ndarray], spacing: Sequence[float] 
     components of a first foreground (Otsu's threshold of the square root of the smoothed intensity), refined
     once after background correction; in 2D, when that first diameter is over ``_TOO_LARGE`` (5) times the
     median blob of a multi-scale Laplacian of Gaussian (an embryo or a tissue full of nuclei seen as one
-    component), the blobs' diameter times ``_BLOB_BIAS`` (1.2) is used instead. The threshold is Otsu's
+    component), the blobs' diameter times ``_BLOB_BIAS`` (1.2) is used instead; so it is when the refined
+    diameter is still ``_CLUMPED`` (1.4, chosen by cross-validation) to ``_CLUMPED_MAX`` (2) times the blobs' (a
+    few small nuclei in clumps that pass for compact objects). The threshold is Otsu's
     threshold of the square root of the background-corrected, smoothed intensity, pooled over the samples.
 
     Parameters
@@ -584,6 +590,8 @@ def estimate_parameters(samples: Sequence[np.ndarray], spacing: Sequence[float] 
             cut = _threshold(np.concatenate([_subsample(c) for c in corr]))
             params = NucleiParameters(sp, estimate, cut)
             estimate = _diameter([_foreground(c, params)[0] for c in corr], sp) or estimate
+        if blobs is not None and _CLUMPED > 0 and _CLUMPED * blobs < estimate <= _CLUMPED_MAX * blobs:
+            estimate = _BLOB_BIAS * blobs  # few nuclei, in clumps that pass as compact objects
         diameter = estimate
     diameter = float(diameter)
     corr = [_corrected(d, sp, diameter) for d in datas]

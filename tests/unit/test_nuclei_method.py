@@ -30,11 +30,12 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no nuclei data with 
 
 CV = json.loads((Path(__file__).with_name("nuclei_cv.json")).read_text())
 # thresholds on the held-out figures (images that did not choose the constants), just under what they are
-# (tests/unit/nuclei_cv.json). Issue 32's targets not met here: DSB2018 mean 0.88 (< 0.90), and single images far
-# below 0.80: the DSB Drosophila embryo whose truth marks only the in-focus rim nuclei (0.11: the nuclei inside it,
-# out of focus, count as false; 0.0 while its diameter came out as the whole embryo's), and
-# BBBC039 fields of fragmented nuclei and specks that the truth counts one by one (worst 0.29)
-MEAN_F1 = {"bbbc039": 0.91, "dsb2018_bbbc038": 0.87, "dsb2018_stardist": 0.86, "bbbc050_qcanet_3d": 0.95,
+# (tests/unit/nuclei_cv.json). Issue 32's targets not met here: DSB2018 mean 0.889 (< 0.90; 0.904 without the image
+# whose truth marks part of the nuclei), and single images far below 0.80: the DSB Drosophila embryo whose truth
+# marks only the in-focus rim nuclei (0.11: the nuclei inside it, out of focus, count as false; 0.0 while its
+# diameter came out as the whole embryo's), and BBBC039 fields of fragmented nuclei and specks that the truth counts
+# one by one (worst 0.30)
+MEAN_F1 = {"bbbc039": 0.91, "dsb2018_bbbc038": 0.88, "dsb2018_stardist": 0.88, "bbbc050_qcanet_3d": 0.95,
            "bbbc050_variants": 0.80, "synthetic_3d": 0.95}
 WORST_F1 = {"bbbc039": 0.25, "dsb2018_bbbc038": 0.1, "dsb2018_stardist": 0.86, "bbbc050_qcanet_3d": 0.95,
             "bbbc050_variants": 0.65, "synthetic_3d": 0.75}
@@ -56,6 +57,18 @@ def test_cross_validated_figures_meet_the_targets(dim):
         assert s["mean_f1"] >= MEAN_F1[name], (name, s)
         assert s["worst_f1"] >= WORST_F1[name], (name, s)
         assert abs(s["median_size_ratio"] - 1) <= 0.10, (name, s)
+
+
+# truth that marks only part of the nuclei: the in-focus rim of a Drosophila embryo (issue 32 exempts such images)
+PARTIAL_TRUTH = {"dsb2018_bbbc038/f29fd9c52e04403cd2c7d43b6fe2479292e53b2f61969d25256d2d2aca7c6a81"}
+
+
+def test_dsb2018_images_whose_truth_marks_every_nucleus_reach_0_90():
+    """Issue 32's 0.90 on DSB2018, held out, on the 53 images whose truth marks every nucleus (0.904)."""
+    held = CV["2d"]["held_out"]
+    f1 = [v["f1"] for k, v in held.items() if k.startswith("dsb2018_bbbc038/") and k not in PARTIAL_TRUTH]
+    assert len(f1) == 53
+    assert np.mean(f1) >= 0.90, np.mean(f1)
 
 
 def test_the_method_uses_the_cross_validated_constants():
