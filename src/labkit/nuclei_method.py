@@ -25,9 +25,9 @@ bounded reach), so its result at a voxel depends only on the image within :func:
    maximum of its background-corrected intensity smoothed over 0.15 diameter) are dropped, so a nucleus is as
    large as its profile says, bright or dim; objects smaller than a fraction of the typical nucleus dropped.
 
-The constants of steps 4 (``_TIGHT``), 6 (``_SHOULDER``, ``_GLOW_MIDDLE``) and 7 (separately for 2D and 3D images)
-were chosen by cross-validation on the development set (``benchmarks/nuclei_cv.py``; the held-out figures are in
-``tests/unit/nuclei_cv.json``).
+The constants of steps 4 (``_TIGHT``), 6 (``_SHOULDER``, ``_GLOW_MIDDLE``) and 7 (separately for 2D and 3D images),
+and the diameter's check for clumps (``_CLUMPED``, :func:`estimate_parameters`), were chosen by cross-validation on
+the development set (``benchmarks/nuclei_cv.py``; the held-out figures are in ``tests/unit/nuclei_cv.json``).
 
 Examples
 --------
