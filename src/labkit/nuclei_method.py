@@ -100,8 +100,8 @@ _BLOB_BIAS = 1.2    # ... then the nuclei's diameter is the blobs' times this (t
                     # the first is right: a nucleus' bright middle makes the Laplacian of Gaussian peak small)
 _CLUMPED = 1.4      # (a ratio) in 2D, a refined diameter still this many times the blobs' is that of clumps of
                     # small nuclei passing as compact objects: the blobs' diameter (times _BLOB_BIAS) used; 0: off
-_CLUMPED_MAX = 2.0  # ... up to this many times: beyond it the blobs are the chromatin specks of large nuclei (no
-                    # image of the development set lies between 2 and 5 times; a tissue is caught before refining)
+_CLUMPED_MAX = 2.0  # ... up to this many times: beyond it the blobs may be the chromatin specks of large nuclei
+                    # (no image of the development set is over 2 times; a tissue is caught before refining)
 
 
 @dataclass(frozen=True)

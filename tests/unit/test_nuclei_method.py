@@ -37,7 +37,7 @@ CV = json.loads((Path(__file__).with_name("nuclei_cv.json")).read_text())
 # one by one (worst 0.30)
 MEAN_F1 = {"bbbc039": 0.91, "dsb2018_bbbc038": 0.88, "dsb2018_stardist": 0.88, "bbbc050_qcanet_3d": 0.95,
            "bbbc050_variants": 0.80, "synthetic_3d": 0.95}
-WORST_F1 = {"bbbc039": 0.25, "dsb2018_bbbc038": 0.1, "dsb2018_stardist": 0.86, "bbbc050_qcanet_3d": 0.95,
+WORST_F1 = {"bbbc039": 0.25, "dsb2018_bbbc038": 0.1, "dsb2018_stardist": 0.88, "bbbc050_qcanet_3d": 0.95,
             "bbbc050_variants": 0.65, "synthetic_3d": 0.75}
 
 
