@@ -447,8 +447,9 @@ def map_images(
             if future.status == "error":  # the task itself (a worker lost, say), not the recipe
                 exc = future.exception()
                 result = ([(i, f"{type(exc).__name__}: {exc}") for i in indices], None)
-            elif future.status != "finished":  # cancelled: what it needed was lost (and its fork's writes)
+            elif future.status not in ("finished", "lost"):  # cancelled: what it needed was lost (and its fork)
                 result = ([(i, f"the task was {future.status}") for i in indices], None)
+            # "lost": its worker left (a SLURM job cancelled, say) after the result was fetched: that is in hand
             for i, summary in writes.take(result):
                 if isinstance(summary, str):
                     failed[i] = summary

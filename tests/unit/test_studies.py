@@ -385,3 +385,43 @@ def test_map_images_into_a_versioned_store(plate, client, tmp_path):
                               target="{well}/{field}.parquet", progress=False, on_submit=submitted.append)
     assert set(again.state) == {"read back"} and submitted == []
     pd.testing.assert_frame_equal(combine(again), combine(run))
+
+
+def test_a_result_in_hand_is_kept_when_its_worker_leaves(tmp_path):
+    """A worker that leaves (its SLURM job cancelled) after the client fetched its tasks' results loses their data on
+    the cluster (the futures turn "lost"): the results are in hand, stored, and no image fails.
+
+    Eight tasks are sent; when the first result is taken (the ninth task is sent), the other seven are done and
+    fetched, waiting in the client's queue; the worker holding most of them then leaves, and the queue is taken.
+    A failure of the SLURM sandbox's scancel test in a busy ``make test`` (2026-12-07, "the task was lost") came
+    from this race.
+    """
+    images = [({"i": i}, np.full((4, 4), i, np.uint16)) for i in range(9)]
+    counts: list[int] = []
+    left: list[str] = []
+
+    def total(image):
+        return pd.DataFrame({"v": [int(image.sum())]})
+
+    # a cluster of its own (one of its workers leaves), its HTTP server on a free port (the module's has 8787)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cl, \
+            distributed.Client(cl) as client:
+
+        def on_submit(count):
+            counts.append(count)
+            if len(counts) < 2 or count > counts[-2] or left:
+                return  # the first eight tasks, sent before any result is taken
+            deadline = time.monotonic() + 30
+            while sum(len(keys) for keys in client.has_what().values()) < 7 and time.monotonic() < deadline:
+                time.sleep(0.05)  # the other seven done, their results on the workers
+            time.sleep(0.5)  # ... and fetched into the client's queue (as_completed with_results)
+            holder = max(client.has_what().items(), key=lambda item: len(item[1]))[0]
+            worker = next(w for w in cl.workers.values() if w.address == holder)
+            distributed.utils.sync(cl.loop, worker.close)
+            left.append(holder)
+
+        run = labkit.map_images(total, images, store=tmp_path, target="{i}.parquet", window=8, progress=False,
+                                parallel="images", on_submit=on_submit)
+    assert counts[:8] == list(range(1, 9)) and left, (counts, left)
+    assert set(run.state) == {"computed"}, run
+    assert list(combine(run)["v"]) == [16 * i for i in range(9)]
