@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LABKIT_NUCLEI_DATA", ROOT.parent / "shared" / "data" / "nuclei"))
 SPACING_3D = {"bbbc050_qcanet_3d": (1.75, 0.8, 0.8)}
 REAL_SETS = ("bbbc039", "dsb2018_bbbc038", "dsb2018_stardist", "bbbc050_qcanet_3d")
+# images whose truth marks only part of the nuclei (issue 32 exempts them from its per-image target): the
+# Drosophila embryo of DSB2018, whose truth marks only the in-focus rim nuclei
+PARTIAL_TRUTH = {"dsb2018_bbbc038/f29fd9c52e04403cd2c7d43b6fe2479292e53b2f61969d25256d2d2aca7c6a81"}
 
 # synthetic 3D volumes: several seeds, nucleus sizes, z anisotropies, brightness (the 3D folds beside the one
 # real embryo). (seed, shape, n_nuclei, spacing (z, y, x) µm, diameter range µm, gain, offset, extra): extra

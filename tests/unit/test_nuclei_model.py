@@ -38,14 +38,13 @@ from labkit.segment import segment_nuclei  # noqa: E402
 from labkit.synthetic import touching_nuclei, touching_nuclei_volume  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from nuclei_data import resampled_embryo, score  # noqa: E402  (score: F1 and the size ratio)
+from nuclei_data import PARTIAL_TRUTH, resampled_embryo, score  # noqa: E402  (score: F1 and the size ratio)
 
 _ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("LABKIT_NUCLEI_DATA", _ROOT.parent / "shared" / "data" / "nuclei"))
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no nuclei data with expert truth at {DATA} "
                                 "(set LABKIT_NUCLEI_DATA to the folder holding bbbc039/, dsb2018_bbbc038/, ...)")
 DSB_TRAIN = ("07fb37aa", "45cc00f2", "ed4b8e0d", "1d4a5e72", "3ab9cab6", "8c3ef7aa")
-DSB_RIM_ONLY = "f29fd9c5"  # the Drosophila embryo: only in-focus rim nuclei are in the truth
 EMBRYO_SPACING = (1.75, 0.8, 0.8)
 
 
@@ -58,7 +57,7 @@ def _read(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _dsb() -> tuple[list[Path], list[Path]]:
     paths = sorted((DATA / "dsb2018_bbbc038" / "img").glob("*.tif"))
     train = [p for p in paths if p.stem[:8] in DSB_TRAIN]
-    apart = [p for p in paths if p.stem[:8] not in DSB_TRAIN and p.stem[:8] != DSB_RIM_ONLY]
+    apart = [p for p in paths if p.stem[:8] not in DSB_TRAIN and f"dsb2018_bbbc038/{p.stem}" not in PARTIAL_TRUTH]
     if len(train) != len(DSB_TRAIN):
         pytest.skip(f"the DSB2018 training images {DSB_TRAIN} are not all in {DATA}")
     return train, apart[1::2]

@@ -412,8 +412,8 @@ def test_a_result_in_hand_is_kept_when_its_worker_leaves(tmp_path):
             if len(counts) < 2 or count > counts[-2] or left:
                 return  # the first eight tasks, sent before any result is taken
             deadline = time.monotonic() + 30
-            while sum(len(keys) for keys in client.has_what().values()) < 7 and time.monotonic() < deadline:
-                time.sleep(0.05)  # the other seven done, their results on the workers
+            while sum(len(keys) for keys in client.has_what().values()) < 8 and time.monotonic() < deadline:
+                time.sleep(0.05)  # the other seven done, their results on the workers (beside the recipe's)
             time.sleep(0.5)  # ... and fetched into the client's queue (as_completed with_results)
             holder = max(client.has_what().items(), key=lambda item: len(item[1]))[0]
             worker = next(w for w in cl.workers.values() if w.address == holder)
