@@ -39,15 +39,16 @@ def _offline() -> str:
     return said[0] if said else f"no answer in {PROBE_SECONDS:.0f} s"
 
 
-# files that take over 100 s of make test's suite (measured 2026-12-07, 3 workers on 2 cores): started first, so
-# that short files fill the end; the tests that read the stored runs, and so come last, longest first (144-158,
-# 74-85, 60-83, 46-67 and 54 s): one that started last kept a worker busy a minute after the others were done
+# files that take over 100 s of make test's suite (measured 2026-12-07, 4 workers on 2 cores): started first, so
+# that short files fill the end (tutorial 01 on a cluster among them: 125-145 s); then the tests that read the
+# stored runs, and so come last, longest first (64-79 s each): one that started last kept a worker busy a minute
+# after the others were done
 LONG_FILES = ("tests/unit/test_nuclei_model.py", "tests/unit/test_nuclei_method.py", "tests/browser/test_jupyterlab.py",
-              "tests/sandbox/test_lifecycle.py", "tests/faults/test_faults.py", "tests/unit/test_segment.py",
-              "tests/sandbox/test_slurm_runs.py", "tests/sandbox/test_ipfs.py",
-              "tests/notebooks/test_01_idr_segmentation.py", "tests/notebooks/test_05_screen.py",
-              "tests/browser/test_site.py", "tests/notebooks/test_02_ipfs_zarr.py",
-              "tests/notebooks/test_04_cell_pipeline.py")
+              "tests/sandbox/test_lifecycle.py", "tests/notebooks/test_01_on_a_cluster.py",
+              "tests/faults/test_faults.py", "tests/unit/test_segment.py", "tests/sandbox/test_slurm_runs.py",
+              "tests/sandbox/test_ipfs.py", "tests/notebooks/test_05_screen.py", "tests/browser/test_site.py",
+              "tests/notebooks/test_03_eodc_flood.py", "tests/notebooks/test_04_cell_pipeline.py",
+              "tests/notebooks/test_02_ipfs_zarr.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

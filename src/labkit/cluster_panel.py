@@ -42,15 +42,22 @@ WORKER_EXIT_TIMEOUT = 60
 
 @functools.cache
 def _patient_nanny() -> type:
-    """The ``distributed.Nanny`` that gives its worker process :data:`WORKER_EXIT_TIMEOUT` seconds to exit.
+    """The ``distributed.Nanny`` that gives its worker :data:`WORKER_EXIT_TIMEOUT` s to exit, and a quiet close.
 
     A worker that has read through zarr, aiohttp and IPFS holds some 1,800 modules; Python 3.13 takes seconds to
     finalise them, and on a busy machine more than the 4 s the nanny allows by default: it then kills the process
-    and logs "Worker process still alive after 4.0 seconds, killing" into the cell that closed the cluster.
+    and logs "Worker process still alive after 4.0 seconds, killing" into the cell that closed the cluster. And the
+    worker is quiet about a heartbeat its own close cuts (:mod:`labkit._worker_preload`).
     """
     distributed = attempt_import("distributed")
 
     class PatientNanny(distributed.Nanny):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            # labkit's preload beside any the user configured
+            preload = kwargs.pop("preload", None) or attempt_import("dask").config.get("distributed.worker.preload")
+            preload = [preload] if isinstance(preload, str) else list(preload)
+            super().__init__(*args, preload=[*preload, "labkit._worker_preload"], **kwargs)
+
         async def close(self, timeout: float = WORKER_EXIT_TIMEOUT, reason: str = "nanny-close") -> Any:
             return await super().close(timeout=timeout, reason=reason)
 

@@ -7,29 +7,22 @@ import zarr
 
 from labkit import tutorials
 from labkit.recipes import count_objects
-from labkit.sandbox.core import slurm_missing
 from labkit.sandbox.locate import idr_image_path
 from tests.unit.test_labels import _validate as validate_with_labels
 
-from .conftest import on_slurm_too
 from .probes import NOTEBOOKS, probed, with_probe
 
-#: the default backend's run is make test's stored one (tests/notebooks/conftest.py)
+#: the default backend's run is make test's stored one (tests/notebooks/conftest.py); the run on a cluster, which
+#: does not wait for it, is in test_01_on_a_cluster.py
 pytestmark = pytest.mark.stored_runs
 
 
-# 01 is the longest tutorial (about 3 min idle): it runs twice a make test, as stored (local, Run All) and on a
-# cluster, SLURM's where SLURM is installed (its blockwise 3D nuclei on jobs, as on HPC), else the gateway's (which
-# tutorials 03 and 05 run too). On SLURM, 01 took 8.5 min on two cores with a load average of 15: a longer timeout.
-@pytest.fixture(params=["local", pytest.param("slurm", marks=pytest.mark.timeout(900)) if not slurm_missing()
-                        else "gateway"])
-def backend(request) -> str:
-    """This tutorial runs locally and on a cluster, with the same assertions."""
-    return on_slurm_too(request)
+def test_counts_the_nuclei_of_every_plane_locally(run_notebook):
+    check_counts_and_nuclei(run_notebook("01_idr_segmentation.ipynb", backend="local").values)
 
 
-def test_counts_the_nuclei_of_every_plane_locally_and_on_a_cluster(run_notebook, backend):
-    values = run_notebook("01_idr_segmentation.ipynb", backend=backend).values
+def check_counts_and_nuclei(values: dict) -> None:
+    """What tutorial 01 must give on any backend (its cluster run: test_01_on_a_cluster.py)."""
     assert values["image_id"] == 6001240 and values["channel"] == "Dapi"
     dapi = zarr.open_group(idr_image_path(), mode="r")["0"]
     expected = [count_objects(dapi[0, 1, z]) for z in range(113, 124)]  # middle plane 118 +- 5
