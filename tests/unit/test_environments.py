@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 import sys
@@ -47,6 +48,13 @@ def _distribution(module: str, mapping: dict[str, list[str]]) -> str:
     return canonicalize_name(candidates[0])
 
 
+@functools.cache
+def _used() -> list[str]:
+    """The distributions labkit's code and notebooks import, sorted (read once, when a test asks: collecting the
+    suite, in every pytest worker, takes no time for it)."""
+    return sorted(_used_distributions())
+
+
 def _used_distributions() -> set[str]:
     modules = set()
     for path in (ROOT / "src" / "labkit").rglob("*.py"):
@@ -89,26 +97,23 @@ def _conda(path: Path) -> dict[str, str | None]:
     return out
 
 
-USED = sorted(_used_distributions())
-
-
 def test_imports_found():
-    assert {"dask", "zarr", "xarray", "s3fs", "ipfsspec", "odc-stac", "pystac-client"} <= set(USED)
+    assert {"dask", "zarr", "xarray", "s3fs", "ipfsspec", "odc-stac", "pystac-client"} <= set(_used())
 
 
-@pytest.mark.parametrize("dist", USED)
-def test_declared_in_pyproject(dist):
+def test_declared_in_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
     declared |= {canonicalize_name(Requirement(r).name) for extra in project["optional-dependencies"].values()
                  for r in extra}
-    assert dist in declared, f"{dist} is imported but not declared in pyproject.toml"
+    undeclared = [dist for dist in _used() if dist not in declared]
+    assert undeclared == [], f"{undeclared} are imported but not declared in pyproject.toml"
 
 
 @pytest.mark.parametrize("env_file", ["environment.yml", "binder/environment.yml"])
 def test_declared_in_conda_environments(env_file):
     env = _conda(ROOT / env_file)
-    missing = [d for d in USED if d not in OWN_PROFILE and d not in env and CONDA_NAMES.get(d, d) not in env]
+    missing = [d for d in _used() if d not in OWN_PROFILE and d not in env and CONDA_NAMES.get(d, d) not in env]
     assert missing == [], f"{env_file} lacks {missing}"
 
 
