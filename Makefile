@@ -43,9 +43,10 @@ chromium:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || echo "could not install chromium: browser tests will be skipped"; \
 	  else echo "chromium is missing: browser tests will be skipped (install it with: sudo apt-get install chromium)"; fi; }
 
-# Debian's SLURM for the sandbox's single-node cluster (backend "slurm"): without it those tests are skipped
+# Debian's SLURM for the sandbox's single-node cluster (backend "slurm"): without it those tests are skipped. After
+# Chromium: make test sets up with -j (apt-get, pip and npm at once on a new machine), and one apt-get at a time
 SLURM_PACKAGES := slurmctld slurmd slurm-client
-slurm:
+slurm: chromium
 	@PATH="$$PATH:/usr/sbin:/sbin" command -v slurmctld >/dev/null && PATH="$$PATH:/usr/sbin:/sbin" command -v slurmd >/dev/null \
 	  && command -v sbatch >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -80,11 +81,13 @@ tutorials: setup
 site: setup
 	$(BIN)/python docs/build_site.py
 
-# three things at once: the stored notebooks then the book made of their executed copies (test-stored), the itk
-# profile (its own environment and sandbox) and the suite. The suite's tests that read the stored runs or the book
-# (marked stored_runs) are scheduled last and wait for STORED_DONE, which test-stored writes however it ended.
+# set-up, its parts at once (pip, npm and apt-get on a new machine), then three things at once: the stored notebooks
+# then the book made of their executed copies (test-stored), the itk profile (its own environment and sandbox) and
+# the suite. The suite's tests that read the stored runs or the book (marked stored_runs) are scheduled last and
+# wait for STORED_DONE, which test-stored writes however it ended.
 STORED_DONE := $(CURDIR)/build/stored-runs.done
-test: setup
+test:
+	@$(MAKE) --no-print-directory -j 3 --output-sync=line setup
 	@rm -f $(STORED_DONE)
 	$(MAKE) --no-print-directory -j 3 --output-sync=line test-stored test-itk test-suite
 
