@@ -41,7 +41,7 @@ def _offline() -> str:
 
 # files that take over 100 s of make test's suite (measured 2026-12-07, 4 workers on 2 cores): started first, so
 # that short files fill the end (tutorial 01 on a cluster among them: 125-145 s); then the tests that read the
-# stored runs, and so come last, longest first (64-79 s each): one that started last kept a worker busy a minute
+# stored runs, and so come last, longest first (45-95 s each): one that started last kept a worker busy a minute
 # after the others were done
 LONG_FILES = ("tests/unit/test_nuclei_model.py", "tests/unit/test_nuclei_method.py", "tests/browser/test_jupyterlab.py",
               "tests/sandbox/test_lifecycle.py", "tests/notebooks/test_01_on_a_cluster.py",

@@ -52,10 +52,6 @@ def _distribution(module: str, mapping: dict[str, list[str]]) -> str:
 def _used() -> list[str]:
     """The distributions labkit's code and notebooks import, sorted (read once, when a test asks: collecting the
     suite, in every pytest worker, takes no time for it)."""
-    return sorted(_used_distributions())
-
-
-def _used_distributions() -> set[str]:
     modules = set()
     for path in (ROOT / "src" / "labkit").rglob("*.py"):
         modules |= _imports(path.read_text())
@@ -75,7 +71,7 @@ def _used_distributions() -> set[str]:
             continue
         assert top in mapping, f"{m} is imported but no installed distribution provides it"
         dists.add(_distribution(m, mapping))
-    return dists - {"labkit"}
+    return sorted(dists - {"labkit"})
 
 
 def _pyproject() -> dict[str, Requirement]:
