@@ -43,7 +43,7 @@ SETS_2D = ("bbbc039", "dsb2018_bbbc038", "dsb2018_stardist")
 SETS_3D = ("bbbc050_qcanet_3d", "bbbc050_variants", "synthetic_3d")
 # constants searched: the own-edge fraction is applied after the watershed (one segmentation scores them all);
 # the others need a segmentation each
-EDGES = (0.0, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
+EDGES = (0.0, 0.3, 0.4, 0.42, 0.43, 0.44, 0.45, 0.5, 0.55, 0.6, 0.7)
 # the glow test's exception (_GLOW_MIDDLE: a dim nucleus against a bright one keeps its seed's brightness) only
 # matters where the test is on (_SHOULDER > 0)
 GRID_3D = {"_SHOULDER": (0.0, 2.0, 3.0), "_GLOW_MIDDLE": (0.0, 0.65, 0.75, 0.85)}

@@ -83,7 +83,7 @@ _DEPTH = 0.05       # a seed must rise this much (units of the radius) above the
 _MERGE = 1.0        # ... within this fraction of the diameter (the markers' reach)
 _COMPACTNESS = 0.001  # (score per voxel) of the watershed: a seed far away does not flood a long ridge
 _HALO = 2.0         # the halo a block needs (see halo())
-_OWN_EDGE = (0.45, 0.4) # (2D, 3D) an object's edge at this fraction of its own peak (see _own_edge)
+_OWN_EDGE = (0.44, 0.4) # (2D, 3D) an object's edge at this fraction of its own peak (see _own_edge)
 _PLATEAU = 0.15     # an object's peak is the maximum of its intensity smoothed by this (texture and noise averaged)
 _SHOULDER = (0.0, 2.0)  # (2D, 3D) an object whose peak touches an object this many times brighter is its
                         # shoulder, dropped (_without_shoulders); 0: none dropped
