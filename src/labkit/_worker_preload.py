@@ -1,9 +1,14 @@
 """Set-up of the worker processes of labkit's local clusters (a Dask preload: ``dask_setup`` runs in each).
 
-A worker that is closing shuts its connections to the scheduler while a heartbeat may still wait on one of them;
-distributed then logs "Failed to communicate with scheduler during heartbeat" at ERROR with a traceback, and a
-local worker's log goes to the notebook: red text in the cell that closed the cluster, after a run that went well
-(seen on a busy machine). The message is dropped only while the worker closes; a running worker's still shows.
+Two races of a worker's heartbeat with its own end print red text into a notebook after a run that went well
+(each seen on a busy machine), because a local worker's log goes to the notebook:
+
+- a worker that is closing shuts its connections to the scheduler while a heartbeat may still wait on one of them;
+  distributed then logs "Failed to communicate with scheduler during heartbeat" at ERROR with a traceback;
+- a worker being retired (adaptive scaling) is removed by the scheduler before it is told to close; a heartbeat in
+  between is answered "missing" and distributed logs "Scheduler was unaware of this worker; shutting down."
+
+Both messages are dropped only while the worker is being retired or closes; a running worker's still show.
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-#: distributed's message (distributed.worker.Worker.heartbeat)
+#: distributed's messages (distributed.worker.Worker.heartbeat)
 HEARTBEAT_FAILED = "Failed to communicate with scheduler during heartbeat"
+HEARTBEAT_MISSING = "Scheduler was unaware of this worker"
 
 
 class HeartbeatAtClose(logging.Filter):
-    """Drops :data:`HEARTBEAT_FAILED` records logged while ``worker`` closes."""
+    """Drops :data:`HEARTBEAT_FAILED` and :data:`HEARTBEAT_MISSING` while ``worker`` is retired or closes."""
 
     def __init__(self, worker: Any) -> None:
         super().__init__()
@@ -24,7 +30,7 @@ class HeartbeatAtClose(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         closing = getattr(self.worker.status, "name", "") in {"closing", "closing_gracefully", "closed"}
-        return not (closing and str(record.msg).startswith(HEARTBEAT_FAILED))
+        return not (closing and str(record.msg).startswith((HEARTBEAT_FAILED, HEARTBEAT_MISSING)))
 
 
 def dask_setup(worker: Any) -> None:

@@ -47,9 +47,11 @@ def _patient_nanny() -> type:
     A worker that has read through zarr, aiohttp and IPFS holds some 1,800 modules; Python 3.13 takes seconds to
     finalise them, and on a busy machine more than the 4 s the nanny allows by default: it then kills the process
     and logs "Worker process still alive after 4.0 seconds, killing" into the cell that closed the cluster. And the
-    worker is quiet about a heartbeat its own close cuts (:mod:`labkit._worker_preload`).
+    worker is quiet about a heartbeat its own close cuts (:mod:`labkit._worker_preload`). And it stops its worker
+    before it stops listening (:meth:`close`).
     """
     distributed = attempt_import("distributed")
+    Status = distributed.core.Status
 
     class PatientNanny(distributed.Nanny):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -59,9 +61,51 @@ def _patient_nanny() -> type:
             super().__init__(*args, preload=[*preload, "labkit._worker_preload"], **kwargs)
 
         async def close(self, timeout: float = WORKER_EXIT_TIMEOUT, reason: str = "nanny-close") -> Any:
+            # distributed's nanny stops listening, then stops its worker; a worker that began to close on its own
+            # (the scheduler's close, or a heartbeat that found it retired, crossed ours) then tells the nanny
+            # so, waits 30 s on a port no one answers, and is killed with an error and a traceback in the
+            # notebook (seen under adaptive scaling on a busy machine). So the worker stops first, while its
+            # nanny still answers.
+            if self.process is not None and self.status not in (Status.closing, Status.closed):
+                self.status = Status.closing_gracefully  # its worker's exit is no reason to start another
+                try:
+                    await self.kill(timeout=timeout, reason=reason)
+                except TimeoutError:  # a killed worker that lingers: close all the same, as distributed does
+                    log.warning("worker process of %s did not exit; the nanny closes without it", self.name)
+                    self.process = None
             return await super().close(timeout=timeout, reason=reason)
 
     return PatientNanny
+
+
+class RetiredHeartbeat(logging.Filter):
+    """Drops the scheduler's warning of a heartbeat from a worker it removed on purpose (local clusters).
+
+    Adaptive scaling retires a worker: the scheduler removes it and then tells it to close, and a heartbeat the
+    worker sent in between is answered "missing" with "Received heartbeat from unregistered worker" in the
+    notebook (a race distributed's own comments call common). The warning is dropped only when the scheduler's
+    events show that it removed that worker as expected; a heartbeat from a worker it never knew or lost still
+    shows.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the warning of a heartbeat from a worker that a scheduler in this process retired."""
+        match = UNREGISTERED_HEARTBEAT.match(str(record.msg))
+        if match is None:
+            return True
+        schedulers = list(attempt_import("distributed").Scheduler._instances)  # in this process
+        return not any(event.get("action") == "remove-worker" and event.get("expected")
+                       for scheduler in schedulers for _, event in scheduler.get_events(match["address"]))
+
+
+#: distributed's message (distributed.scheduler.Scheduler.heartbeat_worker)
+UNREGISTERED_HEARTBEAT = re.compile(r"Received heartbeat from unregistered worker '(?P<address>[^']+)'")
+
+
+@functools.cache
+def _quiet_retirements() -> None:
+    """Install :class:`RetiredHeartbeat` on distributed's scheduler log (once)."""
+    logging.getLogger("distributed.scheduler").addFilter(RetiredHeartbeat())
 
 
 class ClusterPanel:
@@ -167,6 +211,7 @@ class ClusterPanel:
                 self.cluster = cluster
             else:
                 distributed = attempt_import("distributed")
+                _quiet_retirements()
                 kw = {"threads_per_worker": 1, **self.options_values}
                 self.cluster = distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0",
                                                         worker_class=_patient_nanny(), **kw)
