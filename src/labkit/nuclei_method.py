@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from labkit._images import label_maxima
+from labkit._images import distance_to_outside, label_maxima
 from labkit.errors import FormatError
 
 __all__ = ["NucleiParameters", "estimate_parameters", "halo", "segment", "segment_block"]
@@ -224,9 +224,9 @@ def _score(data: np.ndarray, mask: np.ndarray, parameters: NucleiParameters,
     along z) the least change would move the seed by a voxel; the raw intensity is the same in every block.
     """
     d, sp = parameters.diameter, parameters.spacing
-    distance = np.minimum(ndimage.distance_transform_edt(mask, sampling=sp).astype(np.float32), 0.75 * d) / (d / 2)
+    distance = np.minimum(distance_to_outside(mask, sp), 0.75 * d) / (d / 2)
     if tight is not None:
-        inner = np.minimum(ndimage.distance_transform_edt(tight, sampling=sp).astype(np.float32), 0.75 * d) / (d / 2)
+        inner = np.minimum(distance_to_outside(tight, sp), 0.75 * d) / (d / 2)
         distance = _BLEND * inner + (1 - _BLEND) * distance
     blobs = ndimage.gaussian_filter(data, _voxels(_BLOB * d, sp), mode="nearest")
     local = ndimage.maximum_filter(blobs, _box(_LOCAL_MAX * d, sp), mode="nearest")
@@ -470,7 +470,7 @@ def _component_diameters(mask: np.ndarray, spacing: tuple[float, ...]) -> tuple[
         return np.zeros(0), np.zeros(0)
     voxel = float(np.prod(spacing))
     sizes = np.bincount(labels.ravel())[1:] * voxel
-    inscribed = 2 * label_maxima(ndimage.distance_transform_edt(mask, sampling=spacing), labels, n)
+    inscribed = 2 * label_maxima(distance_to_outside(mask, spacing), labels, n)
     if len(spacing) == 2:
         equivalent = 2 * np.sqrt(sizes / math.pi)
     else:

@@ -45,7 +45,7 @@ import numpy as np
 from scipy import ndimage
 
 from labkit._bars import progress_bar
-from labkit._images import label_maxima
+from labkit._images import distance_to_outside, label_maxima
 from labkit._lazy import attempt_import
 from labkit._text import plural
 from labkit.errors import FormatError, IntegrityError
@@ -408,8 +408,8 @@ def train_nuclei(images: Sequence[Any], labels: Sequence[Any], *, spacing: Seque
             stack = _features(_normalised(image, low, high), spacing_used, scales)
             classes = _classes(label)
             shares += np.bincount(classes.ravel(), minlength=len(CLASSES))
-            near = None if "near" not in parameters else ndimage.distance_transform_edt(
-                label == 0, sampling=spacing_used) <= _NEAR * min(spacing_used)
+            near = None if "near" not in parameters else distance_to_outside(
+                label == 0, spacing_used) <= _NEAR * min(spacing_used)
             pick = _draw(classes, pixels, rng, near)
             features.append(stack.reshape(len(stack), -1)[:, pick].T)
             targets.append(classes.ravel()[pick])
@@ -700,13 +700,13 @@ def _instances(proba: np.ndarray, model: NucleiModel, spacing: tuple[float, ...]
         return np.zeros(proba.shape[1:], np.int32)
     if model.parameters.get("seeds") == "distance":  # format 2
         mask = (proba[0] < 0.5) | core
-        relief = (ndimage.distance_transform_edt(mask, sampling=spacing) / min(spacing)).astype(np.float32) * inside
+        relief = distance_to_outside(mask, spacing) / np.float32(min(spacing)) * inside
         peaks = _skimage("morphology").h_maxima(relief, _HEIGHT).astype(bool) & core
         markers, _ = ndimage.label(peaks)
         labels = segmentation.watershed(-relief - inside, markers, mask=mask)
     else:  # format 1: a seed per sure part, split when not compact
         parts, count = ndimage.label(core)
-        distance = ndimage.distance_transform_edt(core, sampling=spacing).astype(np.float32)
+        distance = distance_to_outside(core, spacing)
         markers = _split_seeds(parts, count, distance, spacing)
         labels = segmentation.watershed(-distance - inside, markers, mask=(proba[0] < 0.5) | core)
     sizes = np.bincount(labels.ravel())

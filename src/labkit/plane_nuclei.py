@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from labkit._images import distance_to_outside
 from labkit.errors import FormatError
 
 __all__ = ["count_objects", "count_planes", "segment_plane"]
@@ -93,7 +94,8 @@ def _watershed_nuclei(smooth: np.ndarray, min_distance: int, min_area: int) -> t
     # high in the middle of a nucleus: far from the edge (distance) and bright (the dim gap between
     # two packed nuclei is a valley even where their outline has no neck)
     blobs = ndimage.gaussian_filter(smooth, 3)
-    score = ndimage.gaussian_filter(ndimage.distance_transform_edt(mask), 1) * np.sqrt(blobs / blobs[mask].max())
+    distance = distance_to_outside(mask).astype(np.float64)
+    score = ndimage.gaussian_filter(distance, 1) * np.sqrt(blobs / blobs[mask].max())
     components, _ = ndimage.label(mask)
     peaks = feature.peak_local_max(score, min_distance=min_distance, labels=components, exclude_border=False)
     markers = np.zeros(smooth.shape, np.int32)
