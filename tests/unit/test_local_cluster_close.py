@@ -140,3 +140,17 @@ def test_a_nanny_answers_its_worker_until_the_worker_has_stopped(capfd):
         panel.close()
     err = capfd.readouterr().err
     assert "NANNY ANSWERED" in err and "NANNY GONE" not in err and "killing" not in err, err
+
+
+@pytest.mark.parametrize("status, shown", [("running", True), ("closing_gracefully", False), ("closed", False)])
+def test_a_worker_process_that_closed_itself_does_not_report_its_stop_queue_closing(status, shown):
+    """The worker process's own "Worker process died unexpectedly" (its nanny's stop queue, read at exit; seen once
+    in make test after a worker closed itself) is dropped once the worker is closing or closed."""
+    import logging
+    from types import SimpleNamespace
+
+    from labkit._worker_preload import STOP_QUEUE_CLOSED, HeartbeatAtClose
+
+    worker = SimpleNamespace(status=SimpleNamespace(name=status))
+    record = logging.LogRecord("distributed.nanny", logging.ERROR, __file__, 1, STOP_QUEUE_CLOSED, None, None)
+    assert HeartbeatAtClose(worker).filter(record) is shown
