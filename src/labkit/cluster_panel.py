@@ -93,8 +93,8 @@ class RetiredHeartbeat(logging.Filter):
         match = UNREGISTERED_HEARTBEAT.match(str(record.msg))
         if match is None:
             return True
-        schedulers = list(attempt_import("distributed").Scheduler._instances)  # in this process
-        return not any(event.get("action") == "remove-worker" and event.get("expected")
+        schedulers = list(getattr(attempt_import("distributed").Scheduler, "_instances", ()))  # in this process
+        return not any(isinstance(event, dict) and event.get("action") == "remove-worker" and event.get("expected")
                        for scheduler in schedulers for _, event in scheduler.get_events(match["address"]))
 
 
