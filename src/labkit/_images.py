@@ -2,7 +2,7 @@
 
 Plain arithmetic on arrays, with no reading and no display: shared by the plane viewer (:mod:`labkit.viewers`),
 the 3D view (:mod:`labkit.viewer3d`), the labels' colours (:mod:`labkit.labels`) and the recipes' coloured
-projections (:func:`labkit.recipes.project_cell`).
+projections (:func:`labkit.recipes.project_cell`); and the nuclei methods' per-label maxima and distance transform.
 """
 
 from __future__ import annotations

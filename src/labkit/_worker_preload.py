@@ -28,7 +28,7 @@ HEARTBEAT_MISSING = "Scheduler was unaware of this worker"
 STOP_QUEUE_CLOSED = "Worker process died unexpectedly"
 
 
-class HeartbeatAtClose(logging.Filter):
+class QuietAtClose(logging.Filter):
     """Drops the messages above while ``worker`` is retired or closes, and once it has closed."""
 
     def __init__(self, worker: Any) -> None:
@@ -42,6 +42,6 @@ class HeartbeatAtClose(logging.Filter):
 
 def dask_setup(worker: Any) -> None:
     """Called by distributed in each worker process as it starts."""
-    quiet = HeartbeatAtClose(worker)
+    quiet = QuietAtClose(worker)
     logging.getLogger("distributed.worker").addFilter(quiet)
     logging.getLogger("distributed.nanny").addFilter(quiet)  # the worker process's side of its nanny

@@ -149,8 +149,8 @@ def test_a_worker_process_that_closed_itself_does_not_report_its_stop_queue_clos
     import logging
     from types import SimpleNamespace
 
-    from labkit._worker_preload import STOP_QUEUE_CLOSED, HeartbeatAtClose
+    from labkit._worker_preload import STOP_QUEUE_CLOSED, QuietAtClose
 
     worker = SimpleNamespace(status=SimpleNamespace(name=status))
     record = logging.LogRecord("distributed.nanny", logging.ERROR, __file__, 1, STOP_QUEUE_CLOSED, None, None)
-    assert HeartbeatAtClose(worker).filter(record) is shown
+    assert QuietAtClose(worker).filter(record) is shown
