@@ -18,6 +18,7 @@ import pytest
 
 import labkit
 from labkit._worker_preload import HEARTBEAT_FAILED, HEARTBEAT_MISSING
+from tests.sandbox._slurm import wait_for
 
 distributed = pytest.importorskip("distributed")
 
@@ -67,13 +68,6 @@ def test_a_heartbeat_cut_by_closing_is_not_shown_one_cut_while_running_is(capfd)
     assert HEARTBEAT_FAILED not in closing and "Traceback" not in closing, closing
 
 
-def _wait(condition, what: str, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 @pytest.mark.timeout(240)
 def test_a_retired_worker_is_quiet_a_worker_the_scheduler_lost_is_not(capfd, caplog):
     """A worker the scheduler removed on purpose heartbeats into "missing": the race adaptive scaling runs into.
@@ -91,13 +85,13 @@ def test_a_retired_worker_is_quiet_a_worker_the_scheduler_lost_is_not(capfd, cap
         def nanny(address):  # the nanny learns its worker's address once the worker has registered
             return next((n for n in panel.cluster.workers.values() if n.worker_address == address), None)
 
-        _wait(lambda: nanny(retired) is not None, "the nannies to know their workers")
+        wait_for(lambda: nanny(retired) is not None, 90, "the nannies to know their workers")
         retired_nanny = nanny(retired)
         capfd.readouterr()
 
         client.retire_workers([retired], close_workers=False, remove=True)
-        _wait(lambda: retired_nanny.process is None or retired_nanny.process.status.name == "stopped",
-              "the retired worker to close itself")
+        wait_for(lambda: retired_nanny.process is None or retired_nanny.process.status.name == "stopped", 90,
+                 "the retired worker to close itself")
         err = capfd.readouterr().err + caplog.text  # the workers' log, and the scheduler's (in this process)
         assert "unregistered worker" not in err and HEARTBEAT_MISSING not in err and "Traceback" not in err, err
 
