@@ -184,3 +184,42 @@ def test_refusals_and_missing_keys_are_labkit_errors_naming_bucket_and_credentia
         ResultStore("s3://results/nothing-here", sandbox.s3.storage_options()).read_bytes("missing.npy")
     with pytest.raises(NotFoundError):
         load_remote.info(f"s3://idr/{IDR_KEY[4:]}-missing", endpoint_url=ep)
+
+
+def test_the_filled_store_is_made_once_and_made_anew_when_the_data_change(tmp_path, monkeypatch):
+    """Each start serves a copy of one stopped SeaweedFS folder: the files as they are now, and writable."""
+    from labkit.sandbox._service import Context
+    from labkit.sandbox.services.s3 import S3Service, boto3_client
+
+    monkeypatch.setenv("LABKIT_DATA_DIR", str(tmp_path / "data"))
+    source = tmp_path / "source"
+    (source / "a").mkdir(parents=True)
+    (source / "a" / "x.bin").write_bytes(b"one")
+    (source / "y.bin").write_bytes(b"y" * 100_000)
+    secrets = {"s3_key": "key", "s3_secret": "secret-1", "s3_reader_key": "reader", "s3_reader_secret": "secret-2"}
+    stores = tmp_path / "data" / "s3-store"
+
+    def serve(run: int) -> bytes:
+        service = S3Service([("idr", "p", source)])
+        record = service.start(Context(root=tmp_path / f"sandbox-{run}", secrets=secrets))
+        try:
+            assert record["uploaded"] == {"idr/p": 2}
+            client = boto3_client(record["endpoint_url"], secrets["s3_key"], secrets["s3_secret"])
+            for i in range(20):  # new objects beside the store's (SeaweedFS numbers them after those it finds)
+                client.put_object(Bucket="results", Key=f"r/{i}", Body=bytes([i]) * 5000)
+                client.put_object(Bucket="idr", Key=f"new/{i}", Body=bytes([i]) * 5000)
+            assert client.get_object(Bucket="results", Key="r/7")["Body"].read() == bytes([7]) * 5000
+            assert client.get_object(Bucket="idr", Key="p/y.bin")["Body"].read() == b"y" * 100_000
+            return client.get_object(Bucket="idr", Key="p/a/x.bin")["Body"].read()
+        finally:
+            service.stop()
+
+    assert serve(0) == b"one"
+    (made,) = stores.glob("*/uploaded.json")
+    stamp = made.stat().st_mtime_ns
+    assert serve(1) == b"one"  # the same store, not made again, and not changed by the first sandbox's writes
+    assert [*stores.glob("*/uploaded.json")] == [made] and made.stat().st_mtime_ns == stamp
+    (source / "a" / "x.bin").write_bytes(b"two")
+    assert serve(2) == b"two"
+    assert [p.parent.name for p in stores.glob("*/uploaded.json")] != [made.parent.name]
+    assert len([*stores.glob("*/uploaded.json")]) == 1  # the old one deleted

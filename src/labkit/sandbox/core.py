@@ -453,7 +453,8 @@ def plate_copies(seed: int = 0) -> dict[str, Any]:
     """The synthetic 96-well plate (2 fields a well) as NGFF 0.4 and 0.5, written once and kept.
 
     Kept in :func:`labkit.synthetic.data_folder` (``hcs-plate``), which outlives a sandbox: writing both
-    takes about 12 s on two busy cores (once), uploading them (1,794 small objects) about 4 s at each start.
+    takes about 12 s on two busy cores (once); the S3 server's filled store is made with them, once too
+    (:func:`labkit.sandbox.services.s3.copy_filled_store`).
     """
     import fcntl
 

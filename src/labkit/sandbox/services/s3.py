@@ -7,11 +7,12 @@ and ``gfm``, and a read-only ``reader`` identity exists for tests of refused wri
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ BUCKETS = (*PUBLIC_BUCKETS, "results")
 IDR_PREFIX = "zarr/v0.1"
 #: the servers ``weed mini`` runs besides S3, each on a port of its own (HTTP and gRPC)
 _PORTS = ("master", "volume", "filer", "admin")
+#: a filled store made by another labkit is made anew
+_STORE_FORMAT = 1
 
 
 def weed_executable() -> str:
@@ -55,14 +58,13 @@ def boto3_client(endpoint_url: str, key: str, secret: str) -> Any:
     )
 
 
-def upload_tree(filer: str, bucket: str, prefix: str, folder: Path) -> int:
-    """Upload every file under ``folder`` to ``bucket/prefix/<relative path>``; return the file count.
+def upload_tree(filer: str, bucket: str, prefix: str, folder: Path, files: Sequence[Path]) -> int:
+    """Upload ``files`` (under ``folder``) to ``bucket/prefix/<path relative to folder>``; return their count.
 
     Through SeaweedFS's filer (an HTTP POST a file, into the folder that holds the bucket), which records each
     file's MD5 as the S3 API's ETag: the objects are those an S3 ``PutObject`` makes, at a third of boto3's cost in
-    this process (no request signing), which is most of a sandbox's start.
+    this process (no request signing).
     """
-    files = [p for p in sorted(Path(folder).rglob("*")) if p.is_file()]
     session = requests.Session()
     session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))
 
@@ -98,33 +100,87 @@ class S3Service(Service):
         self.uploads = list(uploads)
 
     def start(self, ctx: Context) -> dict[str, Any]:
-        """Start ``weed mini``, create the buckets and upload the sandbox data."""
+        """Start ``weed mini`` on a copy of the filled store (:func:`copy_filled_store`: buckets and uploads)."""
         folder = ctx.root / "s3"
         shutil.rmtree(folder, ignore_errors=True)  # every sandbox starts from the same data
-        (folder / "data").mkdir(parents=True)
-        config = folder / "identities.json"
-        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the secrets
-        with os.fdopen(fd, "w") as fh:
-            json.dump(identities(ctx.secrets), fh)
-        ports = {"port": free_port(), "metrics_port": free_port(), "s3_grpc_port": free_port()}
-        for server in _PORTS:
-            ports[f"{server}_port"], ports[f"{server}_grpc_port"] = free_port(), free_port()
-        cmd = [
-            weed_executable(), "mini", f"-dir={folder / 'data'}", f"-ip={HOST}", f"-ip.bind={HOST}",
-            "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0",
-            "-s3.port.lance=0", f"-s3.config={config}", f"-s3.port={ports['port']}",
-            f"-s3.port.grpc={ports['s3_grpc_port']}", f"-metricsPort={ports['metrics_port']}",
-            f"-filer.localSocket={folder / 'filer.sock'}", f"-admin.dataDir={folder / 'admin'}",
-        ]
-        cmd += [f"-{s}.port={ports[f'{s}_port']}" for s in _PORTS]
-        cmd += [f"-{s}.port.grpc={ports[f'{s}_grpc_port']}" for s in _PORTS]
-        self.process = ManagedProcess("s3", cmd, ctx.log_dir, cwd=folder).start()
-        endpoint = f"http://{HOST}:{ports['port']}"
-        self.process.wait_ready(lambda: requests.get(endpoint, timeout=1).status_code < 500, timeout=60)
-        client = boto3_client(endpoint, ctx.secrets["s3_key"], ctx.secrets["s3_secret"])
-        for bucket in BUCKETS:
-            client.create_bucket(Bucket=bucket)
-        filer = f"http://{HOST}:{ports['filer_port']}"
-        counts = {f"{b}/{p}": upload_tree(filer, b, p, f) for b, p, f in self.uploads}
-        return {"pid": self.process.pid, **ports, "endpoint_url": endpoint, "uploaded": counts,
-                "metrics_url": f"http://{HOST}:{ports['metrics_port']}/metrics"}
+        counts = copy_filled_store(self.uploads, ctx, folder / "data")
+        self.process, ports = _launch(folder, ctx, "s3")
+        return {"pid": self.process.pid, **ports, "endpoint_url": f"http://{HOST}:{ports['port']}",
+                "uploaded": counts, "metrics_url": f"http://{HOST}:{ports['metrics_port']}/metrics"}
+
+
+def copy_filled_store(uploads: Sequence[tuple[str, str, Path]], ctx: Context, dest: Path) -> dict[str, int]:
+    """Copy into ``dest`` a stopped SeaweedFS's folder that holds the buckets and ``uploads``; return their counts.
+
+    Kept in :func:`labkit.synthetic.data_folder` (``s3-store``), under a name drawn from the uploaded files
+    (paths and contents) and the ``weed`` executable: the buckets are made and the files uploaded (about 8,000
+    small objects: 10-30 s of CPU between this process and SeaweedFS) by a ``weed mini`` that is then stopped, once;
+    each sandbox then starts its own server on a copy of that folder, which is a copy of files (SeaweedFS finds its
+    volumes and the filer's records, and goes on numbering new files after the ones it finds). Sandboxes starting at
+    once (test workers) make it once (a lock in the folder); a store of other files is deleted.
+    """
+    import fcntl
+
+    from labkit.synthetic import data_folder
+
+    listed = [(bucket, prefix, folder, sorted(p for p in Path(folder).rglob("*") if p.is_file()))
+              for bucket, prefix, folder in uploads]
+    weed = Path(weed_executable()).stat()
+    digest = hashlib.blake2b(json.dumps([_STORE_FORMAT, BUCKETS, weed.st_size, weed.st_mtime_ns]).encode())
+    for bucket, prefix, folder, files in listed:  # the files' contents: a sandbox's own data has its own times
+        digest.update(json.dumps([bucket, prefix, [p.relative_to(folder).as_posix() for p in files]]).encode())
+        for path in files:
+            with open(path, "rb") as fh:
+                digest.update(hashlib.file_digest(fh, "blake2b").digest())
+    base = data_folder("s3-store")
+    base.mkdir(parents=True, exist_ok=True)
+    store = base / digest.hexdigest()[:16]
+    with open(base / "write.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (store / "uploaded.json").exists():
+            for old in base.iterdir():  # a store of other files (the data or SeaweedFS changed), or a failed one
+                if old.is_dir():
+                    shutil.rmtree(old)
+            building = base / f"building-{os.getpid()}"
+            process, ports = _launch(building, ctx, "s3-store")
+            try:
+                client = boto3_client(f"http://{HOST}:{ports['port']}", ctx.secrets["s3_key"], ctx.secrets["s3_secret"])
+                for bucket in BUCKETS:
+                    client.create_bucket(Bucket=bucket)
+                filer = f"http://{HOST}:{ports['filer_port']}"
+                counts = {f"{b}/{p}": upload_tree(filer, b, p, f, files) for b, p, f, files in listed}
+            finally:
+                process.stop(timeout=30)  # SIGTERM: SeaweedFS closes its volumes and the filer's store
+            for name in ("mini.options", f"m{ports['master_port']}", "worker"):  # this server's, not the data's
+                target = building / "data" / name
+                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+            (building / "data" / "uploaded.json").write_text(json.dumps(counts))
+            (building / "data").rename(store)
+            shutil.rmtree(building)
+        shutil.copytree(store, dest)  # under the lock: no other process deletes the store meanwhile
+    return json.loads((store / "uploaded.json").read_text())
+
+
+def _launch(folder: Path, ctx: Context, name: str) -> tuple[ManagedProcess, dict[str, int]]:
+    """Start ``weed mini`` on ``folder / "data"`` (made if missing), with the sandbox's identities; wait for S3."""
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    config = folder / "identities.json"
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the secrets
+    with os.fdopen(fd, "w") as fh:
+        json.dump(identities(ctx.secrets), fh)
+    ports = {"port": free_port(), "metrics_port": free_port(), "s3_grpc_port": free_port()}
+    for server in _PORTS:
+        ports[f"{server}_port"], ports[f"{server}_grpc_port"] = free_port(), free_port()
+    cmd = [
+        weed_executable(), "mini", f"-dir={folder / 'data'}", f"-ip={HOST}", f"-ip.bind={HOST}",
+        "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0",
+        "-s3.port.lance=0", f"-s3.config={config}", f"-s3.port={ports['port']}",
+        f"-s3.port.grpc={ports['s3_grpc_port']}", f"-metricsPort={ports['metrics_port']}",
+        f"-filer.localSocket={folder / 'filer.sock'}", f"-admin.dataDir={folder / 'admin'}",
+    ]
+    cmd += [f"-{s}.port={ports[f'{s}_port']}" for s in _PORTS]
+    cmd += [f"-{s}.port.grpc={ports[f'{s}_grpc_port']}" for s in _PORTS]
+    process = ManagedProcess(name, cmd, ctx.log_dir, cwd=folder).start()
+    endpoint = f"http://{HOST}:{ports['port']}"
+    process.wait_ready(lambda: requests.get(endpoint, timeout=1).status_code < 500, timeout=60)
+    return process, ports
