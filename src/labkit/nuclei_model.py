@@ -616,13 +616,41 @@ def _features(data: np.ndarray, spacing: Sequence[float], sigmas: Sequence[float
                 derivative = ndimage.gaussian_filter(data, sig, order=order, mode="reflect", truncate=4.0)
                 second[i, j] = derivative * (s * s / (spacing[i] * spacing[j]))  # physical, scale-normalised
         out.append(sum(second[i, i] for i in range(nd)))
-        matrix = np.empty((*data.shape, nd, nd), np.float32)
-        for (i, j), v in second.items():
-            matrix[..., i, j] = v
-            matrix[..., j, i] = v
-        eig = np.linalg.eigvalsh(matrix)
-        out.extend(np.moveaxis(eig, -1, 0))
+        out.extend(_hessian_eigenvalues(second, nd))
     return np.stack(out).astype(np.float32, copy=False)
+
+
+def _hessian_eigenvalues(second: Mapping[tuple[int, int], np.ndarray], nd: int) -> list[np.ndarray]:
+    """Eigenvalues, ascending, of each voxel's symmetric Hessian (``second[i, j]``, i <= j), in closed form.
+
+    In float64, in slices of a million voxels: the same values as ``np.linalg.eigvalsh`` in float32 (within 1e-6 of
+    the largest), three to four times faster in 3D.
+    """
+    shape = second[0, 0].shape
+    entries = {key: value.reshape(-1) for key, value in second.items()}
+    out = [np.empty(entries[0, 0].size, np.float32) for _ in range(nd)]
+    step = 1 << 20
+    for start in range(0, entries[0, 0].size, step):
+        h = {key: value[start:start + step].astype(np.float64) for key, value in entries.items()}
+        if nd == 2:  # the mean of the diagonal, plus and minus the radius of Mohr's circle
+            mean = (h[0, 0] + h[1, 1]) / 2
+            radius = np.hypot((h[0, 0] - h[1, 1]) / 2, h[0, 1])
+            values = [mean - radius, mean + radius]
+        else:  # 3 x 3: the trigonometric solution of the characteristic cubic (Smith 1961)
+            mean = (h[0, 0] + h[1, 1] + h[2, 2]) / 3
+            a, b, c = h[0, 0] - mean, h[1, 1] - mean, h[2, 2] - mean
+            d, e, f = h[0, 1], h[0, 2], h[1, 2]
+            p = np.sqrt((a * a + b * b + c * c + 2 * (d * d + e * e + f * f)) / 6)
+            det = a * (b * c - f * f) - d * (d * c - f * e) + e * (d * f - b * e)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.where(p > 0, det / (2 * p ** 3), 0.0)
+            angle = np.arccos(np.clip(r, -1, 1)) / 3
+            largest = mean + 2 * p * np.cos(angle)
+            smallest = mean + 2 * p * np.cos(angle + 2 * np.pi / 3)
+            values = [smallest, 3 * mean - largest - smallest, largest]
+        for target, value in zip(out, values, strict=True):
+            target[start:start + step] = value
+    return [v.reshape(shape) for v in out]
 
 
 def _classes(labels: np.ndarray) -> np.ndarray:

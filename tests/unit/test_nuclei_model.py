@@ -274,3 +274,27 @@ def test_a_format_1_forest_saved_by_the_previous_labkit_still_loads_and_segments
         train_nuclei([plane.image], [plane.labels], trees=4, progress=False)
     with pytest.raises(errors.FormatError, match="'boosting'.*'forest'"):
         train_nuclei([plane.image], [plane.labels], classifier="svm", progress=False)
+
+
+@pytest.mark.parametrize("nd", [2, 3])
+def test_hessian_eigenvalues_in_closed_form_equal_lapacks(nd):
+    from labkit.nuclei_model import _hessian_eigenvalues
+
+    rng = np.random.default_rng(nd)
+    n = 20_000
+    matrices = rng.normal(size=(n, nd, nd)) * rng.lognormal(0, 3, size=(n, 1, 1))
+    matrices = (matrices + np.swapaxes(matrices, 1, 2)) / 2
+    matrices[:100] = np.eye(nd) * rng.normal(size=(100, 1, 1))  # isotropic: one eigenvalue, thrice
+    matrices[100:200] = 0
+    if nd == 3:  # two equal eigenvalues, rotated
+        q, _ = np.linalg.qr(rng.normal(size=(100, 3, 3)))
+        diagonal = np.zeros((100, 3, 3))
+        diagonal[:, [0, 1, 2], [0, 1, 2]] = rng.normal(size=(100, 1)) * [1, 1, 1] + [0, 0, 1]
+        matrices[200:300] = q @ diagonal @ np.swapaxes(q, 1, 2)
+    matrices = matrices.astype(np.float32)
+    second = {(i, j): matrices[:, i, j].reshape(100, n // 100) for i in range(nd) for j in range(i, nd)}
+    got = np.stack(_hessian_eigenvalues(second, nd), axis=-1).reshape(n, nd)
+    want = np.linalg.eigvalsh(matrices.astype(np.float64))
+    scale = np.abs(want).max(axis=1, keepdims=True) + 1e-30
+    assert got.dtype == np.float32
+    assert (np.abs(got - want) / scale).max() < 1e-6  # float32's own rounding

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -171,12 +172,15 @@ def _launch(folder: Path, ctx: Context, name: str) -> tuple[ManagedProcess, dict
     ports = {"port": free_port(), "metrics_port": free_port(), "s3_grpc_port": free_port()}
     for server in _PORTS:
         ports[f"{server}_port"], ports[f"{server}_grpc_port"] = free_port(), free_port()
+    socket = folder / "filer.sock"
+    if len(os.fsencode(socket)) > 100:  # a Unix socket's path holds 107 bytes: SeaweedFS's own default place
+        socket = Path(tempfile.gettempdir()) / f"seaweedfs-filer-{ports['filer_port']}.sock"
     cmd = [
         weed_executable(), "mini", f"-dir={folder / 'data'}", f"-ip={HOST}", f"-ip.bind={HOST}",
         "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0",
         "-s3.port.lance=0", f"-s3.config={config}", f"-s3.port={ports['port']}",
         f"-s3.port.grpc={ports['s3_grpc_port']}", f"-metricsPort={ports['metrics_port']}",
-        f"-filer.localSocket={folder / 'filer.sock'}", f"-admin.dataDir={folder / 'admin'}",
+        f"-filer.localSocket={socket}", f"-admin.dataDir={folder / 'admin'}",
     ]
     cmd += [f"-{s}.port={ports[f'{s}_port']}" for s in _PORTS]
     cmd += [f"-{s}.port.grpc={ports[f'{s}_grpc_port']}" for s in _PORTS]
