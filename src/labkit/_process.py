@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,8 +21,27 @@ from labkit.errors import ServerError
 HOST = "127.0.0.1"
 
 
+#: the ports servers are given: below the system's range for the local ports of outgoing connections
+_SERVER_PORTS = (15000, 32768)
+
+
 def _any_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A port no socket holds now, outside the range the system draws outgoing connections' local ports from.
+
+    A port from that range (what binding port 0 gives) can become the local port of some process's outgoing
+    connection in the second before the server listens on it ("address already in use", seen under load when a
+    Node.js server took two seconds to start).
+    """
+    low, high = _SERVER_PORTS
+    with contextlib.suppress(OSError, ValueError):
+        low_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        high = min(high, low_ephemeral)
+    for _ in range(100 if high - low >= 1000 else 0):
+        port = random.randrange(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s, contextlib.suppress(OSError):
+            s.bind((HOST, port))
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # no room below that range: the system's choice
         s.bind((HOST, 0))
         return s.getsockname()[1]
 

@@ -66,3 +66,20 @@ def test_sandbox_mode_publishes_as_a_demo_author_unless_one_is_configured(monkey
         assert config.resolve("license") == configured.get("LABKIT_LICENSE")
     finally:
         config.restore_environment()
+
+
+def test_servers_get_ports_no_outgoing_connection_can_take():
+    """Ports below the range the system draws outgoing connections' local ports from, free, never given twice."""
+    import socket
+    from pathlib import Path
+
+    from labkit._process import free_port
+
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [free_port() for _ in range(20)]
+    assert len(set(ports)) == len(ports)
+    if low > 16000:
+        assert all(15000 <= p < low for p in ports), (low, ports)
+    for port in ports:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
