@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 from common import record
 
@@ -35,18 +36,11 @@ def s3_store() -> None:
         for name in ("idr-copies", "hcs-plate", "idr"):  # the generated data as it is; a data folder of its own
             if data_folder(name).exists():
                 (data / name).symlink_to(data_folder(name))
-        before = os.environ.get("LABKIT_DATA_DIR")
-        os.environ["LABKIT_DATA_DIR"] = str(data)
-        try:
+        with mock.patch.dict(os.environ, {"LABKIT_DATA_DIR": str(data)}):
             starts = []
             for run in range(2):
                 with Sandbox(services="s3", root=Path(tmp) / f"sandbox-{run}") as sb:
                     starts.append(sb.startup_seconds)
                     uploaded = sum(sb.records["s3"]["uploaded"].values())
-        finally:
-            if before is None:
-                os.environ.pop("LABKIT_DATA_DIR")
-            else:
-                os.environ["LABKIT_DATA_DIR"] = before
     record("sandbox S3 start: filling the buckets / copying the kept store", starts[0] / starts[1], ">= 3",
            f"{uploaded} objects: filled and kept in {starts[0]:.1f} s, copied in {starts[1]:.1f} s")
