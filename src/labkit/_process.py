@@ -169,8 +169,12 @@ class ManagedProcess:
             log.close()
         return self
 
-    def wait_ready(self, probe: Callable[[], bool], timeout: float = 30.0) -> None:
-        """Call ``probe`` until it returns True; raise with the log's tail on failure or timeout."""
+    def wait_ready(self, probe: Callable[[], bool], timeout: float = 60.0) -> None:
+        """Call ``probe`` until it returns True; raise with the log's tail on failure or timeout.
+
+        A server that exits is reported at once; one that is alive gets ``timeout`` seconds, which a busy machine
+        needs (the OpenID Connect provider was not ready after 20 s once, while a test run started four sandboxes).
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
