@@ -67,7 +67,7 @@ class IpfsNode:
             self.root / "logs",
         ).start()
         api = f"http://{HOST}:{api_port}"
-        self.process.wait_ready(lambda: requests.post(f"{api}/api/v0/id", timeout=1).ok, timeout=30)
+        self.process.wait_ready(lambda: requests.post(f"{api}/api/v0/id", timeout=1).ok)
         return {"pid": self.process.pid, "port": api_port, "api": api, "gateway": f"http://{HOST}:{gw_port}"}
 
     def stop(self) -> None:

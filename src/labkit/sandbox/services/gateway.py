@@ -99,7 +99,7 @@ class GatewayService(Service):
         ).start()
         issuer = f"http://{HOST}:{port}/realms/{REALM}"
         self.provider.wait_ready(
-            lambda: requests.get(f"{issuer}/.well-known/openid-configuration", timeout=1).ok, timeout=60)
+            lambda: requests.get(f"{issuer}/.well-known/openid-configuration", timeout=1).ok)
         return {"oidc_pid": self.provider.pid, "oidc_port": port, "issuer": issuer, "client_id": CLIENT_ID,
                 "token_url": f"{issuer}/protocol/openid-connect/token"}
 
@@ -133,7 +133,7 @@ class GatewayService(Service):
         exe = Path(sys.executable).with_name("dask-gateway-server")
         self.process = ManagedProcess("gateway", [str(exe), "-f", str(config)], ctx.log_dir, cwd=folder).start()
         address = f"http://{HOST}:{proxy_port}"
-        self.process.wait_ready(lambda: requests.get(f"{address}/api/health", timeout=1).ok, timeout=60)
+        self.process.wait_ready(lambda: requests.get(f"{address}/api/health", timeout=1).ok)
         return {"pid": self.process.pid, "port": proxy_port, "api_port": api_port, "address": address,
                 "scheduler_port": tcp_port, "proxy_address": f"tcp://{HOST}:{tcp_port}", **provider}
 

@@ -69,5 +69,5 @@ class OmeroService(Service):
             ctx.log_dir,
         ).start()
         url = f"http://{HOST}:{port}"
-        self.process.wait_ready(lambda: requests.get(f"{url}/api/", timeout=1).ok, timeout=60)
+        self.process.wait_ready(lambda: requests.get(f"{url}/api/", timeout=1).ok)
         return {"pid": self.process.pid, "port": port, "url": url, "images": [m["id"] for m in self.images]}

@@ -186,5 +186,5 @@ def _launch(folder: Path, ctx: Context, name: str) -> tuple[ManagedProcess, dict
     cmd += [f"-{s}.port.grpc={ports[f'{s}_grpc_port']}" for s in _PORTS]
     process = ManagedProcess(name, cmd, ctx.log_dir, cwd=folder).start()
     endpoint = f"http://{HOST}:{ports['port']}"
-    process.wait_ready(lambda: requests.get(endpoint, timeout=1).status_code < 500, timeout=60)
+    process.wait_ready(lambda: requests.get(endpoint, timeout=1).status_code < 500)
     return process, ports

@@ -143,7 +143,7 @@ class SlurmService(Service):
             "slurm", [sys.executable, "-m", "labkit.sandbox.servers.slurm", "--conf", str(conf), "--node", node],
             ctx.log_dir, env={"SLURM_CONF": str(conf), "PATH": path}, cwd=folder,
         ).start()
-        self.process.wait_ready(lambda: node_state(conf, node) == "idle", timeout=60)
+        self.process.wait_ready(lambda: node_state(conf, node) == "idle")
         return {"pid": self.process.pid, "port": ctld_port, "slurmd_port": slurmd_port, "conf": str(conf),
                 "node": node, "partitions": list(PARTITIONS), "jobs": str(folder / "jobs"),
                 "address": f"{HOST}:{ctld_port}"}

@@ -53,6 +53,6 @@ class StacService(Service):
              str(folder / "collection.json"), str(folder / "items.json")],
             ctx.log_dir,
         ).start()
-        self.process.wait_ready(lambda: requests.get(f"{url}/collections/{GFM.id}", timeout=1).ok, timeout=60)
+        self.process.wait_ready(lambda: requests.get(f"{url}/collections/{GFM.id}", timeout=1).ok)
         return {"pid": self.process.pid, "port": port, "url": url, "collection": GFM.id,
                 "n_items": len(docs["items"]["features"])}
